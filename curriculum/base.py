@@ -1,0 +1,153 @@
+"""The teacher interface: sample a task, learn from one finished episode, save and restore state.
+
+Teachers never import the student's libraries; a teacher is testable on a simulated student in milliseconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace, Task, TaskSpace
+
+
+class FeedbackError(ValueError):
+    """A teacher was given feedback it cannot use (NaN return, task outside its space, ...)."""
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What a teacher learns from one finished episode.
+
+    :param episode_return: the episode's undiscounted return
+    :param success: whether the episode met the environment's success rule
+    :param length: number of steps of the episode
+    :param scores: optional extra per-episode scores computed by the student (e.g. ``positive_value_loss``)
+    """
+
+    episode_return: float
+    success: bool = False
+    length: int = 1
+    scores: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            ret = float(self.episode_return)
+        except (TypeError, ValueError) as exc:
+            raise FeedbackError(f"episode return must be a number, got {self.episode_return!r}") from exc
+        if not math.isfinite(ret):
+            raise FeedbackError(f"episode return must be finite, got {ret}")
+        object.__setattr__(self, "episode_return", ret)
+        if int(self.length) < 1:
+            raise FeedbackError(f"episode length must be >= 1, got {self.length}")
+        for key, value in self.scores.items():
+            if not math.isfinite(float(value)):
+                raise FeedbackError(f"score '{key}' must be finite, got {value}")
+
+
+class Teacher(ABC):
+    """Base class of teacher algorithms.
+
+    Subclasses implement :meth:`_sample` and :meth:`_update`, and name the attributes that make up their
+    state in ``state_attrs`` (the RNG and update count are saved by this class). Constructor keyword
+    arguments after ``return_bounds`` are the teacher's parameters: document each with a ``:param name:``
+    line in the class docstring, which ``cli.py list teachers`` shows.
+
+    :param task_space: the space tasks are drawn from
+    :param seed: seed of the teacher's own random generator; every random choice comes from it
+    :param return_bounds: ``(low, high)`` episodic returns of the environment, used to normalise returns into
+        [0, 1] (clipped); ``None`` uses raw returns
+    """
+
+    #: task-space types this teacher supports
+    supported_spaces: ClassVar[tuple[type[TaskSpace], ...]] = (BoxTaskSpace,)
+    #: attribute names (besides the RNG and update count) saved by :meth:`state_dict`
+    state_attrs: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        task_space: TaskSpace,
+        seed: int = 0,
+        return_bounds: tuple[float, float] | None = None,
+    ) -> None:
+        if not isinstance(task_space, self.supported_spaces):
+            kinds = ", ".join(t.__name__ for t in self.supported_spaces)
+            raise TypeError(f"{type(self).__name__} works on {kinds} task spaces, not {type(task_space).__name__}")
+        if return_bounds is not None:
+            lo, hi = (float(b) for b in return_bounds)
+            if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                raise ValueError(f"return bounds must be finite with low < high, got {return_bounds}")
+            return_bounds = (lo, hi)
+        self.task_space = task_space
+        self.seed = seed
+        self.return_bounds = return_bounds
+        self.rng = np.random.default_rng(seed)
+        self.n_updates = 0
+
+    # -- public API ---------------------------------------------------------------------------------------
+    def sample(self) -> Task:
+        """Choose the task of the next episode.
+
+        :return: a task vector (box spaces) or task index (discrete spaces)
+        """
+        return self._sample()
+
+    def update(self, task: Any, feedback: Feedback) -> None:
+        """Learn from one finished episode.
+
+        Episodes may be reported in any order (parallel environments); each episode exactly once.
+
+        :param task: the task the episode actually played
+        :param feedback: what happened in it
+        :raises FeedbackError: the task is not in the space, or the feedback is not usable
+        """
+        if not isinstance(feedback, Feedback):
+            raise FeedbackError(f"feedback must be a Feedback, got {type(feedback).__name__}")
+        try:
+            task = self.task_space.validate(task)
+        except ValueError as exc:
+            raise FeedbackError(f"feedback for a task outside the teacher's space: {exc}") from exc
+        self._update(task, feedback)
+        self.n_updates += 1
+
+    def normalize_return(self, episode_return: float) -> float:
+        """Map a return into [0, 1] with the environment's bounds (clipped); identity without bounds."""
+        if self.return_bounds is None:
+            return float(episode_return)
+        lo, hi = self.return_bounds
+        return min(1.0, max(0.0, (episode_return - lo) / (hi - lo)))
+
+    def stats(self) -> dict[str, float]:
+        """Teacher internals worth logging (e.g. number of GMM components); empty by default."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where this teacher is (a deep copy, picklable)."""
+        state = {name: copy.deepcopy(getattr(self, name)) for name in self.state_attrs}
+        state["rng"] = copy.deepcopy(self.rng.bit_generator.state)
+        state["n_updates"] = self.n_updates
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a state made by :meth:`state_dict` of a teacher built with the same arguments."""
+        missing = [k for k in (*self.state_attrs, "rng", "n_updates") if k not in state]
+        if missing:
+            raise KeyError(f"teacher state lacks {', '.join(missing)}: was it saved by {type(self).__name__}?")
+        for name in self.state_attrs:
+            setattr(self, name, copy.deepcopy(state[name]))
+        self.rng.bit_generator.state = copy.deepcopy(state["rng"])
+        self.n_updates = int(state["n_updates"])
+
+    # -- to implement --------------------------------------------------------------------------------------
+    @abstractmethod
+    def _sample(self) -> Task: ...
+
+    @abstractmethod
+    def _update(self, task: Task, feedback: Feedback) -> None: ...
+

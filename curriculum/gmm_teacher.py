@@ -1,0 +1,89 @@
+"""Shared machinery of the Gaussian-mixture teachers (ALP-GMM, Covar-GMM)."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import numpy as np
+
+from curriculum.base import Feedback, Teacher
+from curriculum.gmm import GaussianMixture, fit_best_gmm
+from curriculum.spaces import BoxTaskSpace
+
+
+class GmmTeacher(Teacher):
+    """Fit Gaussian mixtures on recent episodes and sample from components in proportion to their progress.
+
+    Every ``fit_rate`` episodes, mixtures with ``min_k..max_k`` components are fitted on the last
+    ``fit_rate`` points ``[task (normalised to [0, 1]), extra coordinates...]`` and the best one by
+    ``criterion`` is kept. Until the first fit, and with probability ``random_task_ratio`` afterwards, tasks
+    are uniform; otherwise a component is chosen in proportion to its learning progress (subclasses define
+    it), a point is drawn from it, the extra coordinates are dropped and the task is clipped to the space.
+    """
+
+    state_attrs = ("_buffer", "gmm", "_component_lp")
+    #: number of coordinates appended to the task in each fitted point
+    n_extra: int = 1
+
+    def __init__(
+        self,
+        task_space: BoxTaskSpace,
+        seed: int = 0,
+        return_bounds: tuple[float, float] | None = None,
+        fit_rate: int = 250,
+        random_task_ratio: float = 0.2,
+        min_k: int = 2,
+        max_k: int = 10,
+        criterion: str = "aic",
+    ) -> None:
+        super().__init__(task_space, seed, return_bounds)
+        if fit_rate < 2:
+            raise ValueError(f"fit_rate must be >= 2, got {fit_rate}")
+        if not 0.0 <= random_task_ratio <= 1.0:
+            raise ValueError(f"random_task_ratio must be in [0, 1], got {random_task_ratio}")
+        if not 1 <= min_k <= max_k:
+            raise ValueError(f"need 1 <= min_k <= max_k, got min_k={min_k}, max_k={max_k}")
+        if criterion not in ("aic", "bic", "aicc"):
+            raise ValueError(f"unknown criterion '{criterion}'; valid: aic, bic, aicc")
+        self.fit_rate = fit_rate
+        self.random_task_ratio = random_task_ratio
+        self.ks = list(range(min_k, max_k + 1))
+        self.criterion = criterion
+        self._buffer = np.zeros((0, task_space.dim + self.n_extra))
+        self.gmm: GaussianMixture | None = None
+        self._component_lp = np.zeros(0)
+
+    def _sample(self) -> np.ndarray:
+        space = self.task_space
+        if self.gmm is None or self.rng.random() < self.random_task_ratio:
+            return space.sample(self.rng)
+        lp = self._component_lp
+        total = lp.sum()
+        if total > 0:
+            index = int(np.searchsorted(np.cumsum(lp), self.rng.random() * total, side="right"))
+            index = min(index, len(lp) - 1)
+        else:
+            index = int(self.rng.integers(len(lp)))
+        unit = self.gmm.sample_component(index, self.rng)[: space.dim]
+        return space.denormalize(np.clip(unit, 0.0, 1.0))
+
+    def _update(self, task: np.ndarray, feedback: Feedback) -> None:
+        unit = self.task_space.normalize(task)
+        point = np.concatenate([unit, self._extra_coordinates(unit, feedback)])
+        self._buffer = np.concatenate([self._buffer[-(self.fit_rate - 1) :], point[None]])
+        if (self.n_updates + 1) % self.fit_rate == 0:
+            self.gmm = fit_best_gmm(self._buffer, self.ks, self.rng, self.criterion)
+            self._component_lp = self._learning_progress(self.gmm)
+
+    def stats(self) -> dict[str, float]:
+        if self.gmm is None:
+            return {"n_components": 0.0, "mean_lp": 0.0}
+        return {"n_components": float(self.gmm.n_components), "mean_lp": float(self._component_lp.mean())}
+
+    @abstractmethod
+    def _extra_coordinates(self, unit_task: np.ndarray, feedback: Feedback) -> np.ndarray:
+        """Coordinates appended to the normalised task of one episode (``n_extra`` of them)."""
+
+    @abstractmethod
+    def _learning_progress(self, gmm: GaussianMixture) -> np.ndarray:
+        """Non-negative learning progress of each component of a fitted mixture."""

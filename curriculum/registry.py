@@ -1,0 +1,137 @@
+"""Teacher registry: names to classes, user classes by ``module:Class`` path, parameter listings."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from curriculum.alp_gmm import AlpGmmTeacher
+from curriculum.base import Teacher
+from curriculum.covar_gmm import CovarGmmTeacher
+from curriculum.random_teacher import RandomTeacher
+from curriculum.riac import RiacTeacher
+from curriculum.spaces import TaskSpace
+
+TEACHERS: dict[str, type[Teacher]] = {
+    "random": RandomTeacher,
+    "alp-gmm": AlpGmmTeacher,
+    "covar-gmm": CovarGmmTeacher,
+    "riac": RiacTeacher,
+}
+
+# Constructor arguments every teacher takes from the caller rather than from the user's parameters.
+_COMMON_ARGS = ("self", "task_space", "seed", "return_bounds")
+
+
+class UnknownTeacherError(ValueError):
+    """A teacher name (or ``module:Class`` path) that does not resolve, or a parameter it does not take."""
+
+
+@dataclass(frozen=True)
+class TeacherParam:
+    """One keyword parameter of a teacher, as ``list teachers`` shows it."""
+
+    name: str
+    default: Any
+    help: str
+
+
+def register_teacher(name: str, cls: type[Teacher]) -> None:
+    """Make ``cls`` available under ``name`` (e.g. from a user's plug-in module)."""
+    if not (isinstance(cls, type) and issubclass(cls, Teacher)):
+        raise TypeError(f"{cls!r} is not a Teacher subclass")
+    TEACHERS[name] = cls
+
+
+def teacher_class(name: str) -> type[Teacher]:
+    """Resolve a registered name, or a ``module:Class`` path to a user's Teacher subclass."""
+    if name in TEACHERS:
+        return TEACHERS[name]
+    if ":" not in name:
+        raise UnknownTeacherError(f"unknown teacher '{name}'; valid: {', '.join(TEACHERS)} (or a module:Class path)")
+    module_name, _, attr = name.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownTeacherError(f"cannot load teacher '{name}': {exc}") from exc
+    if not (isinstance(obj, type) and issubclass(obj, Teacher)):
+        raise UnknownTeacherError(f"'{name}' is not a subclass of curriculum.base.Teacher")
+    return obj
+
+
+def teacher_params(cls: type[Teacher]) -> list[TeacherParam]:
+    """The user-settable parameters of a teacher class: constructor defaults and ``:param:`` docstring lines."""
+    docs = _param_docs(inspect.getdoc(cls) or "")
+    params = []
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name in _COMMON_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        default = None if p.default is inspect.Parameter.empty else p.default
+        params.append(TeacherParam(p.name, default, docs.get(p.name, "")))
+    return params
+
+
+def _param_docs(doc: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for match in re.finditer(r":param (\w+):(.*?)(?=\n\s*:|\Z)", doc, flags=re.S):
+        found[match.group(1)] = " ".join(match.group(2).split())
+    return found
+
+
+def make_teacher(
+    name: str,
+    task_space: TaskSpace,
+    seed: int = 0,
+    return_bounds: tuple[float, float] | None = None,
+    **params: Any,
+) -> Teacher:
+    """Build a teacher by name, checking its parameters first.
+
+    :raises UnknownTeacherError: unknown name or parameter
+    """
+    cls = teacher_class(name)
+    valid = {p.name for p in teacher_params(cls)}
+    unknown = sorted(set(params) - valid)
+    if unknown:
+        raise UnknownTeacherError(
+            f"teacher '{name}' has no parameter {', '.join(unknown)}; valid: {', '.join(sorted(valid)) or 'none'}"
+        )
+    return cls(task_space, seed=seed, return_bounds=return_bounds, **params)
+
+
+def parse_param_value(text: str, default: Any) -> Any:
+    """Convert a command-line value to the type of the parameter's default."""
+    if isinstance(default, bool):
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true or false, got '{text}'")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    return text
+
+
+def parse_teacher_params(specs: Mapping[str, str], name: str) -> dict[str, Any]:
+    """Typed keyword parameters of teacher ``name`` from ``{param: text}``."""
+    defaults = {p.name: p.default for p in teacher_params(teacher_class(name))}
+    parsed = {}
+    for key, text in specs.items():
+        if key not in defaults:
+            raise UnknownTeacherError(
+                f"teacher '{name}' has no parameter '{key}'; valid: {', '.join(sorted(defaults)) or 'none'}"
+            )
+        try:
+            parsed[key] = parse_param_value(text, defaults[key])
+        except ValueError as exc:
+            raise UnknownTeacherError(f"bad value for {name}.{key}: {exc}") from exc
+    return parsed
