@@ -12,10 +12,11 @@ class NearestNeighbourALP:
     """ALP of an episode = |its return - the return stored for the nearest earlier task| (ALP-GMM's estimator).
 
     Tasks should be given normalised to [0, 1] per dimension, so that no dimension dominates the distance.
-    The history grows without bound, so lookups use a k-d tree over an older prefix of the history plus a
-    brute-force scan of the newer tail; the tree is rebuilt when the tail reaches ``max(256, prefix / 16)``
-    points, which keeps both the amortised rebuild cost and the scan short. Points are stored one dimension
-    per row, so the scan works on contiguous vectors.
+    Episodes are added in batches (a teacher needs ALPs only when it fits, every few hundred episodes): each
+    episode of a batch is compared with every earlier episode, those of the same batch included, exactly as
+    if they had been added one by one. The history grows without bound, so an older prefix of it sits in a
+    k-d tree queried once per batch, and the newer tail is compared by brute force; the tree is rebuilt when
+    the tail reaches ``max(256, prefix / 16)`` points.
 
     :param dim: task dimension
     :param min_history: ALP is 0 until this many earlier episodes exist
@@ -24,7 +25,7 @@ class NearestNeighbourALP:
     def __init__(self, dim: int, min_history: int = 5) -> None:
         self.dim = dim
         self.min_history = min_history
-        self._points = np.empty((dim, 1024))
+        self._points = np.empty((1024, dim))
         self._returns = np.empty(1024)
         self._n = 0
         self._n_tree = 0
@@ -33,58 +34,63 @@ class NearestNeighbourALP:
     def __len__(self) -> int:
         return self._n
 
-    def compute_and_add(self, point: np.ndarray, episode_return: float) -> float:
-        """ALP of ``episode_return`` on ``point`` against the nearest earlier point; then store the pair."""
-        alp = 0.0
-        if self._n >= self.min_history:
-            alp = abs(episode_return - self._returns[self._nearest(point)])
-        self._add(point, episode_return)
-        return alp
+    def compute_and_add(self, points: np.ndarray, returns: np.ndarray) -> np.ndarray:
+        """ALPs of a batch of episodes (in order) against their nearest earlier episode; then store them.
 
-    def _nearest(self, point: np.ndarray) -> int:
-        best, best_d2 = -1, np.inf
+        :param points: (m, dim) normalised tasks, in the order the episodes finished
+        :param returns: (m,) their returns
+        :return: (m,) absolute learning progress of each episode
+        """
+        points = np.asarray(points, dtype=np.float64).reshape(-1, self.dim)
+        returns = np.asarray(returns, dtype=np.float64).reshape(-1)
+        m = len(points)
+        best_d2 = np.full(m, np.inf)
+        best_return = np.zeros(m)
         if self._tree is not None:
-            dist, best = self._tree.query(point)
-            best_d2 = dist * dist
-        if self._n > self._n_tree:
-            tail = self._points[:, self._n_tree : self._n]
-            d2 = (tail[0] - point[0]) ** 2
-            for k in range(1, self.dim):
-                d2 += (tail[k] - point[k]) ** 2
-            i = int(np.argmin(d2))
-            if d2[i] < best_d2:
-                best = self._n_tree + i
-        return int(best)
+            dist, index = self._tree.query(points)
+            best_d2, best_return = dist * dist, self._returns[index]
+        # earlier episodes not in the tree, then this batch's own earlier episodes
+        candidates = np.concatenate([self._points[self._n_tree : self._n], points])
+        candidate_returns = np.concatenate([self._returns[self._n_tree : self._n], returns])
+        n_tail = self._n - self._n_tree
+        if len(candidates) > 0:
+            d2 = (
+                (points * points).sum(axis=1)[:, None]
+                - 2.0 * points @ candidates.T
+                + (candidates * candidates).sum(axis=1)[None, :]
+            )
+            later = np.arange(len(candidates))[None, :] >= n_tail + np.arange(m)[:, None]
+            d2[later] = np.inf  # a batch episode only sees the episodes before it
+            nearest = d2.argmin(axis=1)
+            closer = d2[np.arange(m), nearest] < best_d2
+            best_return = np.where(closer, candidate_returns[nearest], best_return)
+        alps = np.abs(returns - best_return)
+        alps[self._n + np.arange(m) < self.min_history] = 0.0
+        self._add(points, returns)
+        return alps
 
-    def _add(self, point: np.ndarray, episode_return: float) -> None:
-        if self._n == len(self._returns):
-            self._points = np.concatenate([self._points, np.empty_like(self._points)], axis=1)
-            self._returns = np.concatenate([self._returns, np.empty_like(self._returns)])
-        self._points[:, self._n] = point
-        self._returns[self._n] = episode_return
-        self._n += 1
+    def _add(self, points: np.ndarray, returns: np.ndarray) -> None:
+        needed = self._n + len(points)
+        if needed > len(self._returns):
+            capacity = max(needed, 2 * len(self._returns))
+            self._points = np.concatenate([self._points[: self._n], np.empty((capacity - self._n, self.dim))])
+            self._returns = np.concatenate([self._returns[: self._n], np.empty(capacity - self._n)])
+        self._points[self._n : needed] = points
+        self._returns[self._n : needed] = returns
+        self._n = needed
         if self._n - self._n_tree >= max(256, self._n_tree // 16):
             self._rebuild(self._n)
 
     def _rebuild(self, n_tree: int) -> None:
         self._n_tree = n_tree
-        self._tree = cKDTree(self._points[:, :n_tree].T.copy()) if n_tree else None
+        self._tree = cKDTree(self._points[:n_tree].copy()) if n_tree else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "points": self._points[:, : self._n].T.copy(),
-            "returns": self._returns[: self._n].copy(),
-            "n_tree": self._n_tree,
-        }
+        return {"points": self._points[: self._n].copy(), "returns": self._returns[: self._n].copy(), "n_tree": self._n_tree}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        points, returns = np.asarray(state["points"]), np.asarray(state["returns"])
-        capacity = max(1024, 1 << int(np.ceil(np.log2(max(len(points), 1)))) + 1)
-        self._points = np.empty((self.dim, capacity))
-        self._returns = np.empty(capacity)
-        self._n = len(points)
-        self._points[:, : self._n] = points.T
-        self._returns[: self._n] = returns
+        self._n = 0
+        self._add(np.asarray(state["points"]).reshape(-1, self.dim), np.asarray(state["returns"]).reshape(-1))
         self._rebuild(int(state["n_tree"]))
 
     # Pickling and deep copies carry the history, not the derived k-d tree.

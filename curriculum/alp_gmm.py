@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from curriculum.alp import NearestNeighbourALP
-from curriculum.base import Feedback
 from curriculum.gmm import GaussianMixture
 from curriculum.gmm_teacher import GmmTeacher
 from curriculum.spaces import BoxTaskSpace
@@ -24,7 +23,8 @@ class AlpGmmTeacher(GmmTeacher):
     - tasks are normalised to [0, 1] per dimension before nearest-neighbour search and fitting (the
       reference uses raw units, so a wide dimension dominates distances);
     - EM is a vectorised numpy implementation (``curriculum.gmm``), ~10x cheaper than scikit-learn's;
-    - the nearest-neighbour history is a k-d tree with a scanned tail, rebuilt rarely (incremental).
+    - the nearest-neighbour history is a k-d tree with a scanned tail, rebuilt rarely (incremental), and
+      ALPs are computed for a whole window at fit time, the only time they are used (same values).
 
     :param fit_rate: episodes between two mixture fits; also the size of the fitted window
     :param random_task_ratio: probability of a uniform task once mixtures are fitted
@@ -49,9 +49,8 @@ class AlpGmmTeacher(GmmTeacher):
         super().__init__(task_space, seed, return_bounds, fit_rate, random_task_ratio, min_k, max_k, criterion)
         self._alp = NearestNeighbourALP(task_space.dim)
 
-    def _extra_coordinates(self, unit_task: np.ndarray, feedback: Feedback) -> np.ndarray:
-        ret = self.normalize_return(feedback.episode_return)
-        return np.array([self._alp.compute_and_add(unit_task, ret)])
+    def _fit_points(self, unit_tasks: np.ndarray, returns: np.ndarray) -> np.ndarray:
+        return np.column_stack([unit_tasks, self._alp.compute_and_add(unit_tasks, returns)])
 
     def _learning_progress(self, gmm: GaussianMixture) -> np.ndarray:
         return np.maximum(gmm.means[:, -1], 0.0)

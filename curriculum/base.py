@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace, Task, TaskSpace
+from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
 
 
 class FeedbackError(ValueError):
@@ -150,4 +150,3 @@ class Teacher(ABC):
 
     @abstractmethod
     def _update(self, task: Task, feedback: Feedback) -> None: ...
-

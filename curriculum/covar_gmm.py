@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from curriculum.base import Feedback
 from curriculum.gmm import GaussianMixture
 from curriculum.gmm_teacher import GmmTeacher
 from curriculum.spaces import BoxTaskSpace
@@ -28,8 +27,6 @@ class CovarGmmTeacher(GmmTeacher):
     :param absolute_lp: use |covariance| (progress or forgetting) instead of its positive part
     """
 
-    n_extra = 2
-
     def __init__(
         self,
         task_space: BoxTaskSpace,
@@ -45,9 +42,9 @@ class CovarGmmTeacher(GmmTeacher):
         super().__init__(task_space, seed, return_bounds, fit_rate, random_task_ratio, min_k, max_k, criterion)
         self.absolute_lp = absolute_lp
 
-    def _extra_coordinates(self, unit_task: np.ndarray, feedback: Feedback) -> np.ndarray:
-        time = (self.n_updates % self.fit_rate) / self.fit_rate
-        return np.array([time, self.normalize_return(feedback.episode_return)])
+    def _fit_points(self, unit_tasks: np.ndarray, returns: np.ndarray) -> np.ndarray:
+        time = np.arange(len(returns)) / len(returns)
+        return np.column_stack([unit_tasks, time, returns])
 
     def _learning_progress(self, gmm: GaussianMixture) -> np.ndarray:
         cov = gmm.covariances[:, -2, -1]

@@ -73,19 +73,46 @@ def _log_gauss(xt: np.ndarray, means: np.ndarray, covs: np.ndarray) -> np.ndarra
 
 
 def _kmeans_pp(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding: indices of ``k`` well-spread points."""
+    """Greedy k-means++ seeding (as scikit-learn's): indices of ``k`` well-spread points.
+
+    Each new centre is the best of ``2 + log(k)`` candidates drawn in proportion to their squared distance to
+    the centres so far, which avoids most seedings with two centres in one cluster.
+    """
     n = len(x)
+    trials = 2 + int(np.log(k))
     chosen = [int(rng.integers(n))]
     d2 = ((x - x[chosen[0]]) ** 2).sum(axis=1)
     for _ in range(1, k):
         cum = np.cumsum(d2)
         if cum[-1] <= 0:
-            idx = int(rng.integers(n))
+            candidates = rng.integers(n, size=trials)
         else:
-            idx = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), n - 1)
-        chosen.append(idx)
-        d2 = np.minimum(d2, ((x - x[idx]) ** 2).sum(axis=1))
+            candidates = np.minimum(np.searchsorted(cum, rng.random(trials) * cum[-1], side="right"), n - 1)
+        cand_d2 = np.minimum(d2, ((x[None, :, :] - x[candidates][:, None, :]) ** 2).sum(axis=2))  # (trials, n)
+        best = int(np.argmin(cand_d2.sum(axis=1)))
+        chosen.append(int(candidates[best]))
+        d2 = cand_d2[best]
     return np.asarray(chosen)
+
+
+def _kmeans_labels(x: np.ndarray, k: int, rng: np.random.Generator, max_iter: int = 10) -> np.ndarray:
+    """Cluster labels from k-means++ seeding refined by Lloyd iterations (EM's starting assignment).
+
+    Seeding alone often starts EM in a poor optimum (two seeds in one cluster); a few Lloyd steps fix most.
+    """
+    centres = x[_kmeans_pp(x, k, rng)]
+    labels = np.full(len(x), -1)
+    sq_norms = (x * x).sum(axis=1)
+    for _ in range(max_iter):
+        d2 = sq_norms[:, None] - 2.0 * x @ centres.T + (centres * centres).sum(axis=1)
+        new = d2.argmin(axis=1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        onehot = (labels[None, :] == np.arange(k)[:, None]).astype(np.float64)  # (k, n)
+        counts = onehot.sum(axis=1)
+        centres = np.where(counts[:, None] > 0, (onehot @ x) / np.maximum(counts, 1)[:, None], centres)
+    return labels
 
 
 def fit_gmms(
@@ -99,9 +126,9 @@ def fit_gmms(
     """Fit one full-covariance mixture per component count in ``ks`` to the rows of ``x``, by EM.
 
     All mixtures are fitted together as one stacked bank of components (normalised per mixture), so a
-    whole model selection costs about as many numpy calls as a single fit. Each mixture is seeded by
-    k-means++ and a hard assignment; iterations stop once every mixture's mean log-likelihood per point
-    improves by less than ``tol``.
+    whole model selection costs about as many numpy calls as a single fit. Each mixture starts from a
+    k-means clustering (k-means++ seeding, Lloyd steps), and stops once its mean log-likelihood per point improves by less
+    than ``tol``.
 
     :param x: (n, d) points
     :param ks: component counts, each <= n
@@ -116,33 +143,33 @@ def fit_gmms(
     ks = [int(k) for k in ks]
     if not ks or min(ks) < 1 or max(ks) > n:
         raise ValueError(f"component counts {ks} must be in [1, {n}] for {n} points")
-    starts = np.cumsum([0, *ks[:-1]])  # first bank row of each mixture
-    owner = np.repeat(np.arange(len(ks)), ks)  # mixture of each bank row
-    blocks = (owner[None, :] == np.arange(len(ks))[:, None]).astype(np.float64)  # (m, total) indicator
-    total = sum(ks)
     # Centre the data: second moments minus squared means then lose no precision.
     centre = x.mean(axis=0)
     xc = x - centre
     xt = np.ascontiguousarray(xc.T)
     outer = (xc[:, :, None] * xc[:, None, :]).reshape(n, d * d)
     eye = np.eye(d) * reg_covar
-    resp = np.zeros((total, n))
-    for start, k in zip(starts, ks, strict=True):
-        seeds = xc[_kmeans_pp(xc, k, rng)]
-        labels = ((xc[:, None, :] - seeds[None]) ** 2).sum(-1).argmin(axis=1)
-        resp[start + labels, np.arange(n)] = 1.0
+    resp = np.zeros((sum(ks), n))
+    for start, k in zip(np.cumsum([0, *ks[:-1]]), ks, strict=True):
+        resp[start + _kmeans_labels(xc, k, rng), np.arange(n)] = 1.0
+    results: list[GaussianMixture | None] = [None] * len(ks)
+    active = list(range(len(ks)))  # mixtures still iterating, in bank order
     prev = np.full(len(ks), -np.inf)
-    for _ in range(max_iter):
+    for iteration in range(max_iter):
+        sizes = [ks[i] for i in active]
+        starts = np.cumsum([0, *sizes[:-1]])
+        owner = np.repeat(np.arange(len(active)), sizes)  # mixture of each bank row
+        blocks = (owner[None, :] == np.arange(len(active))[:, None]).astype(np.float64)  # (m, rows) indicator
         # M step: weighted first and second moments, one matrix product each.
-        nk = resp.sum(axis=1) + 10 * np.finfo(float).eps  # (total,)
+        nk = resp.sum(axis=1) + 10 * np.finfo(float).eps
         means = (resp @ xc) / nk[:, None]
-        second = (resp @ outer).reshape(total, d, d) / nk[:, None, None]
+        second = (resp @ outer).reshape(len(nk), d, d) / nk[:, None, None]
         covs = second - means[:, :, None] * means[:, None, :] + eye
         weights = nk / n
         # E step, normalised within each mixture's block of rows. Per-block sums are one product with the
         # block indicator; one shared per-point maximum keeps exp() in range unless a whole block lies
         # ~700 nats below the best row, in which case the exact per-block maximum is used.
-        log_p = _log_gauss(xt, means, covs) + np.log(weights)[:, None]  # (total, n)
+        log_p = _log_gauss(xt, means, covs) + np.log(weights)[:, None]  # (rows, n)
         top = log_p.max(axis=0)
         summed = blocks @ np.exp(log_p - top)  # (m, n)
         if summed.min() > 1e-280:
@@ -152,19 +179,23 @@ def fit_gmms(
             log_norm = block_top + np.log(np.add.reduceat(np.exp(log_p - block_top[owner]), starts, axis=0))
         resp = np.exp(log_p - blocks.T @ log_norm)
         ll = log_norm.sum(axis=1)
-        mean_ll = ll / n
-        if np.all(np.abs(mean_ll - prev) < tol):
+        # A mixture stops on its own once its mean log-likelihood per point settles (as scikit-learn's);
+        # the bank then shrinks to the mixtures still moving.
+        done = np.abs(ll / n - prev[active]) < tol
+        if iteration == max_iter - 1:
+            done[:] = True
+        for j in np.flatnonzero(done):
+            rows = slice(starts[j], starts[j] + sizes[j])
+            results[active[j]] = GaussianMixture(
+                weights=weights[rows], means=means[rows] + centre, covariances=covs[rows], log_likelihood=float(ll[j])
+            )
+        prev[active] = ll / n
+        if done.all():
             break
-        prev = mean_ll
-    return [
-        GaussianMixture(
-            weights=weights[s : s + k],
-            means=means[s : s + k] + centre,
-            covariances=covs[s : s + k],
-            log_likelihood=float(ll[i]),
-        )
-        for i, (s, k) in enumerate(zip(starts, ks, strict=True))
-    ]
+        if done.any():
+            resp = resp[~done[owner]]
+            active = [a for a, stop in zip(active, done, strict=True) if not stop]
+    return [r for r in results if r is not None]
 
 
 def fit_best_gmm(

@@ -15,15 +15,14 @@ class GmmTeacher(Teacher):
     """Fit Gaussian mixtures on recent episodes and sample from components in proportion to their progress.
 
     Every ``fit_rate`` episodes, mixtures with ``min_k..max_k`` components are fitted on the last
-    ``fit_rate`` points ``[task (normalised to [0, 1]), extra coordinates...]`` and the best one by
-    ``criterion`` is kept. Until the first fit, and with probability ``random_task_ratio`` afterwards, tasks
-    are uniform; otherwise a component is chosen in proportion to its learning progress (subclasses define
-    it), a point is drawn from it, the extra coordinates are dropped and the task is clipped to the space.
+    ``fit_rate`` points ``[task (normalised to [0, 1]), extra coordinates...]`` (subclasses compute the extra
+    coordinates from the window's tasks and normalised returns) and the best one by ``criterion`` is kept.
+    Until the first fit, and with probability ``random_task_ratio`` afterwards, tasks are uniform;
+    otherwise a component is chosen in proportion to its learning progress (subclasses define it), a point
+    is drawn from it, the extra coordinates are dropped and the task is clipped to the space.
     """
 
-    state_attrs = ("_buffer", "gmm", "_component_lp")
-    #: number of coordinates appended to the task in each fitted point
-    n_extra: int = 1
+    state_attrs = ("_buffer", "gmm", "_component_lp", "_cumulative_lp")
 
     def __init__(
         self,
@@ -49,31 +48,34 @@ class GmmTeacher(Teacher):
         self.random_task_ratio = random_task_ratio
         self.ks = list(range(min_k, max_k + 1))
         self.criterion = criterion
-        self._buffer = np.zeros((0, task_space.dim + self.n_extra))
+        # [normalised task, normalised return] of the current window; row (n_updates % fit_rate) is next
+        self._buffer = np.zeros((fit_rate, task_space.dim + 1))
         self.gmm: GaussianMixture | None = None
         self._component_lp = np.zeros(0)
+        self._cumulative_lp = np.zeros(0)
 
     def _sample(self) -> np.ndarray:
         space = self.task_space
         if self.gmm is None or self.rng.random() < self.random_task_ratio:
             return space.sample(self.rng)
-        lp = self._component_lp
-        total = lp.sum()
-        if total > 0:
-            index = int(np.searchsorted(np.cumsum(lp), self.rng.random() * total, side="right"))
-            index = min(index, len(lp) - 1)
+        cumulative = self._cumulative_lp
+        if cumulative[-1] > 0:
+            index = min(int(cumulative.searchsorted(self.rng.random() * cumulative[-1], side="right")), len(cumulative) - 1)
         else:
-            index = int(self.rng.integers(len(lp)))
+            index = int(self.rng.integers(len(cumulative)))
         unit = self.gmm.sample_component(index, self.rng)[: space.dim]
-        return space.denormalize(np.clip(unit, 0.0, 1.0))
+        return space.low + np.minimum(np.maximum(unit, 0.0), 1.0) * space.span
 
     def _update(self, task: np.ndarray, feedback: Feedback) -> None:
         unit = self.task_space.normalize(task)
-        point = np.concatenate([unit, self._extra_coordinates(unit, feedback)])
-        self._buffer = np.concatenate([self._buffer[-(self.fit_rate - 1) :], point[None]])
-        if (self.n_updates + 1) % self.fit_rate == 0:
-            self.gmm = fit_best_gmm(self._buffer, self.ks, self.rng, self.criterion)
+        row = self.n_updates % self.fit_rate
+        self._buffer[row, :-1] = unit
+        self._buffer[row, -1] = self.normalize_return(feedback.episode_return)
+        if row == self.fit_rate - 1:  # the buffer holds exactly the last fit_rate episodes
+            points = self._fit_points(self._buffer[:, :-1], self._buffer[:, -1])
+            self.gmm = fit_best_gmm(points, self.ks, self.rng, self.criterion)
             self._component_lp = self._learning_progress(self.gmm)
+            self._cumulative_lp = np.cumsum(self._component_lp)
 
     def stats(self) -> dict[str, float]:
         if self.gmm is None:
@@ -81,8 +83,8 @@ class GmmTeacher(Teacher):
         return {"n_components": float(self.gmm.n_components), "mean_lp": float(self._component_lp.mean())}
 
     @abstractmethod
-    def _extra_coordinates(self, unit_task: np.ndarray, feedback: Feedback) -> np.ndarray:
-        """Coordinates appended to the normalised task of one episode (``n_extra`` of them)."""
+    def _fit_points(self, unit_tasks: np.ndarray, returns: np.ndarray) -> np.ndarray:
+        """The points a mixture is fitted on, from a window's normalised tasks and returns (in episode order)."""
 
     @abstractmethod
     def _learning_progress(self, gmm: GaussianMixture) -> np.ndarray:

@@ -71,9 +71,7 @@ class BoxTaskSpace(TaskSpace):
         if any(not n for n in names):
             raise TaskSpaceError("dimension names must be non-empty")
         if low_arr.shape != (len(names),) or high_arr.shape != (len(names),):
-            raise TaskSpaceError(
-                f"{len(names)} dimension names but {low_arr.size} lower and {high_arr.size} upper bounds"
-            )
+            raise TaskSpaceError(f"{len(names)} dimension names but {low_arr.size} lower and {high_arr.size} upper bounds")
         for name, lo, hi in zip(names, low_arr, high_arr, strict=True):
             if not (math.isfinite(lo) and math.isfinite(hi)):
                 raise TaskSpaceError(f"bounds of '{name}' must be finite, got [{lo}, {hi}]")
@@ -133,8 +131,7 @@ class BoxTaskSpace(TaskSpace):
             type(task) is np.ndarray
             and task.shape == (self.dim,)
             and task.dtype == np.float64
-            and (self.low <= task).all()
-            and (task <= self.high).all()
+            and np.logical_and(self.low <= task, task <= self.high).all()
         ):
             return task  # fast path: already a valid vector (NaN fails the comparisons)
         try:
@@ -142,18 +139,14 @@ class BoxTaskSpace(TaskSpace):
         except (TypeError, ValueError) as exc:
             raise TaskSpaceError(f"a task must be a vector of {self.dim} numbers, got {task!r}") from exc
         if vec.shape != (self.dim,):
-            raise TaskSpaceError(
-                f"a task of this space has {self.dim} values ({', '.join(self.names)}), got {vec.size}"
-            )
+            raise TaskSpaceError(f"a task of this space has {self.dim} values ({', '.join(self.names)}), got {vec.size}")
         if not np.all(np.isfinite(vec)):
             raise TaskSpaceError(f"task values must be finite, got {vec.tolist()}")
         slack = tolerance * self.span
         outside = (vec < self.low - slack) | (vec > self.high + slack)
         if outside.any():
             i = int(np.argmax(outside))
-            raise TaskSpaceError(
-                f"'{self.names[i]}' = {vec[i]:g} is outside its bounds [{self.low[i]:g}, {self.high[i]:g}]"
-            )
+            raise TaskSpaceError(f"'{self.names[i]}' = {vec[i]:g} is outside its bounds [{self.low[i]:g}, {self.high[i]:g}]")
         return np.clip(vec, self.low, self.high)
 
     def describe(self) -> str:

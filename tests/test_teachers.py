@@ -1,0 +1,172 @@
+import pickle
+
+import numpy as np
+import pytest
+
+from curriculum.base import Feedback, FeedbackError, Teacher
+from curriculum.registry import (
+    TEACHERS,
+    UnknownTeacherError,
+    make_teacher,
+    parse_teacher_params,
+    teacher_class,
+    teacher_params,
+)
+from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace
+from environments.simulated_student import SimulatedStudent, simulate
+
+# small fit windows so that every teacher's adaptive machinery runs within a few hundred episodes
+FAST = {"random": {}, "alp-gmm": {"fit_rate": 50}, "covar-gmm": {"fit_rate": 50}, "riac": {"max_region_size": 30}}
+
+
+def play(teacher: Teacher, student: SimulatedStudent, episodes: int) -> list[np.ndarray]:
+    tasks = []
+    for _ in range(episodes):
+        task = teacher.sample()
+        tasks.append(task)
+        teacher.update(task, Feedback(student.episode(task)))
+    return tasks
+
+
+@pytest.mark.parametrize("name", list(TEACHERS))
+def test_tasks_stay_in_bounds_of_a_shifted_box(name):
+    space = BoxTaskSpace(["a", "b", "c"], [-5.0, 10.0, 0.0], [-1.0, 20.0, 0.001])
+    teacher = make_teacher(name, space, seed=1, return_bounds=(-10.0, 10.0), **FAST[name])
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        task = teacher.sample()
+        assert task.shape == (3,)
+        assert (task >= space.low).all() and (task <= space.high).all()
+        teacher.update(task, Feedback(float(rng.normal(0, 5)), length=10))
+
+
+@pytest.mark.parametrize("name", list(TEACHERS))
+def test_same_seed_same_curriculum_and_other_seed_differs(name):
+    def run(seed: int) -> np.ndarray:
+        student = SimulatedStudent()
+        teacher = make_teacher(name, student.task_space, seed=seed, return_bounds=(0, 1), **FAST[name])
+        return np.array(play(teacher, student, 400))
+
+    np.testing.assert_array_equal(run(0), run(0))
+    assert not np.array_equal(run(0), run(1))
+
+
+@pytest.mark.parametrize("name", list(TEACHERS))
+def test_state_round_trip_continues_the_same_sequence(name):
+    student_a = SimulatedStudent()
+    teacher_a = make_teacher(name, student_a.task_space, seed=3, return_bounds=(0, 1), **FAST[name])
+    play(teacher_a, student_a, 275)  # mid-run: after several fits, between two of them
+    state = pickle.loads(pickle.dumps(teacher_a.state_dict()))
+    competence = student_a.competence.copy()
+
+    teacher_b = make_teacher(name, student_a.task_space, seed=999, return_bounds=(0, 1), **FAST[name])
+    teacher_b.load_state_dict(state)
+    student_b = SimulatedStudent()
+    student_b.competence[:] = competence
+    continued_a = play(teacher_a, student_a, 300)
+    continued_b = play(teacher_b, student_b, 300)
+    np.testing.assert_array_equal(np.array(continued_a), np.array(continued_b))
+    assert teacher_b.n_updates == teacher_a.n_updates == 575
+
+
+@pytest.mark.parametrize("name", ["alp-gmm", "covar-gmm", "riac"])
+def test_adaptive_teachers_avoid_an_unlearnable_half(name):
+    # dimension 0's upper half never learns: returns there stay 0, so there is no progress to find
+    result = simulate(name, 6000, seed=0, student_params={"unlearnable_share": 0.5})
+    baseline = simulate("random", 6000, seed=0, student_params={"unlearnable_share": 0.5})
+    assert 0.45 < baseline.unlearnable_share_played < 0.55
+    assert result.unlearnable_share_played < 0.3, result.unlearnable_share_played
+    assert result.mastered[6000] > baseline.mastered[6000]
+
+
+def test_adaptive_teachers_beat_random_on_the_toy_benchmark():
+    scores = {name: simulate(name, 8000, seed=0, checkpoints=[8000]).mastered[8000] for name in TEACHERS}
+    assert scores["random"] <= 2.0
+    for name in ("alp-gmm", "covar-gmm", "riac"):
+        assert scores[name] >= 5 * max(scores["random"], 1.0), scores
+
+
+@pytest.mark.parametrize("name", list(TEACHERS))
+def test_bad_feedback_is_rejected(name):
+    space = BoxTaskSpace(["a", "b"], [0, 0], [1, 1])
+    teacher = make_teacher(name, space, seed=0, **FAST[name])
+    with pytest.raises(FeedbackError, match="finite"):
+        teacher.update([0.5, 0.5], Feedback(float("nan")))
+    with pytest.raises(FeedbackError, match="finite"):
+        Feedback(float("inf"))
+    with pytest.raises(FeedbackError, match="score 'positive_value_loss' must be finite"):
+        Feedback(1.0, scores={"positive_value_loss": float("nan")})
+    with pytest.raises(FeedbackError, match="length"):
+        Feedback(1.0, length=0)
+    with pytest.raises(FeedbackError, match="outside the teacher's space.*has 2 values"):
+        teacher.update([0.5], Feedback(1.0))
+    with pytest.raises(FeedbackError, match="outside the teacher's space.*'b' = 1.5 is outside"):
+        teacher.update([0.5, 1.5], Feedback(1.0))
+    with pytest.raises(FeedbackError, match="must be a Feedback"):
+        teacher.update([0.5, 0.5], 1.0)
+    assert teacher.n_updates == 0
+
+
+def test_random_teacher_on_a_discrete_space_and_gmm_teachers_refuse_it():
+    space = DiscreteTaskSpace(["a", "b", "c", "d"])
+    teacher = make_teacher("random", space, seed=0)
+    picks = [teacher.sample() for _ in range(400)]
+    assert set(picks) == {0, 1, 2, 3}
+    teacher.update("c", Feedback(1.0))
+    with pytest.raises(TypeError, match="AlpGmmTeacher works on BoxTaskSpace task spaces, not DiscreteTaskSpace"):
+        make_teacher("alp-gmm", space)
+
+
+def test_return_normalisation_uses_the_environments_bounds():
+    space = BoxTaskSpace(["a"], [0], [1])
+    teacher = make_teacher("random", space, return_bounds=(-150, 350))
+    assert teacher.normalize_return(100) == pytest.approx(0.5)
+    assert teacher.normalize_return(-1000) == 0.0 and teacher.normalize_return(1000) == 1.0
+    assert make_teacher("random", space).normalize_return(7.0) == 7.0
+    with pytest.raises(ValueError, match="low < high"):
+        make_teacher("random", space, return_bounds=(1, 1))
+
+
+def test_registry_lists_parameters_and_rejects_unknown_names():
+    params = {p.name: p for p in teacher_params(teacher_class("alp-gmm"))}
+    assert params["fit_rate"].default == 250 and "fits" in params["fit_rate"].help
+    assert params["random_task_ratio"].default == 0.2
+    assert all(p.help for p in params.values())
+    with pytest.raises(UnknownTeacherError, match="unknown teacher 'alp_gmm'; valid: random, alp-gmm, covar-gmm, riac"):
+        teacher_class("alp_gmm")
+    with pytest.raises(UnknownTeacherError, match="no parameter fitrate; valid: criterion, fit_rate"):
+        make_teacher("alp-gmm", BoxTaskSpace(["a"], [0], [1]), fitrate=3)
+    assert parse_teacher_params({"fit_rate": "150", "criterion": "bic"}, "alp-gmm") == {"fit_rate": 150, "criterion": "bic"}
+    assert parse_teacher_params({"absolute_lp": "true"}, "covar-gmm") == {"absolute_lp": True}
+    with pytest.raises(UnknownTeacherError, match="bad value for alp-gmm.fit_rate"):
+        parse_teacher_params({"fit_rate": "many"}, "alp-gmm")
+    with pytest.raises(ValueError, match="random_task_ratio must be in"):
+        make_teacher("alp-gmm", BoxTaskSpace(["a"], [0], [1]), random_task_ratio=2.0)
+
+
+class ConstantTeacher(Teacher):
+    """Always the centre of the box (a user's own teacher, loaded by path).
+
+    :param offset: added to the centre
+    """
+
+    def __init__(self, task_space, seed=0, return_bounds=None, offset: float = 0.0):
+        super().__init__(task_space, seed, return_bounds)
+        self.offset = offset
+
+    def _sample(self):
+        return (self.task_space.low + self.task_space.high) / 2 + self.offset
+
+    def _update(self, task, feedback):
+        pass
+
+
+def test_user_teacher_by_module_path():
+    space = BoxTaskSpace(["a"], [0], [2])
+    teacher = make_teacher("tests.test_teachers:ConstantTeacher", space, offset=0.5)
+    assert teacher.sample() == pytest.approx([1.5])
+    assert [p.name for p in teacher_params(type(teacher))] == ["offset"]
+    with pytest.raises(UnknownTeacherError, match="cannot load teacher 'tests.test_teachers:Nope'"):
+        teacher_class("tests.test_teachers:Nope")
+    with pytest.raises(UnknownTeacherError, match="not a subclass"):
+        teacher_class("numpy:ndarray")
