@@ -249,8 +249,11 @@ def simulate_cmd(
             },
             "config": {"episodes": episodes, "seeds": list(range(seeds)), "checkpoints": checkpoints, "student": student},
         }
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(payload, indent=2))
+        try:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(payload, indent=2))
+        except OSError as exc:
+            raise UserError(f"cannot write --json file {json_path}: {exc.strerror or exc}") from exc
         console.print(f"wrote {json_path}")
 
 

@@ -132,10 +132,14 @@ class Teacher(ABC):
         state = {name: copy.deepcopy(getattr(self, name)) for name in self.state_attrs}
         state["rng"] = copy.deepcopy(self.rng.bit_generator.state)
         state["n_updates"] = self.n_updates
+        state["teacher_class"] = type(self).__qualname__
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a state made by :meth:`state_dict` of a teacher built with the same arguments."""
+        saved_by = state.get("teacher_class", type(self).__qualname__)
+        if saved_by != type(self).__qualname__:
+            raise ValueError(f"this teacher state was saved by {saved_by}, not {type(self).__qualname__}")
         missing = [k for k in (*self.state_attrs, "rng", "n_updates") if k not in state]
         if missing:
             raise KeyError(f"teacher state lacks {', '.join(missing)}: was it saved by {type(self).__name__}?")

@@ -61,6 +61,16 @@ def test_bad_teacher_params_are_clear_errors():
         assert message in result.output, (option, result.output)
 
 
+def test_unwritable_json_path_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(
+        cli, ["simulate", "--teachers", "random", "--episodes", "10", "--seeds", "1", "--json", str(blocker / "x.json")]
+    )
+    assert result.exit_code == 2
+    assert "cannot write --json file" in result.output
+
+
 def test_script_entry_point_prints_no_traceback():
     proc = subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), "simulate", "--teachers", "nope", "--episodes", "5"],

@@ -69,6 +69,13 @@ def test_state_round_trip_continues_the_same_sequence(name):
     assert teacher_b.n_updates == teacher_a.n_updates == 575
 
 
+def test_state_of_another_teacher_is_refused():
+    space = BoxTaskSpace(["a"], [0], [1])
+    state = make_teacher("riac", space).state_dict()
+    with pytest.raises(ValueError, match="saved by RiacTeacher, not AlpGmmTeacher"):
+        make_teacher("alp-gmm", space).load_state_dict(state)
+
+
 @pytest.mark.parametrize("name", ["alp-gmm", "covar-gmm", "riac"])
 def test_adaptive_teachers_avoid_an_unlearnable_half(name):
     # dimension 0's upper half never learns: returns there stay 0, so there is no progress to find
