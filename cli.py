@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -247,6 +248,7 @@ def simulate_cmd(
                 }
                 for name in names
             },
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
             "config": {"episodes": episodes, "seeds": list(range(seeds)), "checkpoints": checkpoints, "student": student},
         }
         try:

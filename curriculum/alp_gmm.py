@@ -7,7 +7,6 @@ import numpy as np
 from curriculum.alp import NearestNeighbourALP
 from curriculum.gmm import GaussianMixture
 from curriculum.gmm_teacher import GmmTeacher
-from curriculum.spaces import BoxTaskSpace
 
 
 class AlpGmmTeacher(GmmTeacher):
@@ -35,19 +34,8 @@ class AlpGmmTeacher(GmmTeacher):
 
     state_attrs = (*GmmTeacher.state_attrs, "_alp")
 
-    def __init__(
-        self,
-        task_space: BoxTaskSpace,
-        seed: int = 0,
-        return_bounds: tuple[float, float] | None = None,
-        fit_rate: int = 250,
-        random_task_ratio: float = 0.2,
-        min_k: int = 2,
-        max_k: int = 10,
-        criterion: str = "aic",
-    ) -> None:
-        super().__init__(task_space, seed, return_bounds, fit_rate, random_task_ratio, min_k, max_k, criterion)
-        self._alp = NearestNeighbourALP(task_space.dim)
+    def _init_estimators(self) -> None:
+        self._alp = NearestNeighbourALP(self.task_space.dim)
 
     def _fit_points(self, unit_tasks: np.ndarray, returns: np.ndarray) -> np.ndarray:
         return np.column_stack([unit_tasks, self._alp.compute_and_add(unit_tasks, returns)])

@@ -53,6 +53,10 @@ class GmmTeacher(Teacher):
         self.gmm: GaussianMixture | None = None
         self._component_lp = np.zeros(0)
         self._cumulative_lp = np.zeros(0)
+        self._init_estimators()
+
+    def _init_estimators(self) -> None:
+        """Create subclass-specific state (called at the end of ``__init__``); nothing by default."""
 
     def _sample(self) -> np.ndarray:
         space = self.task_space
