@@ -25,6 +25,11 @@ class AlpGmmTeacher(GmmTeacher):
     - the nearest-neighbour history is a k-d tree with a scanned tail, rebuilt rarely (incremental), and
       ALPs are computed for a whole window at fit time, the only time they are used (same values).
 
+    Tried without gain on the toy benchmark (3 seeds, % mastered at 20k episodes; default 37.7):
+    TeachMyAgent's tuned ``fit_rate=150`` (33.0) and with ``random_task_ratio=0.05`` (29.0), ``fit_rate=100``
+    (36.0), ALP against the mean of the 5 or 20 nearest earlier tasks (37.0, 36.3). ``criterion="bic"``
+    reached 40.7 ± 3.7, within noise of the default, so the reference's AIC stays.
+
     :param fit_rate: episodes between two mixture fits; also the size of the fitted window
     :param random_task_ratio: probability of a uniform task once mixtures are fitted
     :param min_k: fewest mixture components tried
