@@ -22,8 +22,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from curriculum.registry import TEACHERS, UnknownTeacherError, parse_teacher_params, teacher_class, teacher_params
-from environments.simulated_student import SimulationResult, simulate
+from curriculum.registry import (
+    TEACHERS,
+    UnknownTeacherError,
+    make_teacher,
+    parse_teacher_params,
+    teacher_class,
+    teacher_params,
+)
+from environments.simulated_student import SimulatedStudent, SimulationResult, simulate
 
 console = Console()
 
@@ -207,10 +214,17 @@ def simulate_cmd(
         for name in names
         for seed in range(seeds)
     ]
+    # Build the student and every teacher once here, so bad options fail now with one message, not in a worker.
     try:
-        results = _execute(jobs, min(workers, len(jobs)), lambda job: f"{job['teacher']} seed {job['seed']}")
-    except (ValueError, TypeError) as exc:  # a teacher parameter the teacher's own checks reject
-        raise UserError(str(exc)) from exc
+        space = SimulatedStudent(**student).task_space
+    except ValueError as exc:
+        raise UserError(f"simulated student: {exc}") from exc
+    for name in names:
+        try:
+            make_teacher(name, space, **params[name])
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"teacher '{name}': {exc}") from exc
+    results = _execute(jobs, min(workers, len(jobs)), lambda job: f"{job['teacher']} seed {job['seed']}")
     by_teacher: dict[str, list[SimulationResult]] = defaultdict(list)
     for result in sorted(results, key=lambda r: (names.index(r.teacher), r.seed)):
         by_teacher[result.teacher].append(result)

@@ -52,6 +52,10 @@ class SimulatedStudent:
             raise ValueError(f"need dims >= 1, cells >= 1, distractors >= 0; got {dims}, {cells}, {distractors}")
         if not 0.0 <= unlearnable_share < 1.0:
             raise ValueError(f"unlearnable_share must be in [0, 1), got {unlearnable_share}")
+        if cells**dims > 1_000_000:
+            raise ValueError(
+                f"{cells}^{dims} = {cells**dims:,} cells is too many (at most 1,000,000); use fewer dims or cells"
+            )
         if return_noise < 0 or forgetting < 0:
             raise ValueError("return_noise and forgetting must be >= 0")
         self.dims, self.cells, self.distractors = dims, cells, distractors

@@ -53,12 +53,18 @@ def test_bad_teacher_params_are_clear_errors():
         "riac=3": "must look like TEACHER.PARAM=VALUE",
         "alp-gmm.fit_rate=3": "names teacher 'alp-gmm', which is not among: riac",
         "riac.p_alp=lots": "bad value for riac.p_alp",
-        "riac.p_alp=0.95": "p_alp + p_random <= 1",
+        "riac.p_alp=0.95": "teacher 'riac': need p_alp, p_random >= 0 and p_alp + p_random <= 1",
     }
     for option, message in cases.items():
         result = runner.invoke(cli, ["simulate", "--teachers", "riac", "--episodes", "10", "--teacher-param", option])
         assert result.exit_code == 2, (option, result.output)
         assert message in result.output, (option, result.output)
+
+
+def test_oversized_student_is_a_clear_error():
+    result = CliRunner().invoke(cli, ["simulate", "--teachers", "random", "--dims", "8", "--cells", "10"])
+    assert result.exit_code == 2
+    assert "10^8 = 100,000,000 cells is too many" in result.output
 
 
 def test_unwritable_json_path_is_a_clear_error(tmp_path):
