@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -30,6 +31,7 @@ from curriculum.registry import (
     teacher_class,
     teacher_params,
 )
+from environments.registry import UnknownEnvironmentError, all_entries, describe_env, make_env
 from environments.simulated_student import SimulatedStudent, SimulationResult, simulate
 
 console = Console()
@@ -87,6 +89,27 @@ def list_teachers() -> None:
         for p in params:
             console.print(f"    {p.name} = {p.default!r}  {escape(p.help)}", highlight=False)
     console.print("A user's own teacher: pass 'package.module:ClassName' wherever a teacher name is expected.")
+
+
+@list_group.command("envs")
+@click.option("--include", multiple=True, metavar="MODULE:ATTR", help="Also describe a user's environment by path.")
+def list_envs(include: tuple[str, ...]) -> None:
+    """Environments: task dimensions with bounds, default task, test sets, success rule."""
+    names = [entry.name for entry in all_entries()] + list(include)
+    for name in names:
+        try:
+            d = describe_env(name)
+        except (UnknownEnvironmentError, AttributeError, TypeError) as exc:
+            raise UserError(f"environment '{name}': {exc}") from exc
+        kind = "RL environment" if d.trainable else "simulated student (teachers only)"
+        gym_id = f", gymnasium id {d.gym_id}" if d.gym_id else ""
+        console.print(f"[bold]{escape(d.name)}[/bold]  ({kind}{gym_id})", highlight=False)
+        console.print(f"    task: {escape(d.task_space)}", highlight=False)
+        console.print(f"    default task: {escape(d.default_task)}", highlight=False)
+        sets = ", ".join(f"{n} ({k} tasks)" for n, k in d.test_sets.items()) or "-"
+        console.print(f"    test sets: {sets}", highlight=False)
+        console.print(f"    success: {escape(d.success_rule)}", highlight=False)
+    console.print("A user's own environment: pass 'package.module:Factory' wherever an environment name is expected.")
 
 
 def _run_simulation(job: dict[str, Any]) -> SimulationResult:
@@ -274,6 +297,76 @@ def simulate_cmd(
 
 
 cli.add_command(simulate_cmd, "simulate")
+
+
+def _parse_task_option(text: str, env: Any) -> Any:
+    """``name=value,...`` to a task vector; dimensions not given keep the environment's default task."""
+    values = dict(zip(env.task_space.names, np.asarray(env.default_task, dtype=float).tolist(), strict=True))
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise UserError(f"--task '{part}' must look like NAME=VALUE; dimensions: {', '.join(env.task_space.names)}")
+        if key.strip() not in values:
+            raise UserError(f"--task: unknown dimension '{key.strip()}'; valid: {', '.join(env.task_space.names)}")
+        try:
+            values[key.strip()] = float(value)
+        except ValueError as exc:
+            raise UserError(f"--task: '{value}' is not a number (dimension {key.strip()})") from exc
+    try:
+        return env.task_space.validate(values)
+    except ValueError as exc:
+        raise UserError(f"--task: {exc}") from exc
+
+
+@cli.command()
+@click.option("--env", "env_name", required=True, help="Environment name or module:Factory path (see list envs).")
+@click.option("--task", "task_text", default="", help="NAME=VALUE,... (missing dimensions keep the default task).")
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output .png (last frame) or .gif."
+)
+@click.option("--policy", default="random", show_default=True, help="random, zero, or a saved Stable-Baselines3 model (.zip).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the level, the episode and the random policy.")
+@click.option("--steps", default=300, show_default=True, type=click.IntRange(min=1), help="Steps at most.")
+@click.option("--every", default=4, show_default=True, type=click.IntRange(min=1), help="Keep one frame every N steps (GIF).")
+def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, steps: int, every: int) -> None:
+    """Picture what a task means: play one episode on it and save a PNG or GIF."""
+    from environments.render import random_policy, rollout_frames, save_frames, zero_policy
+
+    if out.suffix.lower() not in (".png", ".gif"):
+        raise UserError(f"--out must end in .png or .gif, got '{out.name}'")
+    try:
+        env = make_env(env_name, render_mode="rgb_array")
+    except UnknownEnvironmentError as exc:
+        raise UserError(str(exc)) from exc
+    except TypeError as exc:
+        raise UserError(f"environment '{env_name}' cannot render: {exc}") from exc
+    task = _parse_task_option(task_text, env)
+    if policy == "random":
+        act = random_policy(env, seed)
+    elif policy == "zero":
+        act = zero_policy(env)
+    else:
+        act = _load_sb3_policy(Path(policy))
+    frames, episode_return, _ = rollout_frames(env, act, task, seed=seed, max_steps=steps, every=every)
+    env.close()
+    save_frames(frames, out)
+    console.print(
+        f"wrote {out} ({len(frames)} frame(s); episode return {episode_return:.1f}; task {env.task_space.to_dict(task)})"
+    )
+
+
+def _load_sb3_policy(path: Path) -> Callable[[Any], np.ndarray]:
+    if not path.is_file():
+        raise UserError(f"--policy: no file '{path}'; give random, zero, or a saved Stable-Baselines3 model (.zip)")
+    import stable_baselines3 as sb3
+
+    for algo in (sb3.PPO, sb3.SAC, sb3.TD3, sb3.A2C, sb3.DDPG):
+        try:
+            model = algo.load(path, device="cpu")
+        except Exception:  # try the next algorithm: a file tells which one saved it only by loading
+            continue
+        return lambda obs: model.predict(obs, deterministic=True)[0]
+    raise UserError(f"--policy: '{path}' is not a model saved by PPO, SAC, TD3, A2C or DDPG")
 
 
 def main() -> None:

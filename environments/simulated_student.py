@@ -66,6 +66,7 @@ class SimulatedStudent:
         names = [f"x{i}" for i in range(dims)] + [f"distractor{i}" for i in range(distractors)]
         self.task_space = BoxTaskSpace(names, [0.0] * len(names), [1.0] * len(names))
         self.return_bounds = (0.0, 1.0)
+        self.success_rule = f"not an RL env: teacher benchmark; score = % cells with competence > {mastery:g}"
         n_cells = cells**dims
         self.competence = np.zeros(n_cells)
         self._strides = [cells ** (dims - 1 - i) for i in range(dims)]

@@ -1,0 +1,164 @@
+"""Point-mass gate (SPDL's contextual point mass, Klink et al. 2020): numpy only, ~tens of thousands of steps/s.
+
+A point mass starts at (0, 3) and must reach (0, -3). A wall along y = 0 has a gate; crossing the wall
+outside the gate (|x at the crossing - gate_x| > width / 2) is a crash and ends the episode.
+Task: ``gate_x`` in [-4, 4], ``gate_width`` in [0.5, 8], ``friction`` in [0, 4].
+Dynamics: acceleration = 1.5 * force - friction * velocity + N(0, 0.05); Euler steps of 0.01 s, 10 per env
+step; positions clipped to [-4, 4]. Action: force in [-10, 10]^2. Reward per step: exp(-0.6 * distance to
+the goal); horizon 100 steps (truncation), so returns lie in (0, 100].
+Success: the final distance to the goal is below 0.25 (``info["is_success"]`` on the final step).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from curriculum.spaces import BoxTaskSpace
+from environments.base import ParametricEnv, check_observation_mode
+
+START = (0.0, 3.0)
+GOAL = (0.0, -3.0)
+SUCCESS_DISTANCE = 0.25
+
+
+class PointMassGateEnv(ParametricEnv):
+    """Point-mass gate (see the module docstring).
+
+    :param task_visible: append the task (gate_x, gate_width, friction) to the observation
+    :param observation_mode: ``plain`` (an array) or ``privileged`` (``{"student": state, "privileged": task}``)
+    :param horizon: steps per episode before truncation
+    :param render_mode: ``rgb_array`` or None
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    task_space = BoxTaskSpace(["gate_x", "gate_width", "friction"], [-4.0, 0.5, 0.0], [4.0, 8.0, 4.0])
+    default_task = np.array([2.5, 0.5, 0.0])  # SPDL's target: a narrow gate off-centre
+    return_bounds = (0.0, 100.0)
+    success_threshold = math.nan  # success is a distance rule, see is_success
+    success_rule = f"final distance to the goal < {SUCCESS_DISTANCE}"
+
+    def __init__(
+        self,
+        task_visible: bool = True,
+        observation_mode: str = "plain",
+        horizon: int = 100,
+        render_mode: str | None = None,
+    ) -> None:
+        self.task_visible = task_visible
+        self.observation_mode = check_observation_mode(observation_mode)
+        self.horizon = horizon
+        self.render_mode = render_mode
+        state_dim = 4 + (3 if task_visible else 0)
+        state_space = gym.spaces.Box(-np.inf, np.inf, (state_dim,), np.float32)
+        if observation_mode == "privileged":
+            self.observation_space = gym.spaces.Dict(
+                {"student": state_space, "privileged": gym.spaces.Box(-np.inf, np.inf, (3,), np.float32)}
+            )
+        else:
+            self.observation_space = state_space
+        self.action_space = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
+        self._trajectory: list[tuple[float, float]] = []
+
+    # -- gymnasium API ------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._begin_episode()
+        self.gate_x, self.gate_width, self.friction = (float(v) for v in self.task)
+        self.x, self.y = START
+        self.vx = self.vy = 0.0
+        self.steps = 0
+        self.crashed = False
+        self._trajectory = [(self.x, self.y)]
+        return self._observation(), self.task_info()
+
+    def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        fx = min(max(float(action[0]), -10.0), 10.0)
+        fy = min(max(float(action[1]), -10.0), 10.0)
+        noise = self.np_random.normal(0.0, 0.05, 20).tolist()
+        x, y, vx, vy, mu = self.x, self.y, self.vx, self.vy, self.friction
+        half_gate = 0.5 * self.gate_width
+        for i in range(10):
+            ax = 1.5 * fx - mu * vx + noise[2 * i]
+            ay = 1.5 * fy - mu * vy + noise[2 * i + 1]
+            vx += 0.01 * ax
+            vy += 0.01 * ay
+            new_x = min(max(x + 0.01 * vx, -4.0), 4.0)
+            new_y = min(max(y + 0.01 * vy, -4.0), 4.0)
+            if (y > 0.0) != (new_y > 0.0):  # crossed the wall this sub-step
+                frac = y / (y - new_y) if y != new_y else 0.0
+                x_cross = x + frac * (new_x - x)
+                if abs(x_cross - self.gate_x) > half_gate:
+                    self.crashed = True
+                    x, y = x_cross, 0.0
+                    break
+            x, y = new_x, new_y
+        self.x, self.y, self.vx, self.vy = x, y, vx, vy
+        self.steps += 1
+        self._trajectory.append((x, y))
+        distance = math.hypot(x - GOAL[0], y - GOAL[1])
+        reward = math.exp(-0.6 * distance)
+        terminated = self.crashed
+        truncated = self.steps >= self.horizon
+        info = self.task_info()
+        info["distance"] = distance
+        if terminated or truncated:
+            info["is_success"] = (not self.crashed) and distance < SUCCESS_DISTANCE
+        return self._observation(), reward, terminated, truncated, info
+
+    def is_success(self, episode_return: float, final_info: dict[str, Any] | None = None) -> bool:
+        """Success is read from the final step's ``info["is_success"]`` (final distance < 0.25, no crash)."""
+        return bool(final_info and final_info.get("is_success", False))
+
+    def _observation(self) -> Any:
+        state = [self.x, self.y, self.vx, self.vy]
+        if self.task_visible:
+            state += [self.gate_x, self.gate_width, self.friction]
+        obs = np.array(state, dtype=np.float32)
+        if self.observation_mode == "privileged":
+            return {"student": obs, "privileged": self.task.astype(np.float32)}
+        return obs
+
+    # -- test sets ------------------------------------------------------------------------------------------
+    @classmethod
+    def _test_sets(cls) -> dict[str, np.ndarray]:
+        """``narrow``: 24 gates of width 0.75 at x = -3.5..3.5 (8 positions) with friction 0, 1, 2 (the target
+        region); ``grid``: a 3 x 3 x 3 grid over the whole space; ``default``: both (51 tasks)."""
+        narrow = [(x, 0.75, mu) for mu in (0.0, 1.0, 2.0) for x in np.linspace(-3.5, 3.5, 8)]
+        grid = [(x, w, mu) for x in (-3.0, 0.0, 3.0) for w in (1.0, 4.0, 7.0) for mu in (0.5, 2.0, 3.5)]
+        return {"default": np.array(narrow + grid), "narrow": np.array(narrow), "grid": np.array(grid)}
+
+    # -- rendering ------------------------------------------------------------------------------------------
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return render_point_mass(self.gate_x, self.gate_width, self._trajectory)
+
+
+def render_point_mass(gate_x: float, gate_width: float, trajectory: list[tuple[float, float]], size: int = 240) -> np.ndarray:
+    """An RGB picture of the arena: wall with its gate, start, goal and the trajectory so far."""
+    img = np.full((size, size, 3), 245, dtype=np.uint8)
+    scale = size / 8.0
+
+    def px(x: float, y: float) -> tuple[int, int]:
+        col = round((x + 4.0) * scale)
+        row = round((4.0 - y) * scale)
+        return min(max(row, 0), size - 1), min(max(col, 0), size - 1)
+
+    wall_row = px(0, 0)[0]
+    for col in range(size):
+        x = col / scale - 4.0
+        if abs(x - gate_x) > gate_width / 2:
+            img[max(wall_row - 2, 0) : wall_row + 3, col] = (60, 60, 60)
+    for (x, y), colour in ((START, (40, 90, 220)), (GOAL, (30, 170, 60))):
+        r, c = px(x, y)
+        img[max(r - 5, 0) : r + 6, max(c - 5, 0) : c + 6] = colour
+    for (x0, y0), (x1, y1) in itertools.pairwise(trajectory):
+        for t in np.linspace(0.0, 1.0, 8):
+            r, c = px(x0 + t * (x1 - x0), y0 + t * (y1 - y0))
+            img[max(r - 1, 0) : r + 2, max(c - 1, 0) : c + 2] = (220, 50, 50)
+    return img

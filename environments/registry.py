@@ -1,0 +1,150 @@
+"""Environment registry: names to factories, user environments by ``module:attribute`` path or entry point.
+
+Each entry says whether it can train an RL student (a gymnasium :class:`~environments.base.ParametricEnv`)
+or is the simulated student (teacher benchmarks only). The RL environments are also registered with
+gymnasium as ``teachrl/<Name>-v0``. A user's package can expose environments under the
+``teachrl.environments`` entry-point group (``name = "package.module:Factory"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import gymnasium as gym
+
+ENTRY_POINT_GROUP = "teachrl.environments"
+
+
+class UnknownEnvironmentError(ValueError):
+    """An environment name or path that does not resolve."""
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """One registered environment.
+
+    :param name: registry name (``cli.py --env NAME``)
+    :param entry_point: ``module:attribute`` of the class or factory
+    :param kwargs: keyword arguments given to the factory
+    :param trainable: a gymnasium env an RL student can train on (False: the simulated student)
+    :param gym_id: gymnasium id, if registered there
+    """
+
+    name: str
+    entry_point: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    trainable: bool = True
+    gym_id: str | None = None
+
+
+ENVIRONMENTS: dict[str, EnvEntry] = {}
+
+
+def register_env(entry: EnvEntry) -> None:
+    """Add an environment to the registry (and to gymnasium when it has a ``gym_id``)."""
+    ENVIRONMENTS[entry.name] = entry
+    if entry.gym_id is not None and entry.gym_id not in gym.registry:
+        gym.register(id=entry.gym_id, entry_point=entry.entry_point, kwargs=dict(entry.kwargs))
+
+
+for _entry in (
+    EnvEntry("point-mass", "environments.point_mass:PointMassGateEnv", gym_id="teachrl/PointMassGate-v0"),
+    EnvEntry("stump-tracks", "environments.walkers.stump_tracks:StumpTracksEnv", gym_id="teachrl/StumpTracks-v0"),
+    EnvEntry(
+        "stump-tracks-infeasible",
+        "environments.walkers.stump_tracks:StumpTracksEnv",
+        {"variant": "infeasible"},
+        gym_id="teachrl/StumpTracksInfeasible-v0",
+    ),
+    EnvEntry(
+        "stump-tracks-trivial",
+        "environments.walkers.stump_tracks:StumpTracksEnv",
+        {"variant": "trivial"},
+        gym_id="teachrl/StumpTracksTrivial-v0",
+    ),
+    EnvEntry("simulated-student", "environments.simulated_student:SimulatedStudent", trainable=False),
+):
+    register_env(_entry)
+
+
+def _load(path: str) -> Callable[..., Any]:
+    module_name, _, attr = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UnknownEnvironmentError(f"cannot load environment '{path}': {exc}") from exc
+    if not callable(obj):
+        raise UnknownEnvironmentError(f"'{path}' is not a class or factory")
+    return obj
+
+
+def _plugin_entries() -> dict[str, EnvEntry]:
+    return {ep.name: EnvEntry(ep.name, ep.value) for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def env_entry(name: str) -> EnvEntry:
+    """Resolve a registry name, an installed plug-in's name, or a ``module:attribute`` path."""
+    if name in ENVIRONMENTS:
+        return ENVIRONMENTS[name]
+    plugins = _plugin_entries()
+    if name in plugins:
+        return plugins[name]
+    if ":" in name:
+        _load(name)  # fail now, with a clear message, if it does not resolve
+        return EnvEntry(name, name)
+    valid = sorted({*ENVIRONMENTS, *plugins})
+    raise UnknownEnvironmentError(f"unknown environment '{name}'; valid: {', '.join(valid)} (or a module:attribute path)")
+
+
+def all_entries() -> list[EnvEntry]:
+    """Built-in and plug-in environments."""
+    return [*ENVIRONMENTS.values(), *(e for n, e in _plugin_entries().items() if n not in ENVIRONMENTS)]
+
+
+def make_env(name: str, **kwargs: Any) -> Any:
+    """Build an environment by name or path; ``kwargs`` override the registered ones."""
+    entry = env_entry(name)
+    return _load(entry.entry_point)(**{**entry.kwargs, **kwargs})
+
+
+@dataclass(frozen=True)
+class EnvDescription:
+    """What ``cli.py list envs`` shows of one environment."""
+
+    name: str
+    trainable: bool
+    gym_id: str | None
+    task_space: str
+    default_task: str
+    test_sets: dict[str, int]
+    success_rule: str
+
+
+def describe_env(name: str) -> EnvDescription:
+    """Build the environment once and read its task space, default task, test sets and success rule."""
+    entry = env_entry(name)
+    env = make_env(name)
+    try:
+        space = env.task_space
+        default = getattr(env, "default_task", None)
+        names = env.test_set_names() if hasattr(env, "test_set_names") else []
+        return EnvDescription(
+            name=entry.name,
+            trainable=entry.trainable,
+            gym_id=entry.gym_id,
+            task_space=space.describe(),
+            default_task="-"
+            if default is None
+            else ", ".join(f"{n}={v:g}" for n, v in zip(space.names, default, strict=True)),
+            test_sets={n: len(env.test_set(n)) for n in names},
+            success_rule=getattr(env, "success_rule", "") or "-",
+        )
+    finally:
+        if hasattr(env, "close"):
+            env.close()
