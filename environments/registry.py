@@ -66,6 +66,7 @@ for _entry in (
         {"variant": "trivial"},
         gym_id="teachrl/StumpTracksTrivial-v0",
     ),
+    EnvEntry("hexagon-tracks", "environments.walkers.hexagon_tracks:HexagonTracksEnv", gym_id="teachrl/HexagonTracks-v0"),
     EnvEntry("simulated-student", "environments.simulated_student:SimulatedStudent", trainable=False),
 ):
     register_env(_entry)

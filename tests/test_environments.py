@@ -8,14 +8,15 @@ from cli import cli
 from curriculum.spaces import TaskSpaceError
 from environments.point_mass import PointMassGateEnv
 from environments.registry import ENVIRONMENTS, UnknownEnvironmentError, describe_env, make_env
+from environments.walkers.hexagon_tracks import HexagonTracksEnv
 from environments.walkers.stump_tracks import StumpTracksEnv
 
 RL_ENVS = [name for name, entry in ENVIRONMENTS.items() if entry.trainable]
-SHORT = {"stump-tracks": {"max_episode_steps": 60}}  # keep walker episodes short in tests
 
 
 def build(name: str, **kwargs):
-    return make_env(name, **{**SHORT.get(name.split("-infeasible")[0].split("-trivial")[0], {}), **kwargs})
+    short = {"max_episode_steps": 60} if "tracks" in name else {}  # keep walker episodes short in tests
+    return make_env(name, **{**short, **kwargs})
 
 
 def play_to_end(env, seed: int = 0, max_steps: int = 3000):
@@ -163,9 +164,9 @@ def stump_tops(env: StumpTracksEnv) -> list[float]:
     tops = []
     for body in env.terrain:
         vertices = getattr(body.fixtures[0].shape, "vertices", [])
-        if len(vertices) != 4:
+        if len(vertices) < 3:
             continue  # ground edges
-        x = sum(v[0] for v in vertices) / 4
+        x = sum(v[0] for v in vertices) / len(vertices)
         hit = Hit()
         env.world.RayCast(hit, (x, 50.0), (x, 0.0))
         tops.append((hit.y - bw.TERRAIN_HEIGHT) / bw.TERRAIN_STEP)
@@ -211,6 +212,52 @@ def test_stump_tracks_variants_and_privileged_terrain_ahead():
     assert ahead.min() > 1.5 * 14 / 30  # contiguous stumps of ~2 steps ahead
 
 
+@pytest.mark.parametrize(("body", "obs_dim", "act_dim"), [("short", 24, 4), ("default", 24, 4), ("quadruped", 34, 8)])
+def test_walker_bodies(body, obs_dim, act_dim):
+    env = StumpTracksEnv(body=body, max_episode_steps=30)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (obs_dim,) and env.action_space.shape == (act_dim,)
+    assert len(env.joints) == act_dim and len(env.body.feet) == act_dim // 2
+    reach = env.hull.position[1] - min(f.position[1] for f in env.body.feet)  # hull above its lowest foot
+    expected = {"short": 17, "default": 34, "quadruped": 51}[body] * 2 / 30
+    assert reach == pytest.approx(expected, rel=0.25)
+    final = play_to_end(env)
+    assert "task" in final
+    with pytest.raises(ValueError, match="unknown body 'tall'; valid: short, default, quadruped"):
+        StumpTracksEnv(body="tall")
+
+
+def test_quadruped_hangs_its_leg_pairs_at_both_ends():
+    env = StumpTracksEnv(body="quadruped")
+    env.reset(seed=0)
+    xs = sorted(leg.position[0] - env.hull.position[0] for leg in env.body.segments[0::2])
+    assert xs[0] < -0.5 and xs[-1] > 0.5
+
+
+def test_hexagon_tracks_parameters_move_vertices_and_two_are_irrelevant():
+    env = HexagonTracksEnv(max_episode_steps=10)
+    base = np.full(12, 1.0)
+
+    def terrain(task):
+        env.set_task(task, level_seed=5)
+        env.reset(seed=0)
+        return np.array(stump_tops(env)), env.terrain_info.height_map.copy()
+
+    tops, heights = terrain(base)
+    assert len(tops) > 10 and np.all(tops > 0.5)
+    for irrelevant in (1, 3):  # v0_y, v1_y: the ground vertices, pushed into the ground
+        task = base.copy()
+        task[irrelevant] = 4.0
+        other_tops, other_heights = terrain(task)
+        np.testing.assert_allclose(other_tops, tops, atol=1e-6)
+        np.testing.assert_allclose(other_heights, heights)
+    taller = base.copy()
+    taller[[7, 9]] = 4.0  # v3_y, v4_y: the top vertices
+    taller_tops, _ = terrain(taller)
+    assert taller_tops.mean() > tops.mean() + 1.0
+    assert HexagonTracksEnv.task_space.names[1] == "v0_y"
+
+
 def test_user_environment_by_path_and_in_list_envs():
     env = make_env("tests.user_env:make_corridor")
     env.set_task({"length": 2.0})
@@ -225,7 +272,7 @@ def test_user_environment_by_path_and_in_list_envs():
     assert "tests.user_env:make_corridor" in result.output and "length in [1, 20]" in result.output
     for name in RL_ENVS:
         assert name in result.output
-    with pytest.raises(UnknownEnvironmentError, match="unknown environment 'pointmass'; valid: point-mass"):
+    with pytest.raises(UnknownEnvironmentError, match="unknown environment 'pointmass'; valid: hexagon-tracks, point-mass"):
         make_env("pointmass")
     with pytest.raises(UnknownEnvironmentError, match="cannot load environment 'tests.user_env:Nope'"):
         make_env("tests.user_env:Nope")
