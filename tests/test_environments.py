@@ -307,3 +307,23 @@ def test_render_cli_writes_pictures_that_show_the_task(tmp_path):
         result = runner.invoke(cli, ["render", *args])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output, (args, result.output)
+
+
+def test_point_mass_can_hide_the_task():
+    env = PointMassGateEnv(task_visible=False)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4,) and env.observation_space.shape == (4,)
+    assert PointMassGateEnv().reset(seed=0)[0].shape == (7,)
+
+
+def test_plugin_environments_from_entry_points(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import environments.registry as registry
+
+    plugin = EntryPoint("corridor", "tests.user_env:make_corridor", registry.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry, "entry_points", lambda group: [plugin] if group == registry.ENTRY_POINT_GROUP else [])
+    assert make_env("corridor").task_space.names == ("length",)
+    assert "corridor" in [e.name for e in registry.all_entries()]
+    result = CliRunner().invoke(cli, ["list", "envs"])
+    assert result.exit_code == 0 and "corridor" in result.output
