@@ -299,6 +299,155 @@ def simulate_cmd(
 cli.add_command(simulate_cmd, "simulate")
 
 
+def _key_values(options: Iterable[str], flag: str) -> dict[str, str]:
+    parsed = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"{flag} '{option}' must look like KEY=VALUE")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+@cli.command()
+@click.option("--env", "env_name", required=True, help="Environment name or module:Factory path (see list envs).")
+@click.option("--teacher", required=True, help="Teacher name or module:Class path (see list teachers).")
+@click.option("--student", default="ppo", show_default=True, help="SB3 algorithm: ppo, a2c, sac, td3 (tqc with sb3-contrib).")
+@click.option("--steps", default=200000, show_default=True, type=click.IntRange(min=1), help="Environment steps.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--n-envs", default=4, show_default=True, type=click.IntRange(min=1), help="Parallel sub-environments.")
+@click.option("--subproc/--dummy", default=False, show_default=True, help="Sub-environments in subprocesses or in this one.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--teacher-param", "teacher_param", multiple=True, metavar="PARAM=VALUE", help="Teacher parameter (repeatable).")
+@click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter override, YAML value (repeatable).")
+@click.option(
+    "--eval-every", default=20000, show_default=True, type=click.IntRange(min=1), help="Steps between test-set evaluations."
+)
+@click.option("--test-set", default="default", show_default=True, help="Test set to evaluate on.")
+@click.option("--checkpoint-every", default=50000, show_default=True, type=click.IntRange(min=1))
+@click.option("--save-replay-buffer", is_flag=True, help="Also checkpoint the replay buffer (off-policy students).")
+@click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder (default results/EXPERIMENT/ENV/TEACHER/STUDENT/seedK).",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in the folder from its last checkpoint.")
+def run(
+    env_name: str,
+    teacher: str,
+    student: str,
+    steps: int,
+    seed: int,
+    n_envs: int,
+    subproc: bool,
+    device: str,
+    teacher_param: tuple[str, ...],
+    hp: tuple[str, ...],
+    eval_every: int,
+    test_set: str,
+    checkpoint_every: int,
+    save_replay_buffer: bool,
+    experiment: str,
+    out: Path | None,
+    resume: bool,
+) -> None:
+    """Train an SB3 student while a teacher chooses the task of every episode."""
+    from students.algorithms import StudentConfigError
+    from students.run import RunConfig, RunError, check_run_dir, default_run_dir, train
+
+    try:
+        teacher_class(teacher)
+        params = parse_teacher_params(_key_values(teacher_param, "--teacher-param"), teacher)
+        config = RunConfig(
+            env=env_name,
+            teacher=teacher,
+            student=student,
+            steps=steps,
+            seed=seed,
+            n_envs=n_envs,
+            subproc=subproc,
+            device=device,
+            teacher_params=params,
+            hp_overrides=_key_values(hp, "--hp"),
+            eval_every=eval_every,
+            test_set=test_set,
+            checkpoint_every=checkpoint_every,
+            save_replay_buffer=save_replay_buffer,
+        ).resolve()
+        probe = make_env(env_name)
+        probe.test_set(test_set)
+        make_teacher(teacher, probe.task_space, **params)
+    except (
+        UnknownTeacherError,
+        UnknownEnvironmentError,
+        StudentConfigError,
+        RunError,
+        KeyError,
+        ValueError,
+        TypeError,
+    ) as exc:
+        raise UserError(str(exc).strip("'\"")) from exc
+    folder = out or default_run_dir(config, experiment)
+    try:
+        check_run_dir(config, folder, resume)
+    except RunError as exc:
+        raise UserError(str(exc)) from exc
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task_id = bar.add_task(f"{teacher} -> {student} on {env_name}", total=steps)
+
+        def report(timesteps: int, episodes: int, mastered: float | None) -> None:
+            shown = "-" if mastered is None else f"{mastered:.1f}%"
+            bar.update(
+                task_id,
+                completed=min(timesteps, steps),
+                description=f"{teacher} -> {student}: {episodes} episodes, mastered {shown}",
+            )
+
+        try:
+            metrics = train(config, folder, resume=resume, progress=report)
+        except RunError as exc:
+            raise UserError(str(exc)) from exc
+        except KeyboardInterrupt:
+            console.print(
+                f"interrupted: checkpoint saved in {folder / 'checkpoint'}; continue with --resume --out {folder}",
+                soft_wrap=True,
+            )
+            raise SystemExit(130) from None
+    final = metrics["final_eval"]
+    console.print(
+        f"done: {metrics['timesteps']} steps, {metrics['episodes_reported']} episodes; test set: "
+        f"{final['mastered_pct']:.1f}% mastered, mean return {final['mean_return']:.2f} ({final['tasks']} tasks) -> {folder}",
+        soft_wrap=True,
+    )
+
+
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--test-set", default=None, help="Test set (default: the run's).")
+@click.option("--episodes", default=1, show_default=True, type=click.IntRange(min=1), help="Episodes per test task.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int) -> None:
+    """Evaluate a saved run's student on a test set."""
+    from students.evaluation import evaluate
+    from students.run import RunError, load_run
+
+    try:
+        config, model = load_run(run_dir)
+        tasks = make_env(config.env, **config.env_kwargs).test_set(test_set or config.test_set)
+    except (RunError, KeyError) as exc:
+        raise UserError(str(exc).strip("'\"")) from exc
+    result = evaluate(
+        lambda obs: model.predict(obs, deterministic=True)[0], config.env, tasks, seed, config.env_kwargs, episodes
+    )
+    console.print(
+        f"{run_dir}: {result.mastered_pct:.1f}% of {len(result.results)} test episodes mastered, "
+        f"mean return {result.mean_return:.2f}",
+        soft_wrap=True,
+    )
+
+
 def _parse_task_option(text: str, env: Any) -> Any:
     """``name=value,...`` to a task vector; dimensions not given keep the environment's default task."""
     values = dict(zip(env.task_space.names, np.asarray(env.default_task, dtype=float).tolist(), strict=True))

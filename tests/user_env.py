@@ -41,3 +41,43 @@ class CorridorEnv(ParametricEnv):
 def make_corridor(**kwargs):
     """A factory, as a user might register one."""
     return CorridorEnv(**kwargs)
+
+
+class TaskEchoEnv(ParametricEnv):
+    """A scripted env whose return encodes its task: 1 + floor(4 * a) steps, then a reward of a + 10 * b.
+
+    Episodes of different tasks last different numbers of steps, so parallel copies finish out of order.
+    """
+
+    task_space: ClassVar[BoxTaskSpace] = BoxTaskSpace(["a", "b"], [0.0, 0.0], [1.0, 1.0])
+    default_task = np.array([0.5, 0.5])
+    return_bounds = (0.0, 11.0)
+    success_threshold = 5.0
+    success_rule = "return > 5 (b above ~0.45)"
+
+    def __init__(self, render_mode=None):
+        self.observation_space = gym.spaces.Box(-1.0, 10.0, (3,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    @staticmethod
+    def encoded_return(task) -> float:
+        return float(task[0] + 10.0 * task[1])
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self._begin_episode()
+        self.t, self.length = 0, 1 + int(4 * self.task[0])
+        return self._obs(), self.task_info()
+
+    def _obs(self):
+        return np.array([self.t, self.task[0], self.task[1]], np.float32)
+
+    def step(self, action):
+        self.t += 1
+        done = self.t >= self.length
+        reward = self.encoded_return(self.task) if done else 0.0
+        return self._obs(), reward, done, False, self.task_info()
+
+    @classmethod
+    def _test_sets(cls):
+        return {"default": np.array([[0.1, 0.1], [0.2, 0.9], [0.9, 0.3], [0.5, 0.6]])}

@@ -1,0 +1,63 @@
+"""Student algorithms by name, and their per-environment default hyperparameters (YAML files beside this one)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import stable_baselines3 as sb3
+import yaml
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": sb3.PPO, "a2c": sb3.A2C, "sac": sb3.SAC, "td3": sb3.TD3}
+try:  # sb3-contrib is optional
+    from sb3_contrib import TQC
+
+    ALGORITHMS["tqc"] = TQC
+except ImportError:  # pragma: no cover - depends on the installation
+    pass
+
+ON_POLICY = ("ppo", "a2c")
+
+
+class StudentConfigError(ValueError):
+    """Unknown algorithm or a hyperparameter the algorithm does not take."""
+
+
+def algorithm_class(name: str) -> type[BaseAlgorithm]:
+    if name not in ALGORITHMS:
+        raise StudentConfigError(f"unknown student '{name}'; valid: {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name]
+
+
+def accepted_hyperparams(name: str) -> list[str]:
+    """Constructor arguments of the algorithm a user may set (``policy`` included)."""
+    params = inspect.signature(algorithm_class(name).__init__).parameters
+    return sorted(
+        p for p in params if p not in ("self", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model")
+    )
+
+
+def default_hyperparams(name: str, env_name: str) -> dict[str, Any]:
+    """The YAML defaults of ``name`` for ``env_name`` (or its ``default`` entry)."""
+    path = HYPERPARAMS_DIR / f"{name}.yml"
+    table = yaml.safe_load(path.read_text()) if path.exists() else {}
+    base = env_name.split("-infeasible")[0].split("-trivial")[0]
+    return dict(table.get(env_name) or table.get(base) or table.get("default") or {"policy": "MlpPolicy"})
+
+
+def resolve_hyperparams(name: str, env_name: str, overrides: dict[str, str]) -> dict[str, Any]:
+    """Defaults overridden by ``--hp key=value`` options (values parsed as YAML: numbers, lists, dicts...)."""
+    valid = accepted_hyperparams(name)
+    resolved = default_hyperparams(name, env_name)
+    for key, text in overrides.items():
+        if key not in valid:
+            raise StudentConfigError(f"student '{name}' takes no hyperparameter '{key}'; valid: {', '.join(valid)}")
+        try:
+            resolved[key] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise StudentConfigError(f"--hp {key}={text}: not a value ({exc})") from exc
+    return resolved

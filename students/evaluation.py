@@ -1,0 +1,113 @@
+"""Evaluation of a student on an environment's test set: deterministic actions, a separate env, no teacher."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from environments.registry import make_env
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    task: tuple[float, ...]
+    episode_return: float
+    success: bool
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    results: list[TaskResult]
+
+    @property
+    def mastered_pct(self) -> float:
+        """% of test tasks whose episode succeeded."""
+        return 100.0 * float(np.mean([r.success for r in self.results])) if self.results else 0.0
+
+    @property
+    def mean_return(self) -> float:
+        return float(np.mean([r.episode_return for r in self.results])) if self.results else 0.0
+
+
+def evaluate(
+    predict: Any,
+    env_name: str,
+    tasks: np.ndarray,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+    episodes_per_task: int = 1,
+) -> Evaluation:
+    """Play every task (``episodes_per_task`` times, level seeds ``seed + k``) with ``predict(obs) -> action``.
+
+    :param predict: the policy, e.g. ``lambda obs: model.predict(obs, deterministic=True)[0]``
+    """
+    env = make_env(env_name, **dict(env_kwargs or {}))
+    results = []
+    try:
+        for task in np.asarray(tasks, dtype=np.float64):
+            for k in range(episodes_per_task):
+                env.set_task(task, level_seed=seed + k)
+                obs, info = env.reset(seed=seed + k)
+                total, done = 0.0, False
+                while not done:
+                    obs, reward, terminated, truncated, info = env.step(predict(obs))
+                    total += float(reward)
+                    done = terminated or truncated
+                results.append(TaskResult(tuple(float(v) for v in task), total, bool(env.is_success(total, info))))
+    finally:
+        env.close()
+    return Evaluation(results)
+
+
+class EvalCallback(BaseCallback):
+    """Every ``eval_every`` steps, evaluate on the test set; log ``eval/*`` and append per-task rows to a CSV.
+
+    :param env_name: environment to evaluate on (a fresh instance, not the training env)
+    :param tasks: the test set
+    :param eval_every: steps between evaluations
+    :param csv_path: where per-task rows (timesteps, task index, task values, return, success) are appended
+    """
+
+    def __init__(
+        self,
+        env_name: str,
+        tasks: np.ndarray,
+        eval_every: int,
+        csv_path: Path,
+        env_kwargs: dict[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.env_name, self.tasks, self.eval_every = env_name, tasks, eval_every
+        self.csv_path, self.env_kwargs, self.seed = csv_path, dict(env_kwargs or {}), seed
+        self.last: Evaluation | None = None
+        self._next = eval_every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.eval_every
+            self.run_evaluation()
+        return True
+
+    def run_evaluation(self) -> Evaluation:
+        evaluation = evaluate(
+            lambda obs: self.model.predict(obs, deterministic=True)[0], self.env_name, self.tasks, self.seed, self.env_kwargs
+        )
+        self.last = evaluation
+        self.logger.record("eval/mastered_pct", evaluation.mastered_pct)
+        self.logger.record("eval/mean_return", evaluation.mean_return)
+        new_file = not self.csv_path.exists()
+        with self.csv_path.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new_file:
+                writer.writerow(["timesteps", "task_index", "task", "return", "success"])
+            for i, r in enumerate(evaluation.results):
+                writer.writerow(
+                    [self.num_timesteps, i, " ".join(f"{v:g}" for v in r.task), f"{r.episode_return:.4f}", int(r.success)]
+                )
+        return evaluation

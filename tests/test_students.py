@@ -1,0 +1,239 @@
+import json
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+
+from cli import cli
+from curriculum.base import Feedback
+from curriculum.random_teacher import RandomTeacher
+from students.curriculum import CurriculumCallback
+from students.evaluation import evaluate
+from students.run import RunConfig, RunError, train
+from students.vec_env import make_vec_env
+from tests.user_env import TaskEchoEnv
+
+ECHO = "tests.user_env:TaskEchoEnv"
+
+
+class RecordingTeacher(RandomTeacher):
+    """A random teacher that remembers what it sampled and what it was told."""
+
+    def __init__(self, task_space, seed=0, return_bounds=None):
+        super().__init__(task_space, seed, return_bounds)
+        self.sampled: list[np.ndarray] = []
+        self.updates: list[tuple[np.ndarray, Feedback]] = []
+
+    def _sample(self):
+        task = super()._sample()
+        self.sampled.append(task)
+        return task
+
+    def _update(self, task, feedback):
+        self.updates.append((task, feedback))
+
+
+def train_on_echo(n_envs: int, subproc: bool, steps: int = 400, n_steps: int = 16, extra=()):
+    env = make_vec_env(ECHO, n_envs, seed=0, subproc=subproc)
+    teacher = RecordingTeacher(TaskEchoEnv.task_space, seed=1)
+    callback = CurriculumCallback(teacher)
+    model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=min(16, n_steps * n_envs), n_epochs=1, seed=0, device="cpu")
+    callback.prime(env)
+    model.learn(steps, callback=CallbackList([*extra, callback]))
+    env.close()
+    return teacher, callback
+
+
+@pytest.mark.parametrize(("n_envs", "subproc"), [(1, False), (3, False), (1, True), (3, True)])
+def test_every_episode_is_reported_once_with_the_task_it_played(n_envs, subproc):
+    teacher, callback = train_on_echo(n_envs, subproc)
+    assert len(teacher.updates) > 50
+    for task, feedback in teacher.updates:
+        assert feedback.episode_return == pytest.approx(TaskEchoEnv.encoded_return(task), abs=1e-5)
+        assert feedback.length == 1 + int(4 * task[0])
+        assert feedback.success == (feedback.episode_return > 5.0)
+    sampled = {tuple(t) for t in teacher.sampled}
+    played = [tuple(t) for t, _ in teacher.updates]
+    assert len(set(played)) == len(played)  # each sampled task played (and reported) once at most
+    assert set(played) <= sampled
+    # every sampled task is played, is being played, or is pending: at most 2 per sub-environment are not reported
+    assert len(sampled) - len(played) <= 2 * n_envs
+    assert callback.stats.episodes == len(teacher.updates)
+
+
+def test_same_seed_same_curriculum_dummy_and_subproc_alike():
+    first, _ = train_on_echo(3, False, steps=300)
+    second, _ = train_on_echo(3, False, steps=300)
+    third, _ = train_on_echo(3, True, steps=300)
+    seq = [np.array([t for t, _ in teacher.updates]) for teacher in (first, second, third)]
+    np.testing.assert_array_equal(seq[0], seq[1])
+    np.testing.assert_array_equal(seq[0], seq[2])
+
+
+class BufferSpy(BaseCallback):
+    """Copies PPO's per-step advantages and values (env 0) and the done flags, in rollout order."""
+
+    def __init__(self):
+        super().__init__()
+        self.advantages, self.values, self.dones = [], [], []
+        self._dones = []
+
+    def _on_step(self):
+        self._dones.append(bool(self.locals["dones"][0]))
+        return True
+
+    def _on_rollout_end(self):
+        buffer = self.model.rollout_buffer
+        self.advantages += buffer.advantages[:, 0].tolist()
+        self.values += buffer.values[:, 0].tolist()
+        self.dones += self._dones
+        self._dones = []
+
+
+def test_value_scores_match_the_rollout_buffer_including_episodes_split_across_rollouts():
+    spy = BufferSpy()
+    teacher, _ = train_on_echo(1, False, steps=160, n_steps=8, extra=(spy,))  # episodes of 1-5 steps, rollouts of 8
+    advantages, values, dones = np.array(spy.advantages), np.array(spy.values), np.array(spy.dones)
+    ends = np.flatnonzero(dones)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    split = 0
+    assert len(teacher.updates) == len(ends)
+    for (start, end), (_, feedback) in zip(zip(starts, ends, strict=True), teacher.updates, strict=True):
+        adv = advantages[start : end + 1]
+        split += start // 8 != end // 8
+        assert feedback.scores["positive_value_loss"] == pytest.approx(np.maximum(adv, 0).mean(), rel=1e-5, abs=1e-7)
+        assert feedback.scores["value_l1"] == pytest.approx(np.abs(adv).mean(), rel=1e-5, abs=1e-7)
+        assert feedback.scores["initial_value"] == pytest.approx(values[start], rel=1e-5, abs=1e-7)
+    assert split >= 5  # the merge across rollouts was exercised
+
+
+def test_evaluation_counts_mastered_tasks():
+    tasks = TaskEchoEnv.test_set()
+    result = evaluate(lambda obs: np.zeros(1), ECHO, tasks)
+    expected = [TaskEchoEnv.encoded_return(t) for t in tasks]
+    assert [r.episode_return for r in result.results] == pytest.approx(expected)
+    assert result.mastered_pct == pytest.approx(50.0)  # returns 1.1, 9.2, 3.9, 6.5: two above 5
+    assert result.mean_return == pytest.approx(np.mean(expected))
+
+
+def small_config(**kwargs) -> RunConfig:
+    base = {
+        "env": ECHO,
+        "teacher": "alp-gmm",
+        "student": "ppo",
+        "steps": 600,
+        "n_envs": 2,
+        "eval_every": 300,
+        "checkpoint_every": 300,
+        "teacher_params": {"fit_rate": 20},
+        "device": "cpu",
+        "hp_overrides": {"n_steps": "64", "batch_size": "32", "n_epochs": "1"},
+    }
+    return RunConfig(**{**base, **kwargs})
+
+
+def test_run_folder_determinism_and_resume(tmp_path):
+    a = train(small_config(), tmp_path / "a")
+    b = train(small_config(), tmp_path / "b")
+    assert a == b  # same seed, same metrics
+    for name in ("config.yaml", "eval.csv", "metrics.json", "model.zip", "teacher.pkl", "checkpoint/model.zip"):
+        assert (tmp_path / "a" / name).stat().st_size > 0
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["teacher_updates"] == a["teacher_updates"]
+    rows = (tmp_path / "a" / "eval.csv").read_text().splitlines()
+    assert rows[0] == "timesteps,task_index,task,return,success" and len(rows) == 1 + 2 * 4  # 2 evaluations x 4 tasks
+    # continue the finished run to a larger budget: the teacher state and earlier evaluations carry over
+    resumed = train(small_config(steps=1200), tmp_path / "a", resume=True)
+    assert resumed["timesteps"] >= 1200
+    assert resumed["teacher_updates"] > a["teacher_updates"]
+    assert (tmp_path / "a" / "eval.csv").read_text().splitlines()[: len(rows)] == rows
+    with pytest.raises(RunError, match="settings differ from the saved run in n_envs"):
+        train(small_config(n_envs=3, steps=1500), tmp_path / "a", resume=True)
+    with pytest.raises(RunError, match="already holds a run"):
+        train(small_config(), tmp_path / "a")
+    with pytest.raises(RunError, match="holds no run with a checkpoint"):
+        train(small_config(), tmp_path / "empty", resume=True)
+    assert not (tmp_path / "empty").exists()
+
+
+def test_resume_after_a_crash_restores_the_checkpointed_teacher(tmp_path):
+    train(small_config(steps=600), tmp_path / "run")
+    checkpoint = tmp_path / "run" / "checkpoint"
+    for name in ("model.zip", "metrics.json", "teacher.pkl"):  # as if killed before the end
+        (tmp_path / "run" / name).unlink()
+    saved_updates = yaml.safe_load((checkpoint / "progress.json").read_text())["episodes"]
+    metrics = train(small_config(steps=900), tmp_path / "run", resume=True)
+    assert metrics["teacher_updates"] == saved_updates + metrics["episodes_reported"]
+
+
+@pytest.mark.parametrize("student", ["ppo", "a2c", "sac", "td3"])
+def test_two_thousand_step_run_per_student(tmp_path, student):
+    hp = {"learning_starts": "200"} if student in ("sac", "td3") else {}
+    config = RunConfig(
+        env="point-mass",
+        teacher="riac",
+        student=student,
+        steps=2000,
+        n_envs=2,
+        eval_every=2000,
+        checkpoint_every=2000,
+        device="cpu",
+        hp_overrides=hp,
+    )
+    metrics = train(config, tmp_path / student)
+    assert metrics["timesteps"] >= 2000
+    assert metrics["episodes_reported"] >= 19 and metrics["teacher_updates"] == metrics["episodes_reported"]
+    assert metrics["final_eval"]["tasks"] == 51 and 0.0 < metrics["final_eval"]["mean_return"] < 100.0
+
+
+def test_run_and_eval_cli(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    args = [
+        "run",
+        "--env",
+        ECHO,
+        "--teacher",
+        "random",
+        "--steps",
+        "300",
+        "--n-envs",
+        "2",
+        "--eval-every",
+        "300",
+        "--hp",
+        "n_steps=64",
+        "--hp",
+        "batch_size=32",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "test set:" in result.output and (out / "metrics.json").exists()
+    result = runner.invoke(cli, ["eval", str(out)])
+    assert result.exit_code == 0 and "of 4 test episodes mastered" in result.output
+    cases = [
+        (["run", "--env", "nope", "--teacher", "random"], "unknown environment 'nope'"),
+        (["run", "--env", "point-mass", "--teacher", "nope"], "unknown teacher 'nope'"),
+        (["run", "--env", "point-mass", "--teacher", "random", "--student", "dqn"], "unknown student 'dqn'; valid: ppo"),
+        (
+            ["run", "--env", "point-mass", "--teacher", "random", "--hp", "learning_rat=1"],
+            "takes no hyperparameter 'learning_rat'",
+        ),
+        (["run", "--env", "simulated-student", "--teacher", "random"], "cannot train an RL student"),
+        (["run", "--env", "point-mass", "--teacher", "random", "--test-set", "hard"], "unknown test set 'hard'"),
+        ([*args[:-2], "--out", str(out)], "already holds a run"),
+        ([*args[:-2], "--out", str(out), "--resume", "--n-envs", "3"], "settings differ from the saved run in n_envs"),
+        (["run", "--env", "point-mass", "--teacher", "random", "--resume", "--out", str(tmp_path / "x")], "holds no run"),
+        (["eval", str(tmp_path / "x")], "holds no run"),
+    ]
+    for case, message in cases:
+        result = runner.invoke(cli, case)
+        assert result.exit_code == 2, (case, result.output)
+        assert message in result.output, (case, result.output)
+    assert not (tmp_path / "x").exists()
