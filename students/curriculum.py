@@ -24,9 +24,12 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Figure
 from stable_baselines3.common.vec_env import VecEnv
 
 from curriculum.base import Feedback, Teacher
+
+_NOT_TEXT = ("stdout", "log", "json", "csv")  # histograms and images go to TensorBoard only
 
 
 @dataclass
@@ -61,10 +64,11 @@ class CurriculumCallback(BaseCallback):
     :param log_window: episodes kept for the ``curriculum/*`` logs
     """
 
-    def __init__(self, teacher: Teacher, log_window: int = 500, verbose: int = 0) -> None:
+    def __init__(self, teacher: Teacher, log_window: int = 500, image_every: int = 1000, verbose: int = 0) -> None:
         super().__init__(verbose)
         self.teacher = teacher
         self.log_window = log_window
+        self.image_every = image_every
         self.stats = CurriculumStats()
         self._finished: list[_Finished] = []
         self._partials: dict[int, _Partial] = {}
@@ -165,6 +169,8 @@ class CurriculumCallback(BaseCallback):
         s.recent_success = [*s.recent_success[-(self.log_window - 1) :], outcome["success"]]
         if self.logger is not None and s.episodes % 10 == 0:
             self._log()
+        if self.logger is not None and self.image_every and s.episodes % self.image_every == 0:
+            self._log_task_scatter()
 
     def _log(self) -> None:
         s = self.stats
@@ -175,4 +181,23 @@ class CurriculumCallback(BaseCallback):
             self.logger.record(f"curriculum/teacher/{key}", value)
         tasks = np.array(s.recent_tasks)
         for d, name in enumerate(getattr(self.teacher.task_space, "names", ())):
-            self.logger.record(f"curriculum/task/{name}", tasks[:, d], exclude=("stdout", "log", "json", "csv"))
+            self.logger.record(f"curriculum/task/{name}", tasks[:, d], exclude=_NOT_TEXT)
+
+    def _log_task_scatter(self) -> None:
+        """An image of the recent tasks' first two dimensions, coloured by their return."""
+        names = getattr(self.teacher.task_space, "names", ())
+        if len(names) < 2:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        tasks = np.array(self.stats.recent_tasks)
+        figure, axis = plt.subplots(figsize=(4, 3.5))
+        points = axis.scatter(tasks[:, 0], tasks[:, 1], c=self.stats.recent_returns, s=8, cmap="viridis")
+        space = self.teacher.task_space
+        axis.set(xlim=(space.low[0], space.high[0]), ylim=(space.low[1], space.high[1]), xlabel=names[0], ylabel=names[1])
+        figure.colorbar(points, label="return")
+        figure.tight_layout()
+        self.logger.record("curriculum/tasks", Figure(figure, close=True), exclude=_NOT_TEXT)

@@ -5,7 +5,8 @@ Run folder (``out``, by default ``results/<experiment>/<env>/<teacher>/<student>
     config.yaml        resolved settings (hyperparameters included); a resume must match them
     tb/                TensorBoard events (SB3's scalars, eval/*, curriculum/*)
     eval.csv           per-task evaluation rows, appended (kept across resumes)
-    checkpoint/        model.zip, teacher.pkl, progress.json (and replay_buffer.pkl when asked)
+    checkpoint/        model.zip, teacher.pkl, rng.pkl, progress.json (and replay_buffer.pkl when asked), swapped in
+                       whole at every save so that a crash never leaves a half-written checkpoint
     model.zip, teacher.pkl, metrics.json   at the end
 """
 
@@ -13,11 +14,14 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch as th
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -113,6 +117,8 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> None:
     """Refuse, before anything is written, to resume a folder without a run (or with other settings), or to start
     a new run over an existing one."""
     checkpoint, config_path = out / "checkpoint", out / "config.yaml"
+    if resume and not checkpoint.exists() and (out / "checkpoint.old").exists():
+        (out / "checkpoint.old").rename(checkpoint)  # killed between the two renames of a checkpoint swap
     if resume:
         if not (config_path.exists() and (checkpoint / "progress.json").exists()):
             raise RunError(f"--resume: '{out}' holds no run with a checkpoint to resume")
@@ -155,6 +161,10 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     if resume:
         model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device)
+        with (checkpoint / "rng.pkl").open("rb") as handle:
+            rng_states = pickle.load(handle)
+        np.random.set_state(rng_states["numpy"])
+        th.set_rng_state(rng_states["torch"])
         with (checkpoint / "teacher.pkl").open("rb") as handle:
             teacher.load_state_dict(pickle.load(handle))
         if (checkpoint / "replay_buffer.pkl").exists() and hasattr(model, "load_replay_buffer"):
@@ -169,14 +179,23 @@ def train(
     evaluator = EvalCallback(config.env, test_tasks, config.eval_every, out / "eval.csv", config.env_kwargs, seed=config.seed)
 
     def save_checkpoint() -> None:
-        checkpoint.mkdir(parents=True, exist_ok=True)
-        model.save(checkpoint / "model.zip")
-        with (checkpoint / "teacher.pkl.tmp").open("wb") as handle:
+        # Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
+        # checkpoint or the new one, never a mix.
+        staging, previous = out / "checkpoint.next", out / "checkpoint.old"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        model.save(staging / "model.zip")
+        with (staging / "teacher.pkl").open("wb") as handle:
             pickle.dump(teacher.state_dict(), handle)
-        (checkpoint / "teacher.pkl.tmp").replace(checkpoint / "teacher.pkl")
+        with (staging / "rng.pkl").open("wb") as handle:
+            pickle.dump({"numpy": np.random.get_state(), "torch": th.get_rng_state()}, handle)
         if config.save_replay_buffer and hasattr(model, "save_replay_buffer"):
-            model.save_replay_buffer(checkpoint / "replay_buffer.pkl")
-        _write_json(checkpoint / "progress.json", {"timesteps": model.num_timesteps, "episodes": curriculum.stats.episodes})
+            model.save_replay_buffer(staging / "replay_buffer.pkl")
+        _write_json(staging / "progress.json", {"timesteps": model.num_timesteps, "episodes": curriculum.stats.episodes})
+        if checkpoint.exists():
+            checkpoint.rename(previous)
+        staging.rename(checkpoint)
+        shutil.rmtree(previous, ignore_errors=True)
 
     callbacks: list[BaseCallback] = [curriculum, evaluator, _CheckpointCallback(save_checkpoint, config.checkpoint_every)]
     if progress is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from environments.registry import make_env
@@ -40,7 +41,7 @@ class EpisodeOutcomeWrapper(gym.Wrapper):
 
 def _factory(env_name: str, seed: int, env_kwargs: dict[str, Any]) -> Any:
     def build() -> gym.Env:
-        env = EpisodeOutcomeWrapper(make_env(env_name, **env_kwargs))
+        env = Monitor(EpisodeOutcomeWrapper(make_env(env_name, **env_kwargs)))  # Monitor: SB3's rollout/ep_* logs
         env.reset(seed=seed)  # seeds the env's generator (level seeds, noise); later resets continue from it
         return env
 

@@ -237,3 +237,32 @@ def test_run_and_eval_cli(tmp_path):
         assert result.exit_code == 2, (case, result.output)
         assert message in result.output, (case, result.output)
     assert not (tmp_path / "x").exists()
+
+
+def test_tensorboard_shows_eval_curriculum_scalars_histograms_and_task_image(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    env = make_vec_env(ECHO, 2, seed=0)
+    from curriculum.registry import make_teacher
+
+    teacher = make_teacher("riac", TaskEchoEnv.task_space, seed=0, return_bounds=TaskEchoEnv.return_bounds)
+    callback = CurriculumCallback(teacher, image_every=50)
+    model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu", tensorboard_log=str(tmp_path))
+    callback.prime(env)
+    model.learn(512, callback=callback, tb_log_name="tb")
+    events = EventAccumulator(str(next(tmp_path.glob("tb_*"))), size_guidance={"images": 0, "histograms": 0}).Reload()
+    tags = events.Tags()
+    for scalar in ("curriculum/return_mean", "curriculum/success_rate", "curriculum/teacher/n_regions", "rollout/ep_rew_mean"):
+        assert scalar in tags["scalars"], tags["scalars"]
+    assert {"curriculum/task/a", "curriculum/task/b"} <= set(tags["histograms"])
+    assert "curriculum/tasks" in tags["images"]
+    returns = [e.value for e in events.Scalars("curriculum/return_mean")]
+    assert all(0.0 <= r <= 11.0 for r in returns)
+
+
+def test_resume_after_a_kill_during_a_checkpoint_swap(tmp_path):
+    train(small_config(steps=600), tmp_path / "run")
+    (tmp_path / "run" / "checkpoint").rename(tmp_path / "run" / "checkpoint.old")  # killed between the two renames
+    metrics = train(small_config(steps=900), tmp_path / "run", resume=True)
+    assert metrics["timesteps"] >= 900
+    assert not (tmp_path / "run" / "checkpoint.old").exists()
