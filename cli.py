@@ -318,7 +318,13 @@ def _key_values(options: Iterable[str], flag: str) -> dict[str, str]:
 @click.option("--n-envs", default=4, show_default=True, type=click.IntRange(min=1), help="Parallel sub-environments.")
 @click.option("--subproc/--dummy", default=False, show_default=True, help="Sub-environments in subprocesses or in this one.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--teacher-param", "teacher_param", multiple=True, metavar="PARAM=VALUE", help="Teacher parameter (repeatable).")
+@click.option(
+    "--teacher-param",
+    "teacher_param",
+    multiple=True,
+    metavar="PARAM=VALUE",
+    help="Teacher parameter, PARAM=VALUE or TEACHER.PARAM=VALUE.",
+)
 @click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter override, YAML value (repeatable).")
 @click.option(
     "--eval-every", default=20000, show_default=True, type=click.IntRange(min=1), help="Steps between test-set evaluations."
@@ -358,7 +364,8 @@ def run(
 
     try:
         teacher_class(teacher)
-        params = parse_teacher_params(_key_values(teacher_param, "--teacher-param"), teacher)
+        raw = _key_values(teacher_param, "--teacher-param")
+        params = parse_teacher_params({k.removeprefix(f"{teacher}."): v for k, v in raw.items()}, teacher)
         config = RunConfig(
             env=env_name,
             teacher=teacher,

@@ -69,6 +69,10 @@ class RunConfig:
         self.hyperparams = resolve_hyperparams(self.student, self.env, self.hp_overrides)
         if self.steps < 1 or self.n_envs < 1:
             raise RunError("steps and n_envs must be >= 1")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise RunError(f"unknown device '{self.device}'; valid: auto, cpu, cuda")
+        if self.device.startswith("cuda") and not th.cuda.is_available():
+            raise RunError(f"--device {self.device}: CUDA is not available on this machine; use --device auto or cpu")
         return self
 
 

@@ -135,6 +135,15 @@ def small_config(**kwargs) -> RunConfig:
     return RunConfig(**{**base, **kwargs})
 
 
+def test_device_cuda_without_cuda_is_refused_at_start():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(RunError, match="CUDA is not available"):
+        small_config(device="cuda").resolve()
+
+
 def test_run_folder_determinism_and_resume(tmp_path):
     a = train(small_config(), tmp_path / "a")
     b = train(small_config(), tmp_path / "b")
@@ -227,6 +236,7 @@ def test_run_and_eval_cli(tmp_path):
         ),
         (["run", "--env", "simulated-student", "--teacher", "random"], "cannot train an RL student"),
         (["run", "--env", "point-mass", "--teacher", "random", "--test-set", "hard"], "unknown test set 'hard'"),
+        (["run", "--env", "point-mass", "--teacher", "riac", "--teacher-param", "riac.size=3"], "has no parameter 'size'"),
         ([*args[:-2], "--out", str(out)], "already holds a run"),
         ([*args[:-2], "--out", str(out), "--resume", "--n-envs", "3"], "settings differ from the saved run in n_envs"),
         (["run", "--env", "point-mass", "--teacher", "random", "--resume", "--out", str(tmp_path / "x")], "holds no run"),
