@@ -19,6 +19,7 @@ An episode split across rollouts is merged: its per-step sums are carried over, 
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,10 +52,18 @@ class _Finished:
 
 @dataclass
 class CurriculumStats:
+    """Episode count and the last ``window`` episodes' returns, tasks and successes (for the logs)."""
+
+    window: int = 500
     episodes: int = 0
-    recent_returns: list[float] = field(default_factory=list)
-    recent_tasks: list[np.ndarray] = field(default_factory=list)
-    recent_success: list[bool] = field(default_factory=list)
+    recent_returns: deque[float] = field(init=False)
+    recent_tasks: deque[np.ndarray] = field(init=False)
+    recent_success: deque[bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recent_returns = deque(maxlen=self.window)
+        self.recent_tasks = deque(maxlen=self.window)
+        self.recent_success = deque(maxlen=self.window)
 
 
 class CurriculumCallback(BaseCallback):
@@ -67,12 +76,10 @@ class CurriculumCallback(BaseCallback):
     def __init__(self, teacher: Teacher, log_window: int = 500, image_every: int = 1000, verbose: int = 0) -> None:
         super().__init__(verbose)
         self.teacher = teacher
-        self.log_window = log_window
         self.image_every = image_every
-        self.stats = CurriculumStats()
+        self.stats = CurriculumStats(log_window)
         self._finished: list[_Finished] = []
         self._partials: dict[int, _Partial] = {}
-        self._rollout_start: np.ndarray | None = None  # buffer index where each env's current episode began
 
     # -- priming ---------------------------------------------------------------------------------------------
     def prime(self, env: VecEnv) -> None:
@@ -91,9 +98,6 @@ class CurriculumCallback(BaseCallback):
         self.training_env.env_method("set_task", self.teacher.sample(), indices=[env_index])
 
     # -- collection ------------------------------------------------------------------------------------------
-    def _on_rollout_start(self) -> None:
-        self._rollout_start = np.zeros(self.training_env.num_envs, dtype=int)
-
     def _on_step(self) -> bool:
         buffer = getattr(self.model, "rollout_buffer", None)
         position = buffer.pos if buffer is not None else 0  # SB3 adds this step to the buffer right after on_step
@@ -164,9 +168,9 @@ class CurriculumCallback(BaseCallback):
         self.teacher.update(outcome["task"], feedback)
         s = self.stats
         s.episodes += 1
-        s.recent_returns = [*s.recent_returns[-(self.log_window - 1) :], outcome["return"]]
-        s.recent_tasks = [*s.recent_tasks[-(self.log_window - 1) :], np.asarray(outcome["task"])]
-        s.recent_success = [*s.recent_success[-(self.log_window - 1) :], outcome["success"]]
+        s.recent_returns.append(outcome["return"])
+        s.recent_tasks.append(np.asarray(outcome["task"]))
+        s.recent_success.append(outcome["success"])
         if self.logger is not None and s.episodes % 10 == 0:
             self._log()
         if self.logger is not None and self.image_every and s.episodes % self.image_every == 0:
@@ -195,7 +199,7 @@ class CurriculumCallback(BaseCallback):
 
         tasks = np.array(self.stats.recent_tasks)
         figure, axis = plt.subplots(figsize=(4, 3.5))
-        points = axis.scatter(tasks[:, 0], tasks[:, 1], c=self.stats.recent_returns, s=8, cmap="viridis")
+        points = axis.scatter(tasks[:, 0], tasks[:, 1], c=list(self.stats.recent_returns), s=8, cmap="viridis")
         space = self.teacher.task_space
         axis.set(xlim=(space.low[0], space.high[0]), ylim=(space.low[1], space.high[1]), xlabel=names[0], ylabel=names[1])
         figure.colorbar(points, label="return")
