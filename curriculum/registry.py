@@ -40,6 +40,21 @@ class TeacherParam:
     help: str
 
 
+def load_object(path: str) -> Any:
+    """The object a ``module:attribute`` path names (dotted attributes allowed).
+
+    :raises LookupError: the module does not import or the attribute does not exist (message says which)
+    """
+    module_name, _, attr = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise LookupError(str(exc)) from exc
+    return obj
+
+
 def register_teacher(name: str, cls: type[Teacher]) -> None:
     """Make ``cls`` available under ``name`` (e.g. from a user's plug-in module)."""
     if not (isinstance(cls, type) and issubclass(cls, Teacher)):
@@ -53,12 +68,9 @@ def teacher_class(name: str) -> type[Teacher]:
         return TEACHERS[name]
     if ":" not in name:
         raise UnknownTeacherError(f"unknown teacher '{name}'; valid: {', '.join(TEACHERS)} (or a module:Class path)")
-    module_name, _, attr = name.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
+        obj = load_object(name)
+    except LookupError as exc:
         raise UnknownTeacherError(f"cannot load teacher '{name}': {exc}") from exc
     if not (isinstance(obj, type) and issubclass(obj, Teacher)):
         raise UnknownTeacherError(f"'{name}' is not a subclass of curriculum.base.Teacher")

@@ -76,23 +76,21 @@ class ParametricEnv(gym.Env):
         """Whether an episode met the success rule (default: return above ``success_threshold``)."""
         return bool(episode_return > self.success_threshold)
 
-    @classmethod
-    def test_set_names(cls) -> list[str]:
-        return list(cls._test_sets())
+    def test_set_names(self) -> list[str]:
+        return list(self._test_sets())
 
-    @classmethod
-    def test_set(cls, name: str = "default") -> np.ndarray:
+    def test_set(self, name: str = "default") -> np.ndarray:
         """A fixed, documented list of tasks, one per row.
 
         :raises KeyError: unknown test-set name (the message lists the valid ones)
         """
-        sets = cls._test_sets()
+        sets = self._test_sets()
         if name not in sets:
             raise KeyError(f"unknown test set '{name}'; valid: {', '.join(sets)}")
         return np.array(sets[name], dtype=np.float64)
 
-    @classmethod
-    def _test_sets(cls) -> dict[str, np.ndarray]:
+    def _test_sets(self) -> dict[str, np.ndarray]:
+        """Named test sets (may depend on the instance, e.g. a variant's bounds)."""
         raise NotImplementedError
 
 

@@ -8,13 +8,14 @@ gymnasium as ``teachrl/<Name>-v0``. A user's package can expose environments und
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
 import gymnasium as gym
+
+from curriculum.registry import load_object
 
 ENTRY_POINT_GROUP = "teachrl.environments"
 
@@ -73,12 +74,9 @@ for _entry in (
 
 
 def _load(path: str) -> Callable[..., Any]:
-    module_name, _, attr = path.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError) as exc:
+        obj = load_object(path)
+    except LookupError as exc:
         raise UnknownEnvironmentError(f"cannot load environment '{path}': {exc}") from exc
     if not callable(obj):
         raise UnknownEnvironmentError(f"'{path}' is not a class or factory")

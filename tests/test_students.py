@@ -111,7 +111,7 @@ def test_value_scores_match_the_rollout_buffer_including_episodes_split_across_r
 
 
 def test_evaluation_counts_mastered_tasks():
-    tasks = TaskEchoEnv.test_set()
+    tasks = TaskEchoEnv().test_set()
     result = evaluate(lambda obs: np.zeros(1), ECHO, tasks)
     expected = [TaskEchoEnv.encoded_return(t) for t in tasks]
     assert [r.episode_return for r in result.results] == pytest.approx(expected)

@@ -57,11 +57,8 @@ class StumpTracksEnv(WalkerEnv):
         """Heights (terrain steps) of the stumps of the current episode."""
         return self.terrain_info.obstacle_heights
 
-    def test_set_names(self) -> list[str]:  # type: ignore[override]
-        return ["default"]
-
-    def test_set(self, name: str = "default") -> np.ndarray:  # type: ignore[override]
-        if name != "default":
-            raise KeyError(f"unknown test set '{name}'; valid: default")
+    def _test_sets(self) -> dict[str, np.ndarray]:
+        """``default``: a 10 x 10 grid over stump height x spacing of this variant's bounds (TeachMyAgent)."""
         low, high = self.task_space.low, self.task_space.high
-        return np.array([(h, s) for h in np.linspace(low[0], high[0], 10) for s in np.linspace(low[1], high[1], 10)])
+        grid = [(h, s) for h in np.linspace(low[0], high[0], 10) for s in np.linspace(low[1], high[1], 10)]
+        return {"default": np.array(grid)}
