@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # idle BLAS worker threads slowed every configuration (measured)
@@ -38,7 +39,32 @@ from curriculum.registry import make_teacher
 from environments.point_mass import PointMassGateEnv
 from students.algorithms import default_hyperparams
 from students.curriculum import CurriculumCallback
-from students.vec_env import make_vec_env
+from students.vec_env import EpisodeOutcomeWrapper, make_vec_env
+
+
+class TaskRecorder(gym.Wrapper):
+    """Records the task of every reset (to replay a teacher's curriculum without the teacher)."""
+
+    def __init__(self, env: gym.Env, log: list[np.ndarray]) -> None:
+        super().__init__(env)
+        self.log = log
+
+    def reset(self, **kwargs):  # type: ignore[no-untyped-def]
+        result = self.env.reset(**kwargs)
+        self.log.append(self.env.unwrapped.task.copy())
+        return result
+
+
+class ReplayTasks(gym.Wrapper):
+    """Plays a recorded task sequence, one task per reset, with no teacher machinery."""
+
+    def __init__(self, env: gym.Env, tasks: list[np.ndarray]) -> None:
+        super().__init__(env)
+        self.tasks = iter(tasks)
+
+    def reset(self, **kwargs):  # type: ignore[no-untyped-def]
+        self.env.unwrapped.set_task(next(self.tasks))
+        return self.env.reset(**kwargs)
 
 
 class UniformTaskOnReset(gym.Wrapper):
@@ -53,11 +79,32 @@ class UniformTaskOnReset(gym.Wrapper):
         return self.env.reset(**kwargs)
 
 
-def steps_per_second(teacher: str | None, steps: int) -> tuple[float, float]:
-    """(steps per wall-clock second, steps per second of this process's CPU time)."""
+def _seeded(env: gym.Env, seed: int) -> gym.Env:
+    env.reset(seed=seed)  # as students.vec_env.make_vec_env does
+    return env
+
+
+def steps_per_second(
+    teacher: str | None, steps: int, record: list[list[np.ndarray]] | None = None, replay: list[list[np.ndarray]] | None = None
+) -> tuple[float, float, float]:
+    """(steps per wall-clock second, per second of this process's CPU time, sum of all episode returns).
+
+    ``record`` (with a teacher) receives each sub-env's task sequence; ``replay`` (without) plays such sequences.
+    """
     hp = default_hyperparams("ppo", "point-mass")
     policy = hp.pop("policy")
-    if teacher is None:
+    if replay is not None:
+        env = DummyVecEnv([lambda i=i: _seeded(Monitor(ReplayTasks(PointMassGateEnv(), replay[i])), i) for i in range(4)])
+        callback = None
+    elif record is not None:
+        record[:] = [[] for _ in range(4)]
+        env = DummyVecEnv(
+            [
+                lambda i=i: _seeded(Monitor(EpisodeOutcomeWrapper(TaskRecorder(PointMassGateEnv(), record[i]))), i)
+                for i in range(4)
+            ]
+        )
+    elif teacher is None:
         env = DummyVecEnv([lambda: Monitor(PointMassGateEnv()) for _ in range(4)])
         callback = None
     elif teacher == "env-side uniform":
@@ -65,6 +112,7 @@ def steps_per_second(teacher: str | None, steps: int) -> tuple[float, float]:
         callback = None
     else:
         env = make_vec_env("point-mass", 4, seed=0)
+    if teacher not in (None, "env-side uniform"):
         callback = CurriculumCallback(
             make_teacher(teacher, PointMassGateEnv.task_space, seed=0, return_bounds=PointMassGateEnv.return_bounds)
         )
@@ -73,8 +121,9 @@ def steps_per_second(teacher: str | None, steps: int) -> tuple[float, float]:
     start, cpu_start = time.perf_counter(), time.process_time()
     model.learn(steps, callback=callback)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    returns = sum(sum(m) for m in env.env_method("get_episode_rewards"))
     env.close()
-    return model.num_timesteps / elapsed, model.num_timesteps / cpu
+    return model.num_timesteps / elapsed, model.num_timesteps / cpu, returns
 
 
 def main() -> None:
@@ -85,25 +134,32 @@ def main() -> None:
     torch.set_num_threads(1)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, torch threads 1")
     print(f"command: python bench/curriculum_overhead.py --steps {args.steps} --repeats {args.repeats}")
-    configs = {
-        "plain SB3": None,
-        "plain SB3, uniform tasks set by the env": "env-side uniform",
-        "random teacher": "random",
-        "alp-gmm teacher": "alp-gmm",
+    recorded: list[list[np.ndarray]] = []
+    *_, teacher_returns = steps_per_second("alp-gmm", args.steps, record=recorded)  # untimed: records the curriculum
+    configs: dict[str, dict[str, Any]] = {
+        "plain SB3": {"teacher": None},
+        "plain SB3, uniform tasks set by the env": {"teacher": "env-side uniform"},
+        "plain SB3, alp-gmm's tasks replayed by env": {"teacher": None, "replay": recorded},
+        "random teacher": {"teacher": "random"},
+        "alp-gmm teacher": {"teacher": "alp-gmm"},
     }
-    results: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
+    results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in configs}
     order = list(configs)
     for repeat in range(args.repeats):  # rotate the order, so that drift on a shared machine hits every config
         for name in order[repeat % len(order) :] + order[: repeat % len(order)]:
-            results[name].append(steps_per_second(configs[name], args.steps))
-    base_wall = statistics.median(v[0] for v in results["plain SB3"])
-    base_cpu = statistics.median(v[1] for v in results["plain SB3"])
-    for name, values in results.items():
-        wall, cpu = statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
-        print(
-            f"{name:40s} wall {wall:6.0f} steps/s (ratio {wall / base_wall:5.3f})   "
-            f"cpu {cpu:6.0f} steps/s (ratio {cpu / base_cpu:5.3f})"
-        )
+            results[name].append(steps_per_second(steps=args.steps, **configs[name]))
+    replayed = results["plain SB3, alp-gmm's tasks replayed by env"][0][2]
+    print(f"replay plays the teacher's episodes exactly (same sum of returns): {np.isclose(replayed, teacher_returns)}")
+    for base in ("plain SB3", "plain SB3, alp-gmm's tasks replayed by env"):
+        base_wall = statistics.median(v[0] for v in results[base])
+        base_cpu = statistics.median(v[1] for v in results[base])
+        print(f"-- ratios to: {base}")
+        for name, values in results.items():
+            wall, cpu = statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+            print(
+                f"{name:44s} wall {wall:6.0f} steps/s (ratio {wall / base_wall:5.3f})   "
+                f"cpu {cpu:6.0f} steps/s (ratio {cpu / base_cpu:5.3f})"
+            )
 
 
 if __name__ == "__main__":
