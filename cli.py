@@ -109,6 +109,7 @@ def list_envs(include: tuple[str, ...]) -> None:
         sets = ", ".join(f"{n} ({k} tasks)" for n, k in d.test_sets.items()) or "-"
         console.print(f"    test sets: {sets}", highlight=False)
         console.print(f"    success: {escape(d.success_rule)}", highlight=False)
+        console.print(f"    easy region (ACCEL's start): {escape(d.easy_region)}", highlight=False)
     console.print("A user's own environment: pass 'package.module:Factory' wherever an environment name is expected.")
 
 
@@ -244,9 +245,14 @@ def simulate_cmd(
         raise UserError(f"simulated student: {exc}") from exc
     for name in names:
         try:
-            make_teacher(name, space, **params[name])
+            needs = make_teacher(name, space, **params[name]).required_scores
         except (ValueError, TypeError) as exc:
             raise UserError(f"teacher '{name}': {exc}") from exc
+        if needs:
+            raise UserError(
+                f"teacher '{name}' needs the student's {', '.join(needs)} score, which the simulated student does not "
+                "provide; train an RL student with 'cli.py run' instead"
+            )
     results = _execute(jobs, min(workers, len(jobs)), lambda job: f"{job['teacher']} seed {job['seed']}")
     by_teacher: dict[str, list[SimulationResult]] = defaultdict(list)
     for result in sorted(results, key=lambda r: (names.index(r.teacher), r.seed)):

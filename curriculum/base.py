@@ -29,12 +29,14 @@ class Feedback:
     :param success: whether the episode met the environment's success rule
     :param length: number of steps of the episode
     :param scores: optional extra per-episode scores computed by the student (e.g. ``positive_value_loss``)
+    :param level_seed: the environment's level seed of the episode (level-based teachers need it)
     """
 
     episode_return: float
     success: bool = False
     length: int = 1
     scores: Mapping[str, float] = field(default_factory=dict)
+    level_seed: int | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -49,6 +51,20 @@ class Feedback:
         for key, value in self.scores.items():
             if not math.isfinite(float(value)):
                 raise FeedbackError(f"score '{key}' must be finite, got {value}")
+
+
+@dataclass(frozen=True)
+class Level:
+    """What a teacher asks the next episode to play.
+
+    :param task: the task vector (or index)
+    :param seed: the environment's level seed; ``None`` lets the environment draw one
+    :param train: ``False`` asks the student to play and score the episode without learning from it (Robust PLR)
+    """
+
+    task: Task
+    seed: int | None = None
+    train: bool = True
 
 
 class Teacher(ABC):
@@ -69,6 +85,8 @@ class Teacher(ABC):
     supported_spaces: ClassVar[tuple[type[TaskSpace], ...]] = (BoxTaskSpace,)
     #: attribute names (besides the RNG and update count) saved by :meth:`state_dict`
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: whether some levels come with ``train=False`` (the student must be able to mask its updates)
+    masks_updates: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -97,6 +115,22 @@ class Teacher(ABC):
         :return: a task vector (box spaces) or task index (discrete spaces)
         """
         return self._sample()
+
+    def sample_level(self) -> Level:
+        """Choose the next episode's level: task, level seed (``None``: the env's choice) and whether to train on it.
+
+        Teachers that do not pick level seeds need not override this.
+        """
+        return Level(self.sample())
+
+    @property
+    def required_scores(self) -> tuple[str, ...]:
+        """Names of the :attr:`Feedback.scores` entries this teacher needs from the student (none by default)."""
+        return ()
+
+    def plot_levels(self) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """Points worth a scatter plot (tasks, one value per task, the value's name), e.g. a level buffer."""
+        return None
 
     def update(self, task: Any, feedback: Feedback) -> None:
         """Learn from one finished episode.

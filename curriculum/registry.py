@@ -12,6 +12,7 @@ from typing import Any
 from curriculum.alp_gmm import AlpGmmTeacher
 from curriculum.base import Teacher
 from curriculum.covar_gmm import CovarGmmTeacher
+from curriculum.plr import AccelTeacher, PlrTeacher, RobustPlrTeacher
 from curriculum.random_teacher import RandomTeacher
 from curriculum.riac import RiacTeacher
 from curriculum.spaces import TaskSpace
@@ -21,6 +22,9 @@ TEACHERS: dict[str, type[Teacher]] = {
     "alp-gmm": AlpGmmTeacher,
     "covar-gmm": CovarGmmTeacher,
     "riac": RiacTeacher,
+    "plr": PlrTeacher,
+    "robust-plr": RobustPlrTeacher,
+    "accel": AccelTeacher,
 }
 
 # Constructor arguments every teacher takes from the caller rather than from the user's parameters.
@@ -79,7 +83,9 @@ def teacher_class(name: str) -> type[Teacher]:
 
 def teacher_params(cls: type[Teacher]) -> list[TeacherParam]:
     """The user-settable parameters of a teacher class: constructor defaults and ``:param:`` docstring lines."""
-    docs = _param_docs(inspect.getdoc(cls) or "")
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):  # a subclass documents only the parameters it adds or redefines
+        docs.update(_param_docs(inspect.getdoc(klass) or "") if "__doc__" in vars(klass) else {})
     params = []
     for p in inspect.signature(cls.__init__).parameters.values():
         if p.name in _COMMON_ARGS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):

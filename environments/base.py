@@ -6,7 +6,8 @@
 - every step's ``info`` carries ``task`` (the vector being played) and ``level_seed``, so whichever step ends the
   episode (termination, the env's own time limit, or an outer wrapper's truncation) reports what was played;
 - ``return_bounds`` (for teachers' normalisation), ``is_success(episode_return, final_info)``, and
-  ``test_set(name)``: fixed, documented task lists (``test_set_names`` lists them).
+  ``test_set(name)``: fixed, documented task lists (``test_set_names`` lists them);
+- optionally ``easy_task_space``: an easy region where ACCEL starts (documented per environment).
 
 Environments that can also emit ``{"student": ..., "privileged": ...}`` observations take
 ``observation_mode="privileged"``.
@@ -39,6 +40,8 @@ class ParametricEnv(gym.Env):
     success_threshold: ClassVar[float]
     #: one line a user reads in ``cli.py list envs``
     success_rule: ClassVar[str] = ""
+    #: an easy region of the task space where ACCEL starts its new levels (``None``: the whole space)
+    easy_task_space: BoxTaskSpace | None = None
 
     _pending_task: np.ndarray | None = None
     _pending_seed: int | None = None

@@ -41,6 +41,8 @@ class PointMassGateEnv(ParametricEnv):
     return_bounds = (0.0, 100.0)
     success_threshold = math.nan  # success is a distance rule, see is_success
     success_rule = f"final distance to the goal < {SUCCESS_DISTANCE}"
+    #: ACCEL's start: gates wide (>= 4) and near the centre, low friction
+    easy_task_space = BoxTaskSpace(["gate_x", "gate_width", "friction"], [-1.0, 4.0, 0.0], [1.0, 8.0, 1.0])
 
     def __init__(
         self,

@@ -123,6 +123,7 @@ class EnvDescription:
     default_task: str
     test_sets: dict[str, int]
     success_rule: str
+    easy_region: str = "-"
 
 
 def describe_env(name: str) -> EnvDescription:
@@ -143,6 +144,7 @@ def describe_env(name: str) -> EnvDescription:
             else ", ".join(f"{n}={v:g}" for n, v in zip(space.names, default, strict=True)),
             test_sets={n: len(env.test_set(n)) for n in names},
             success_rule=getattr(env, "success_rule", "") or "-",
+            easy_region=env.easy_task_space.describe() if getattr(env, "easy_task_space", None) is not None else "-",
         )
     finally:
         if hasattr(env, "close"):

@@ -33,6 +33,18 @@ def algorithm_class(name: str) -> type[BaseAlgorithm]:
     return ALGORITHMS[name]
 
 
+def masked_algorithm_class(name: str) -> type[BaseAlgorithm]:
+    """The variant of a student that can leave chosen episodes out of its updates (for Robust PLR and ACCEL)."""
+    from students.masked import MASKED_ALGORITHMS
+
+    algorithm_class(name)
+    if name not in MASKED_ALGORITHMS:
+        raise StudentConfigError(
+            f"student '{name}' cannot leave episodes out of its updates; valid: {', '.join(MASKED_ALGORITHMS)}"
+        )
+    return MASKED_ALGORITHMS[name]
+
+
 def accepted_hyperparams(name: str) -> list[str]:
     """Constructor arguments of the algorithm a user may set (``policy`` included)."""
     params = inspect.signature(algorithm_class(name).__init__).parameters

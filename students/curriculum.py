@@ -7,14 +7,24 @@ first task before ``learn()`` resets them and queues the next one; each time an 
 queued for that sub-environment. Every episode is reported to the teacher exactly once, attributed to the task
 its final ``info`` says it played, in a fixed order (rollout step, then sub-environment index).
 
+A teacher may also choose each level's seed and ask for an episode to be played without the student learning
+from it (``Level.train``, Robust PLR): the callback sets the flag of each sub-environment's current episode on
+the student's buffer (``step_mask``, see :mod:`students.masked`) before each step is stored.
+
 Updates are applied when a rollout ends, after SB3 has computed values and advantages, so that each episode's
-feedback can carry value-based scores from the student (on-policy students):
+feedback can carry value-based scores from the student (:data:`STUDENT_SCORES`):
 
 - ``positive_value_loss``: mean over the episode's steps of max(GAE advantage, 0);
 - ``value_l1``: mean |advantage|;
+- ``mean_value``: mean value estimate over the episode's states (MaxMC subtracts it from the level's best return);
 - ``initial_value``: the value estimate of the episode's first state.
 
-An episode split across rollouts is merged: its per-step sums are carried over, weighted by step count.
+On-policy students (PPO, A2C) take values and advantages from the rollout buffer; an episode split across
+rollouts is merged (its per-step sums are carried over, weighted by step count). Off-policy students (SAC, TD3,
+TQC) have no rollout values: the episode's states are kept while it runs, and at its end V(s) = Q(s, pi(s))
+(deterministic action; the smaller of the twin critics, or the mean of TQC's quantiles) gives GAE advantages
+(lambda = 0.95, the student's gamma; the final state bootstraps unless the episode terminated). Episodes that
+cannot be scored (cut by an interrupted rollout) are not reported to a teacher that needs scores.
 """
 
 from __future__ import annotations
@@ -24,13 +34,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch as th
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import Figure
 from stable_baselines3.common.vec_env import VecEnv
 
-from curriculum.base import Feedback, Teacher
+from curriculum.base import Feedback, Level, Teacher
 
 _NOT_TEXT = ("stdout", "log", "json", "csv")  # histograms and images go to TensorBoard only
+#: scores every SB3 student provides in ``Feedback.scores``
+STUDENT_SCORES = ("positive_value_loss", "value_l1", "mean_value", "initial_value")
+OFF_POLICY_GAE_LAMBDA = 0.95
 
 
 @dataclass
@@ -39,8 +54,25 @@ class _Partial:
 
     positive_advantage: float = 0.0
     absolute_advantage: float = 0.0
+    value: float = 0.0
     steps: int = 0
     initial_value: float | None = None
+
+    def add(self, advantages: np.ndarray, values: np.ndarray) -> None:
+        if self.initial_value is None:
+            self.initial_value = float(values[0])
+        self.positive_advantage += float(np.maximum(advantages, 0).sum())
+        self.absolute_advantage += float(np.abs(advantages).sum())
+        self.value += float(values.sum())
+        self.steps += len(advantages)
+
+    def scores(self) -> dict[str, float]:
+        return {
+            "positive_value_loss": self.positive_advantage / self.steps,
+            "value_l1": self.absolute_advantage / self.steps,
+            "mean_value": self.value / self.steps,
+            "initial_value": float(self.initial_value),  # type: ignore[arg-type]
+        }
 
 
 @dataclass
@@ -48,6 +80,34 @@ class _Finished:
     step: int  # position in the current rollout buffer (on-policy) or a running counter
     env_index: int
     outcome: dict[str, Any]
+    scores: dict[str, float] | None = None  # computed at the episode's end (off-policy students)
+
+
+def critic_values(model: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
+    """V(s) = Q(s, pi(s)) of an off-policy student, for a batch of observations."""
+    policy = model.policy
+    with th.no_grad():
+        obs, _ = policy.obs_to_tensor(observations)
+        actions = policy._predict(obs, deterministic=True)
+        q = model.critic(obs, actions)  # type: ignore[attr-defined]
+        if isinstance(q, tuple):  # SAC/TD3: one (batch, 1) tensor per critic
+            values = th.cat(q, dim=1).min(dim=1).values
+        else:  # TQC: (batch, critics, quantiles)
+            values = q.mean(dim=(1, 2))
+    return values.cpu().numpy().reshape(-1)
+
+
+def gae(rewards: np.ndarray, values: np.ndarray, last_value: float, gamma: float, lam: float) -> np.ndarray:
+    """GAE advantages of one episode: ``values`` of its states, ``last_value`` of the state after its last step
+    (0 when the episode terminated)."""
+    following = np.append(values[1:], last_value)
+    deltas = rewards + gamma * following - values
+    advantages = np.empty_like(deltas)
+    running = 0.0
+    for t in range(len(deltas) - 1, -1, -1):
+        running = deltas[t] + gamma * lam * running
+        advantages[t] = running
+    return advantages
 
 
 @dataclass
@@ -80,6 +140,9 @@ class CurriculumCallback(BaseCallback):
         self.stats = CurriculumStats(log_window)
         self._finished: list[_Finished] = []
         self._partials: dict[int, _Partial] = {}
+        self._current: list[Level] = []  # the level each sub-environment is playing
+        self._pending: list[Level] = []  # the level its next reset builds
+        self._trajectories: dict[int, tuple[list[Any], list[float]]] = {}  # off-policy: states, rewards so far
 
     # -- priming ---------------------------------------------------------------------------------------------
     def prime(self, env: VecEnv) -> None:
@@ -87,20 +150,28 @@ class CurriculumCallback(BaseCallback):
 
         The pending tasks for the episodes after those are queued in :meth:`_on_training_start`.
         """
-        for i in range(env.num_envs):
-            env.env_method("set_task", self.teacher.sample(), indices=[i])
+        self._current = [self._send(env, i) for i in range(env.num_envs)]
+
+    def _send(self, env: VecEnv, env_index: int) -> Level:
+        level = self.teacher.sample_level()
+        env.env_method("set_task", level.task, level.seed, indices=[env_index])
+        return level
 
     def _on_training_start(self) -> None:
-        for i in range(self.training_env.num_envs):
-            self._queue_next(i)
-
-    def _queue_next(self, env_index: int) -> None:
-        self.training_env.env_method("set_task", self.teacher.sample(), indices=[env_index])
+        if len(self._current) != self.training_env.num_envs:
+            raise RuntimeError("call CurriculumCallback.prime(env) before learn()")
+        self._pending = [self._send(self.training_env, i) for i in range(self.training_env.num_envs)]
 
     # -- collection ------------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
         buffer = getattr(self.model, "rollout_buffer", None)
         position = buffer.pos if buffer is not None else 0  # SB3 adds this step to the buffer right after on_step
+        student_buffer = buffer if buffer is not None else getattr(self.model, "replay_buffer", None)
+        if hasattr(student_buffer, "step_mask"):  # this step belongs to each sub-env's current level
+            student_buffer.step_mask[:] = [level.train for level in self._current]
+        off_policy = buffer is None and hasattr(self.model, "critic")
+        if off_policy:
+            self._record_steps()
         for i, (done, info) in enumerate(zip(self.locals["dones"], self.locals["infos"], strict=True)):
             if not done:
                 continue
@@ -108,9 +179,32 @@ class CurriculumCallback(BaseCallback):
                 raise RuntimeError(
                     "the training env does not report episode outcomes: build it with students.vec_env.make_vec_env"
                 )
-            self._finished.append(_Finished(position, i, info["episode_outcome"]))
-            self._queue_next(i)
+            outcome = info["episode_outcome"]
+            played = self._current[i]
+            if played.seed is not None and played.seed != outcome["level_seed"]:
+                raise RuntimeError(f"sub-env {i} played level seed {outcome['level_seed']}, not the {played.seed} sent")
+            scores = self._critic_scores(i, info) if off_policy else None
+            self._finished.append(_Finished(position, i, {**outcome, "train": played.train}, scores))
+            self._current[i] = self._pending[i]
+            self._pending[i] = self._send(self.training_env, i)
         return True
+
+    def _record_steps(self) -> None:
+        states, rewards = self.model._last_obs, self.locals["rewards"]  # _last_obs: the states the actions left
+        for i in range(self.training_env.num_envs):
+            trajectory = self._trajectories.setdefault(i, ([], []))
+            trajectory[0].append(states[i])
+            trajectory[1].append(float(rewards[i]))
+
+    def _critic_scores(self, env_index: int, info: dict[str, Any]) -> dict[str, float]:
+        states, rewards = self._trajectories.pop(env_index)
+        truncated = info.get("TimeLimit.truncated", False)
+        values = critic_values(self.model, np.stack([*states, info["terminal_observation"]]))
+        last = values[-1] if truncated else 0.0
+        advantages = gae(np.array(rewards), values[:-1], last, self.model.gamma, OFF_POLICY_GAE_LAMBDA)
+        partial = _Partial()
+        partial.add(advantages, values[:-1])
+        return partial.scores()
 
     def _on_rollout_end(self) -> None:
         self._flush(with_scores=True)
@@ -130,7 +224,7 @@ class CurriculumCallback(BaseCallback):
         on_policy = with_scores and buffer is not None and getattr(buffer, "full", False)
         starts = np.zeros(self.training_env.num_envs, dtype=int)
         for item in sorted(self._finished, key=lambda f: (f.step, f.env_index)):
-            scores: dict[str, float] = {}
+            scores = item.scores or {}
             if on_policy:
                 scores = self._episode_scores(buffer, item.env_index, int(starts[item.env_index]), item.step)
                 starts[item.env_index] = item.step + 1
@@ -142,30 +236,24 @@ class CurriculumCallback(BaseCallback):
         self._finished = []
 
     def _episode_scores(self, buffer: Any, env_index: int, start: int, end: int) -> dict[str, float]:
-        advantages = buffer.advantages[start : end + 1, env_index]
         partial = self._partials.pop(env_index, _Partial())
-        steps = partial.steps + len(advantages)
-        initial = partial.initial_value if partial.initial_value is not None else float(buffer.values[start, env_index])
-        return {
-            "positive_value_loss": (partial.positive_advantage + float(np.maximum(advantages, 0).sum())) / steps,
-            "value_l1": (partial.absolute_advantage + float(np.abs(advantages).sum())) / steps,
-            "initial_value": initial,
-        }
+        partial.add(buffer.advantages[start : end + 1, env_index], buffer.values[start : end + 1, env_index])
+        return partial.scores()
 
     def _carry(self, buffer: Any, env_index: int, start: int) -> None:
-        advantages = buffer.advantages[start:, env_index]
         partial = self._partials.setdefault(env_index, _Partial())
-        if partial.initial_value is None:
-            partial.initial_value = float(buffer.values[start, env_index])
-        partial.positive_advantage += float(np.maximum(advantages, 0).sum())
-        partial.absolute_advantage += float(np.abs(advantages).sum())
-        partial.steps += len(advantages)
+        partial.add(buffer.advantages[start:, env_index], buffer.values[start:, env_index])
 
     def _report(self, outcome: dict[str, Any], scores: dict[str, float]) -> None:
-        feedback = Feedback(
-            episode_return=outcome["return"], success=outcome["success"], length=outcome["length"], scores=scores
-        )
-        self.teacher.update(outcome["task"], feedback)
+        if all(key in scores for key in self.teacher.required_scores):
+            feedback = Feedback(
+                episode_return=outcome["return"],
+                success=outcome["success"],
+                length=outcome["length"],
+                scores=scores,
+                level_seed=outcome["level_seed"],
+            )
+            self.teacher.update(outcome["task"], feedback)
         s = self.stats
         s.episodes += 1
         s.recent_returns.append(outcome["return"])
@@ -188,20 +276,33 @@ class CurriculumCallback(BaseCallback):
             self.logger.record(f"curriculum/task/{name}", tasks[:, d], exclude=_NOT_TEXT)
 
     def _log_task_scatter(self) -> None:
-        """An image of the recent tasks' first two dimensions, coloured by their return."""
-        names = getattr(self.teacher.task_space, "names", ())
-        if len(names) < 2:
+        """Images of the recent tasks' first two dimensions coloured by return, and of the teacher's own points
+        (e.g. its level buffer coloured by score)."""
+        if len(getattr(self.teacher.task_space, "names", ())) < 2:
             return
+        tasks = np.array(self.stats.recent_tasks)
+        self.logger.record(
+            "curriculum/tasks", self._scatter(tasks, np.array(self.stats.recent_returns), "return"), exclude=_NOT_TEXT
+        )
+        points = self.teacher.plot_levels()
+        if points is not None:
+            self.logger.record("curriculum/teacher_levels", self._scatter(*points), exclude=_NOT_TEXT)
+
+    def _scatter(self, tasks: np.ndarray, values: np.ndarray, label: str) -> Figure:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        tasks = np.array(self.stats.recent_tasks)
-        figure, axis = plt.subplots(figsize=(4, 3.5))
-        points = axis.scatter(tasks[:, 0], tasks[:, 1], c=list(self.stats.recent_returns), s=8, cmap="viridis")
         space = self.teacher.task_space
-        axis.set(xlim=(space.low[0], space.high[0]), ylim=(space.low[1], space.high[1]), xlabel=names[0], ylabel=names[1])
-        figure.colorbar(points, label="return")
+        figure, axis = plt.subplots(figsize=(4, 3.5))
+        points = axis.scatter(tasks[:, 0], tasks[:, 1], c=values, s=8, cmap="viridis")
+        axis.set(
+            xlim=(space.low[0], space.high[0]),
+            ylim=(space.low[1], space.high[1]),
+            xlabel=space.names[0],
+            ylabel=space.names[1],
+        )
+        figure.colorbar(points, label=label)
         figure.tight_layout()
-        self.logger.record("curriculum/tasks", Figure(figure, close=True), exclude=_NOT_TEXT)
+        return Figure(figure, close=True)

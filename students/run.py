@@ -29,8 +29,9 @@ from stable_baselines3.common.utils import set_random_seed
 
 from curriculum.registry import make_teacher
 from environments.registry import env_entry, make_env
-from students.algorithms import algorithm_class, resolve_hyperparams
-from students.curriculum import CurriculumCallback
+from curriculum.base import Teacher
+from students.algorithms import algorithm_class, masked_algorithm_class, resolve_hyperparams
+from students.curriculum import STUDENT_SCORES, CurriculumCallback
 from students.evaluation import EvalCallback
 from students.vec_env import make_vec_env
 
@@ -139,6 +140,25 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> None:
         raise RunError(f"'{out}' already holds a run; use --resume to continue it or another --out")
 
 
+def student_class_for(teacher: Teacher, student: str) -> type[BaseAlgorithm]:
+    """The student class a teacher needs: one that can mask updates for Robust PLR/ACCEL, else the plain one.
+
+    :raises RunError: the teacher needs scores the students do not provide, or masking the student lacks
+    """
+    missing = [s for s in teacher.required_scores if s not in STUDENT_SCORES]
+    if missing:
+        raise RunError(
+            f"teacher {type(teacher).__name__} needs the score(s) {', '.join(missing)}, which SB3 students do not "
+            f"provide; they provide {', '.join(STUDENT_SCORES)}"
+        )
+    if not teacher.masks_updates:
+        return algorithm_class(student)
+    try:
+        return masked_algorithm_class(student)
+    except ValueError as exc:
+        raise RunError(f"teacher {type(teacher).__name__} trains only on some episodes: {exc}") from exc
+
+
 def train(
     config: RunConfig,
     out: Path,
@@ -158,10 +178,13 @@ def train(
     env_for_tasks = make_env(config.env, **config.env_kwargs)
     task_space, return_bounds = env_for_tasks.task_space, env_for_tasks.return_bounds
     test_tasks = env_for_tasks.test_set(config.test_set)
+    easy_space = env_for_tasks.easy_task_space
     env_for_tasks.close()
     teacher = make_teacher(config.teacher, task_space, seed=config.seed, return_bounds=return_bounds, **config.teacher_params)
+    if hasattr(teacher, "set_start_space"):  # ACCEL: new levels from the env's easy region
+        teacher.set_start_space(easy_space)
+    algo = student_class_for(teacher, config.student)
     vec_env = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, config.env_kwargs)
-    algo = algorithm_class(config.student)
     out.mkdir(parents=True, exist_ok=True)
     if resume:
         model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device)

@@ -50,6 +50,9 @@ class StumpTracksEnv(WalkerEnv):
             raise ValueError(f"unknown variant '{variant}'; valid: {', '.join(VARIANTS)}")
         self.variant = variant
         self.task_space = VARIANTS[variant]  # type: ignore[misc]
+        # ACCEL's start: stumps at most 0.3 high, any spacing
+        low, high = self.task_space.low, self.task_space.high
+        self.easy_task_space = BoxTaskSpace(self.task_space.names, [0.0, low[1]], [0.3, high[1]])
         super().__init__(body, observation_mode, max_episode_steps, render_mode)
 
     @property

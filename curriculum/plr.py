@@ -1,0 +1,340 @@
+"""Regret-based teachers over parametric levels: PLR (Jiang et al. 2021), Robust PLR and ACCEL (Parker-Holder et al.
+2022).
+
+A *level* is a task vector plus the environment's level seed (the same task with another seed is another level).
+The teacher keeps a buffer of levels with a regret *score* each, estimated by the student from its own episodes
+(``Feedback.scores``):
+
+- ``positive_value_loss`` (default): mean over the episode's steps of max(GAE advantage, 0);
+- ``value_l1``: mean |advantage|;
+- ``max_mc``: the best return ever seen on the level minus the mean value estimate along the episode (the
+  student reports ``mean_value``; the teacher keeps each level's best return).
+
+Each episode either *replays* a buffer level (probability ``replay_prob``, once the buffer holds
+``min_fill * buffer_size`` levels) or plays a *new* random level with a fresh seed. Replays are drawn from
+P = (1 - staleness_coef) * h + staleness_coef * P_stale, where h(level) is proportional to
+(1 / rank of its score) ** (1 / temperature) (rank 1 = highest score) and P_stale is proportional to the number of
+episodes sampled since the level was last sampled. A replayed level's score becomes
+(1 - score_alpha) * old + score_alpha * new (1 = replace, the reference's choice). A new level enters the buffer if
+there is room, or else if its score beats that of the level with the lowest replay probability, which it replaces.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import ClassVar
+
+import numpy as np
+
+from curriculum.base import Feedback, FeedbackError, Level, Teacher
+from curriculum.spaces import BoxTaskSpace, Task
+
+#: score name -> the ``Feedback.scores`` entry it is computed from
+SCORES = {"positive_value_loss": "positive_value_loss", "value_l1": "value_l1", "max_mc": "mean_value"}
+_SEED_RANGE = 2**31 - 1
+
+
+class LevelBuffer:
+    """Levels with scores, staleness, replay counts and parent links, in fixed-capacity numpy arrays.
+
+    :param capacity: number of levels it holds
+    :param dim: task dimension
+    """
+
+    def __init__(self, capacity: int, dim: int) -> None:
+        self.capacity = capacity
+        self.size = 0
+        self.tasks = np.zeros((capacity, dim))
+        self.seeds = np.full(capacity, -1, dtype=np.int64)
+        self.scores = np.zeros(capacity)
+        self.max_returns = np.full(capacity, -np.inf)
+        self.last_sampled = np.zeros(capacity, dtype=np.int64)  # value of the teacher's clock at the last sampling
+        self.replays = np.zeros(capacity, dtype=np.int64)
+        self.parents = np.full(capacity, -1, dtype=np.int64)  # level seed of the parent (ACCEL children), else -1
+        self.slot_of: dict[int, int] = {}  # level seed -> slot
+
+    def find(self, seed: int, task: np.ndarray) -> int | None:
+        """The slot holding this level, or ``None``."""
+        slot = self.slot_of.get(seed)
+        return slot if slot is not None and np.array_equal(self.tasks[slot], task) else None
+
+    def probabilities(self, clock: int, temperature: float, staleness_coef: float) -> np.ndarray:
+        """Replay distribution over the held levels (see the module docstring)."""
+        n = self.size
+        ranks = np.empty(n)
+        ranks[np.argsort(-self.scores[:n], kind="stable")] = np.arange(1, n + 1)
+        rank_weights = ranks ** (-1.0 / temperature)
+        staleness = (clock - self.last_sampled[:n]).astype(np.float64)
+        stale = staleness / staleness.sum() if staleness.sum() > 0 else np.full(n, 1.0 / n)
+        return (1.0 - staleness_coef) * rank_weights / rank_weights.sum() + staleness_coef * stale
+
+    def put(
+        self, slot: int, task: np.ndarray, seed: int, score: float, episode_return: float, clock: int, parent: int
+    ) -> None:
+        """Write a level into ``slot`` (a new slot at the end, or one whose level it replaces)."""
+        if slot == self.size:
+            self.size += 1
+        else:
+            self.slot_of.pop(int(self.seeds[slot]), None)
+        self.tasks[slot], self.seeds[slot], self.scores[slot] = task, seed, score
+        self.max_returns[slot], self.last_sampled[slot] = episode_return, clock
+        self.replays[slot], self.parents[slot] = 0, parent
+        self.slot_of[seed] = slot
+
+
+class PlrTeacher(Teacher):
+    """Prioritized Level Replay: replay the levels where the student's regret estimate is highest.
+
+    The student learns from every episode (new levels too). Needs the student's scores and each episode's level
+    seed (``cli.py run`` provides both; the simulated student does not).
+
+    :param score: regret estimate: ``positive_value_loss``, ``value_l1`` or ``max_mc``
+    :param replay_prob: probability of replaying a buffer level (once the buffer is filled enough)
+    :param buffer_size: number of levels the buffer holds
+    :param min_fill: share of ``buffer_size`` the buffer must hold before any replay
+    :param temperature: rank prioritisation temperature (beta)
+    :param staleness_coef: weight of staleness in the replay distribution (rho)
+    :param score_alpha: weight of a new score in a replayed level's score (1 replaces it)
+    """
+
+    state_attrs: ClassVar[tuple[str, ...]] = ("buffer", "clock", "recent_kinds", "pending_parents")
+    #: whether new levels are only scored, not trained on
+    robust: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        task_space: BoxTaskSpace,
+        seed: int = 0,
+        return_bounds: tuple[float, float] | None = None,
+        score: str = "positive_value_loss",
+        replay_prob: float = 0.5,
+        buffer_size: int = 1000,
+        min_fill: float = 0.5,
+        temperature: float = 0.1,
+        staleness_coef: float = 0.3,
+        score_alpha: float = 1.0,
+    ) -> None:
+        super().__init__(task_space, seed, return_bounds)
+        if score not in SCORES:
+            raise ValueError(f"unknown score '{score}'; valid: {', '.join(SCORES)}")
+        for name, value in (("replay_prob", replay_prob), ("min_fill", min_fill), ("staleness_coef", staleness_coef)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        if temperature <= 0 or not 0 < score_alpha <= 1:
+            raise ValueError(f"need temperature > 0 and 0 < score_alpha <= 1, got {temperature} and {score_alpha}")
+        self.score, self.replay_prob, self.buffer_size, self.min_fill = score, replay_prob, buffer_size, min_fill
+        self.temperature, self.staleness_coef, self.score_alpha = temperature, staleness_coef, score_alpha
+        self.buffer = LevelBuffer(buffer_size, task_space.dim)
+        self.clock = 0  # levels sampled so far
+        self.recent_kinds: deque[str] = deque(maxlen=1000)  # "replay", "new" or "child", for the logs
+        self.pending_parents: dict[int, int] = {}  # level seed of a child in play -> its parent's seed
+        self.start_space: BoxTaskSpace = task_space
+
+    @property
+    def required_scores(self) -> tuple[str, ...]:
+        return (SCORES[self.score],)
+
+    # -- sampling ------------------------------------------------------------------------------------------
+    def sample_level(self) -> Level:
+        self.clock += 1
+        level = self._next_level()
+        self.recent_kinds.append(self._kind)
+        return level
+
+    def _sample(self) -> Task:
+        return self.sample_level().task
+
+    def _next_level(self) -> Level:
+        buffer = self.buffer
+        if buffer.size and buffer.size >= self.min_fill * self.buffer_size and self.rng.random() < self.replay_prob:
+            slot = int(self.rng.choice(buffer.size, p=self.replay_probabilities()))
+            buffer.last_sampled[slot] = self.clock
+            buffer.replays[slot] += 1
+            self._kind = "replay"
+            return Level(buffer.tasks[slot].copy(), int(buffer.seeds[slot]), train=True)
+        self._kind = "new"
+        return Level(self.start_space.sample(self.rng), self._fresh_seed(), train=not self.robust)
+
+    def replay_probabilities(self) -> np.ndarray:
+        """The current replay distribution over the buffer's levels (slot order)."""
+        return self.buffer.probabilities(self.clock, self.temperature, self.staleness_coef)
+
+    def _fresh_seed(self) -> int:
+        while True:
+            seed = int(self.rng.integers(_SEED_RANGE))
+            if seed not in self.buffer.slot_of and seed not in self.pending_parents:
+                return seed
+
+    # -- learning ------------------------------------------------------------------------------------------
+    def _update(self, task: Task, feedback: Feedback) -> None:
+        if feedback.level_seed is None:
+            raise FeedbackError(f"{type(self).__name__} needs each episode's level seed (Feedback.level_seed)")
+        key = SCORES[self.score]
+        if key not in feedback.scores:
+            raise FeedbackError(f"{type(self).__name__} with score '{self.score}' needs the student's '{key}' score")
+        seed, buffer = int(feedback.level_seed), self.buffer
+        slot = buffer.find(seed, task)
+        if slot is None:  # a new level (or a child): admit it if there is room or it beats the lowest priority
+            parent = self.pending_parents.pop(seed, -1)
+            self._admit(task, seed, self._score_of(feedback, feedback.episode_return), feedback.episode_return, parent)
+            return
+        best = max(float(buffer.max_returns[slot]), feedback.episode_return)
+        new = self._score_of(feedback, best)
+        buffer.scores[slot] = (1.0 - self.score_alpha) * buffer.scores[slot] + self.score_alpha * new
+        buffer.max_returns[slot] = best
+        self._after_replay(slot)
+
+    def _score_of(self, feedback: Feedback, best_return: float) -> float:
+        if self.score == "max_mc":
+            return best_return - float(feedback.scores["mean_value"])
+        return float(feedback.scores[SCORES[self.score]])
+
+    def _admit(self, task: np.ndarray, seed: int, score: float, episode_return: float, parent: int) -> bool:
+        buffer = self.buffer
+        if buffer.size < buffer.capacity:
+            slot = buffer.size
+        else:
+            slot = int(np.argmin(self.replay_probabilities()))
+            if score <= buffer.scores[slot]:
+                return False
+        buffer.put(slot, task, seed, score, episode_return, self.clock, parent)
+        return True
+
+    def _after_replay(self, slot: int) -> None:
+        """Hook run after a replayed level's score is updated (ACCEL mutates it)."""
+
+    # -- diagnostics ---------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, float]:
+        buffer, n = self.buffer, self.buffer.size
+        kinds = list(self.recent_kinds)
+        return {
+            "buffer_size": float(n),
+            "score_mean": float(buffer.scores[:n].mean()) if n else 0.0,
+            "score_max": float(buffer.scores[:n].max()) if n else 0.0,
+            "replay_share": kinds.count("replay") / len(kinds) if kinds else 0.0,
+            "staleness_mean": float((self.clock - buffer.last_sampled[:n]).mean()) if n else 0.0,
+        }
+
+    def plot_levels(self) -> tuple[np.ndarray, np.ndarray, str] | None:
+        n = self.buffer.size
+        return (self.buffer.tasks[:n].copy(), self.buffer.scores[:n].copy(), "score") if n else None
+
+
+class RobustPlrTeacher(PlrTeacher):
+    """Robust PLR: as PLR, but the student takes no gradient from episodes on new levels; they are only scored.
+
+    The student must be able to mask updates (``cli.py run`` uses a masked PPO/A2C, whose rollout minibatches
+    leave out the transitions of those episodes, and for SAC/TD3/TQC a replay buffer that never samples them).
+
+    Parameters as for ``plr``.
+    """
+
+    robust = True
+    masks_updates = True
+
+
+class AccelTeacher(RobustPlrTeacher):
+    """ACCEL: Robust PLR whose high-regret replayed levels are mutated into children.
+
+    After a replay episode whose level's score is at least the ``mutate_quantile`` quantile of the buffer's
+    scores, a child is queued: ``num_edits`` edits, each moving one random dimension by a uniform step of at most
+    ``edit_step`` times its range (clipped to the bounds), with a fresh level seed. Queued children are played
+    next, without gradient, and admitted by the same rule as new levels (their parent's seed is kept). New random
+    levels come from the environment's easy region when ``easy_start`` is set and the environment defines one
+    (``easy_task_space``; see ``cli.py list envs``).
+
+    Other parameters as for ``plr`` (``replay_prob`` defaults to 0.9, the reference's ACCEL setting).
+
+    :param num_edits: edits per child
+    :param edit_step: largest move of one edit, as a share of the dimension's range
+    :param mutate_quantile: replayed levels scoring at least this quantile of the buffer's scores get a child
+    :param easy_start: draw new random levels from the environment's easy region
+    """
+
+    state_attrs = (*RobustPlrTeacher.state_attrs, "children")
+
+    def __init__(
+        self,
+        task_space: BoxTaskSpace,
+        seed: int = 0,
+        return_bounds: tuple[float, float] | None = None,
+        score: str = "positive_value_loss",
+        replay_prob: float = 0.9,
+        buffer_size: int = 1000,
+        min_fill: float = 0.5,
+        temperature: float = 0.1,
+        staleness_coef: float = 0.3,
+        score_alpha: float = 1.0,
+        num_edits: int = 3,
+        edit_step: float = 0.05,
+        mutate_quantile: float = 0.5,
+        easy_start: bool = True,
+    ) -> None:
+        super().__init__(
+            task_space,
+            seed,
+            return_bounds,
+            score,
+            replay_prob,
+            buffer_size,
+            min_fill,
+            temperature,
+            staleness_coef,
+            score_alpha,
+        )
+        if num_edits < 1 or not 0 < edit_step <= 1 or not 0 <= mutate_quantile <= 1:
+            raise ValueError("need num_edits >= 1, 0 < edit_step <= 1 and 0 <= mutate_quantile <= 1")
+        self.num_edits, self.edit_step, self.mutate_quantile, self.easy_start = (
+            num_edits,
+            edit_step,
+            mutate_quantile,
+            easy_start,
+        )
+        self.children: deque[Level] = deque()
+
+    def set_start_space(self, space: BoxTaskSpace | None) -> None:
+        """Where new random levels come from (with ``easy_start``); ``None`` means the whole task space.
+
+        :raises ValueError: the region is not inside the task space
+        """
+        if space is None or not self.easy_start:
+            self.start_space = self.task_space
+            return
+        if (
+            space.dim != self.task_space.dim
+            or np.any(space.low < self.task_space.low)
+            or np.any(space.high > self.task_space.high)
+        ):
+            raise ValueError("the easy start region must lie inside the task space")
+        self.start_space = space
+
+    def _next_level(self) -> Level:
+        if self.children:
+            self._kind = "child"
+            return self.children.popleft()
+        return super()._next_level()
+
+    def _after_replay(self, slot: int) -> None:
+        buffer = self.buffer
+        if buffer.scores[slot] < np.quantile(buffer.scores[: buffer.size], self.mutate_quantile):
+            return
+        child = self.mutate(buffer.tasks[slot])
+        seed = self._fresh_seed()
+        self.pending_parents[seed] = int(buffer.seeds[slot])
+        self.children.append(Level(child, seed, train=False))
+
+    def mutate(self, task: np.ndarray) -> np.ndarray:
+        """A child of ``task``: ``num_edits`` random one-dimension moves within the bounds."""
+        low, high = self.task_space.low, self.task_space.high
+        child = np.array(task, dtype=np.float64)
+        for _ in range(self.num_edits):
+            d = int(self.rng.integers(self.task_space.dim))
+            step = self.rng.uniform(-1.0, 1.0) * self.edit_step * (high[d] - low[d])
+            child[d] = min(high[d], max(low[d], child[d] + step))
+        return child
+
+    def stats(self) -> dict[str, float]:
+        kinds = list(self.recent_kinds)
+        return {**super().stats(), "child_share": kinds.count("child") / len(kinds) if kinds else 0.0}
