@@ -143,7 +143,32 @@ def _execute(jobs: list[dict[str, Any]], workers: int, label: Callable[[dict[str
     return results
 
 
+def _config_defaults(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    """``--config FILE``: a YAML mapping of this command's options (by parameter name); options given override it."""
+    if value is None:
+        return
+    if not value.is_file():
+        raise UserError(f"config file '{value}' does not exist")
+    import yaml
+
+    data = yaml.safe_load(value.read_text()) or {}
+    valid = [p.name for p in ctx.command.params if p.name and p.expose_value]
+    unknown = sorted(set(data) - set(valid)) if isinstance(data, dict) else ["(not a mapping)"]
+    if unknown:
+        raise UserError(f"unknown key(s) in '{value}': {', '.join(unknown)}; valid: {', '.join(valid)}")
+    data = {k: ",".join(map(str, v)) if isinstance(v, list) and k == "teachers" else v for k, v in data.items()}
+    ctx.default_map = {**(ctx.default_map or {}), **data}
+
+
 @cli.command()
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    is_eager=True,
+    expose_value=False,
+    callback=_config_defaults,
+    help="YAML file of these options (e.g. experiments/simulated_student.yaml); options given override it.",
+)
 @click.option(
     "--teachers",
     default="random,alp-gmm,covar-gmm,riac",
@@ -434,6 +459,150 @@ def run(
         f"{final['mastered_pct']:.1f}% mastered, mean return {final['mean_return']:.2f} ({final['tasks']} tasks) -> {folder}",
         soft_wrap=True,
     )
+
+
+def _print_summary(rows: list[dict[str, str]]) -> None:
+    table = Table(show_lines=False)
+    headers = list(rows[0])
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(row[h].replace("**", "") if "**" not in row[h] else f"[bold]{escape(row[h].strip('*'))}[/bold]" for h in headers)
+        )
+    console.print(table)
+
+
+@cli.command("compare")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), help="YAML file with the same keys; options override it."
+)
+@click.option("--env", "env_name", default=None, help="Environment name or module:Factory path.")
+@click.option("--teachers", default=None, help="Comma-separated teacher names (e.g. random,alp-gmm,plr).")
+@click.option("--students", "--student", "students", default=None, help="Comma-separated students [default: ppo].")
+@click.option("--seeds", default=None, help="Seeds: 0-4, 0,1,2 or 0-2,7 [default: 0].")
+@click.option("--steps", default=None, type=click.IntRange(min=1), help="Steps per run [default: 100000].")
+@click.option("--n-envs", default=None, type=click.IntRange(min=1), help="Sub-environments per run [default: 4].")
+@click.option("--eval-every", default=None, type=click.IntRange(min=1), help="Steps between evaluations [default: 10000].")
+@click.option("--test-set", default=None, help="Test set to evaluate on [default: default].")
+@click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
+@click.option("--teacher-param", multiple=True, metavar="TEACHER.PARAM=VALUE", help="A teacher's parameter (repeatable).")
+@click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter override for every run (repeatable).")
+@click.option("--workers", default=None, type=click.IntRange(min=1), help="Runs at a time [default: CPU cores].")
+@click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "ray"]))
+@click.option("--ray-address", default=None, help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")
+@click.option("--gpus-per-run", default=0.0, show_default=True, type=click.FloatRange(min=0), help="GPUs per run (Ray).")
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False, path_type=Path), help="Experiment folder.")
+def compare_cmd(
+    config_path: Path | None,
+    env_name: str | None,
+    teachers: str | None,
+    students: str | None,
+    seeds: str | None,
+    steps: int | None,
+    n_envs: int | None,
+    eval_every: int | None,
+    test_set: str | None,
+    device: str | None,
+    teacher_param: tuple[str, ...],
+    hp: tuple[str, ...],
+    workers: int | None,
+    backend: str,
+    ray_address: str | None,
+    gpus_per_run: float,
+    out: Path | None,
+) -> None:
+    """Compare teachers: every teacher x student x seed as an independent run, then a report.
+
+    Re-running the same command skips finished runs and resumes interrupted ones. Exit status 1 when a run failed.
+    """
+    from students.algorithms import StudentConfigError
+    from students.compare import CompareError, compare, load_compare_config, parse_seeds
+    from students.run import RunError
+
+    try:
+        overrides: dict[str, Any] = {
+            "env": env_name,
+            "teachers": _split_names(teachers) if teachers is not None else None,
+            "students": _split_names(students) if students is not None else None,
+            "seeds": parse_seeds(seeds) if seeds is not None else None,
+            "steps": steps,
+            "n_envs": n_envs,
+            "eval_every": eval_every,
+            "test_set": test_set,
+            "device": device,
+            "hp": _key_values(hp, "--hp") or None,
+        }
+        config = load_compare_config(config_path, overrides)
+        if teacher_param:
+            for name in config.teachers:
+                teacher_class(name)
+            parsed = _parse_teacher_param_options(teacher_param, config.teachers)
+            config.teacher_params = {**config.teacher_params, **{k: v for k, v in parsed.items() if v}}
+        folder = out or Path("results") / f"compare_{config.env.replace(':', '_').replace('/', '_')}"
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True)) as bar:
+            task_id = bar.add_task("preparing", total=None)
+
+            def started(pending: int, done: int, total_steps: int) -> None:
+                bar.update(task_id, total=max(total_steps, 1))
+                console.print(f"{pending} run(s) to execute, {done} already finished -> {folder}", soft_wrap=True)
+
+            def progress(steps_done: int, finished: int, failed: int, running: int) -> None:
+                bar.update(
+                    task_id, completed=steps_done, description=f"runs: {finished} done, {failed} failed, {running} running"
+                )
+
+            try:
+                result = compare(config, folder, workers, backend, ray_address, gpus_per_run, progress, started)
+            except KeyboardInterrupt:
+                console.print(f"interrupted: runs saved checkpoints; run the same command again to resume ({folder})")
+                raise SystemExit(130) from None
+    except (
+        CompareError,
+        UnknownTeacherError,
+        UnknownEnvironmentError,
+        StudentConfigError,
+        RunError,
+        KeyError,
+        ValueError,
+        TypeError,
+    ) as exc:
+        raise UserError(str(exc).strip("'\"")) from exc
+    _report_folder(folder)
+    if result.failed:
+        for path, error in result.failed.items():
+            console.print(f"[red]failed[/red] {path}: {escape(error)}", soft_wrap=True)
+        console.print(f"{len(result.failed)} run(s) failed (error.txt and run.log in each folder); the others finished.")
+        raise SystemExit(1)
+
+
+def _report_folder(folder: Path) -> None:
+    from students.report import ReportError, write_report
+
+    try:
+        _, rows, _ = write_report(folder)
+    except ReportError as exc:
+        raise UserError(str(exc)) from exc
+    _print_summary(rows)
+    console.print(
+        f"report: {folder / 'report.md'}, {folder / 'summary.csv'}; TensorBoard: tensorboard --logdir {folder}", soft_wrap=True
+    )
+
+
+@cli.command("report")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def report_cmd(folder: Path) -> None:
+    """Statistics, plots and report.md of a comparison folder (also written at the end of compare)."""
+    if not folder.is_dir():
+        raise UserError(f"'{folder}' is not a folder")
+    _report_folder(folder)
 
 
 @cli.command("eval")

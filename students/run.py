@@ -231,8 +231,8 @@ def train(
     curriculum.prime(vec_env)
     interrupted = False
     try:
-        if remaining > 0:
-            model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
+        # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up the logger
+        model.learn(max(remaining, 0), callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -243,7 +243,6 @@ def train(
     final = evaluator.last if evaluator.last is not None and evaluator.num_timesteps == model.num_timesteps else None
     if final is None:
         evaluator.num_timesteps = model.num_timesteps
-        evaluator.logger = model.logger
         final = evaluator.run_evaluation()
     model.save(out / "model.zip")
     with (out / "teacher.pkl").open("wb") as handle:

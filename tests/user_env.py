@@ -5,6 +5,7 @@ from typing import ClassVar
 import gymnasium as gym
 import numpy as np
 
+from curriculum.random_teacher import RandomTeacher
 from curriculum.spaces import BoxTaskSpace
 from environments.base import ParametricEnv
 
@@ -81,3 +82,11 @@ class TaskEchoEnv(ParametricEnv):
     @classmethod
     def _test_sets(cls):
         return {"default": np.array([[0.1, 0.1], [0.2, 0.9], [0.9, 0.3], [0.5, 0.6]])}
+
+
+class ExplodingTeacher(RandomTeacher):
+    """A user's teacher with a bug: it fails on its fourth episode."""
+
+    def _update(self, task, feedback):
+        if self.n_updates >= 3:
+            raise RuntimeError("exploding teacher: deliberate failure")

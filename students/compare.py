@@ -1,0 +1,421 @@
+"""Teacher comparisons: every teacher x student x seed as an independent run, in parallel, resumable.
+
+Experiment folder (``out``, e.g. ``results/NAME``)::
+
+    compare.yaml                                  the comparison's settings
+    <env>/<teacher>/<student>/seed<k>/            one run folder each (see students.run), plus
+        request.yaml                              the run's settings, as the worker reads them
+        run.log                                   the worker's output
+        status.json                               steps done so far (for the overall progress display)
+        error.txt                                 when the run failed: the error and the end of its log
+    report.md, summary.csv, <env>_curves.png      written by students.report
+
+Each run is a separate process (``python -m students.compare RUN_DIR``), so a crash or an error in one run never
+stops the others; its torch/BLAS threads are limited to its share of the cores. Re-running the same comparison
+skips finished runs (``metrics.json`` present), resumes interrupted ones from their checkpoints, and retries failed
+ones (from their checkpoint when they have one). A finished run is never recomputed or overwritten.
+
+Backends: ``local`` (subprocesses on this machine, ``workers`` at a time) and ``ray`` (one Ray task per run with
+its CPU/GPU needs; the experiment folder must be on a filesystem every node sees, and teachrl installed there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from students.run import RunConfig, RunError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BACKENDS = ("local", "ray")
+#: run settings that must match for a finished or interrupted run to count as the one asked for
+_IDENTITY = (
+    "env",
+    "teacher",
+    "student",
+    "seed",
+    "steps",
+    "n_envs",
+    "teacher_params",
+    "hp_overrides",
+    "env_kwargs",
+    "test_set",
+)
+
+
+class CompareError(ValueError):
+    """A comparison that cannot start as asked (bad seeds, teachers, config keys, mismatched folder...)."""
+
+
+@dataclass
+class CompareConfig:
+    """Everything that defines a comparison (the keys of a ``--config`` YAML file)."""
+
+    env: str
+    teachers: list[str]
+    students: list[str] = field(default_factory=lambda: ["ppo"])
+    seeds: list[int] = field(default_factory=lambda: [0])
+    steps: int = 100_000
+    n_envs: int = 4
+    eval_every: int = 10_000
+    test_set: str = "default"
+    device: str = "auto"
+    checkpoint_every: int = 50_000
+    teacher_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per teacher name
+    hp: dict[str, str] = field(default_factory=dict)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def run_configs(self) -> list[RunConfig]:
+        """One resolved :class:`RunConfig` per teacher x student x seed (raises clear errors for bad names)."""
+        unknown = sorted(set(self.teacher_params) - set(self.teachers))
+        if unknown:
+            raise CompareError(
+                f"teacher parameters given for {', '.join(unknown)}, which is not among: {', '.join(self.teachers)}"
+            )
+        from curriculum.registry import make_teacher
+        from environments.registry import make_env
+        from students.run import student_class_for
+
+        if not self.seeds or any(int(s) < 0 for s in self.seeds):
+            raise CompareError(f"seeds must be a non-empty list of non-negative integers, got {self.seeds}")
+        if not self.teachers or not self.students:
+            raise CompareError("give at least one teacher and one student")
+        configs = []
+        for seed in self.seeds:  # seed-major: a comparison cut short still has every teacher on the first seeds
+            for teacher in self.teachers:
+                for student in self.students:
+                    config = RunConfig(
+                        env=self.env,
+                        teacher=teacher,
+                        student=student,
+                        steps=self.steps,
+                        seed=seed,
+                        n_envs=self.n_envs,
+                        device=self.device,
+                        teacher_params=dict(self.teacher_params.get(teacher, {})),
+                        hp_overrides=dict(self.hp),
+                        env_kwargs=dict(self.env_kwargs),
+                        eval_every=self.eval_every,
+                        test_set=self.test_set,
+                        checkpoint_every=self.checkpoint_every,
+                    )
+                    configs.append(config.resolve())
+        probe = make_env(self.env, **self.env_kwargs)
+        probe.test_set(self.test_set)
+        for teacher in self.teachers:  # bad names or parameters fail here, before any run starts
+            built = make_teacher(teacher, probe.task_space, **self.teacher_params.get(teacher, {}))
+            for student in self.students:
+                student_class_for(built, student)
+        probe.close()
+        return configs
+
+
+def load_compare_config(path: Path, overrides: dict[str, Any]) -> CompareConfig:
+    """A comparison from a YAML file, with command-line values (not ``None``) taking precedence.
+
+    :raises CompareError: missing file, unknown keys (the message lists the valid ones), missing required keys
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not Path(path).is_file():
+            raise CompareError(f"config file '{path}' does not exist")
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise CompareError(f"config file '{path}' must hold a mapping of settings")
+    valid = list(CompareConfig.__dataclass_fields__)
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise CompareError(f"unknown key(s) in '{path}': {', '.join(unknown)}; valid: {', '.join(valid)}")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    for key in ("env", "teachers"):
+        if not data.get(key):
+            raise CompareError(f"no {key} given (option --{key} or key '{key}' in the config file)")
+    if isinstance(data.get("seeds"), str | int):
+        data["seeds"] = parse_seeds(str(data["seeds"]))
+    for key in ("teachers", "students"):
+        if isinstance(data.get(key), str):
+            data[key] = [t.strip() for t in data[key].split(",") if t.strip()]
+    return CompareConfig(**data)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"``, ``"0,3,7"`` or ``"0-2,10"`` to a sorted list of distinct non-negative seeds.
+
+    :raises CompareError: anything else
+    """
+    seeds: set[int] = set()
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        low, dash, high = part.partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise CompareError(f"--seeds '{text}': '{part}' is not a seed or a range like 0-4") from None
+        if first < 0 or last < first:
+            raise CompareError(f"--seeds '{text}': '{part}' must be a non-negative seed or a range low-high with low <= high")
+        seeds.update(range(first, last + 1))
+    if not seeds:
+        raise CompareError(f"--seeds '{text}': no seed given (e.g. 0-4 or 0,1,2)")
+    return sorted(seeds)
+
+
+def run_folder(out: Path, config: RunConfig) -> Path:
+    teacher = config.teacher.replace(":", "_").replace("/", "_")
+    return Path(out) / config.env.replace(":", "_").replace("/", "_") / teacher / config.student / f"seed{config.seed}"
+
+
+def run_state(folder: Path) -> str:
+    """``finished``, ``resumable`` (a checkpoint to continue from), or ``new`` (nothing worth keeping)."""
+    if (folder / "metrics.json").exists():
+        return "finished"
+    if (folder / "config.yaml").exists() and (
+        (folder / "checkpoint" / "progress.json").exists() or (folder / "checkpoint.old").exists()
+    ):
+        return "resumable"
+    return "new"
+
+
+def _check_same_run(folder: Path, config: RunConfig) -> None:
+    saved_path = folder / "config.yaml"
+    if not saved_path.exists():
+        return
+    saved, asked = yaml.safe_load(saved_path.read_text()), asdict(config)
+    diff = [k for k in _IDENTITY if saved.get(k) != asked[k]]
+    if diff:
+        raise CompareError(
+            f"'{folder}' holds a run with other settings ({diff[0]}: saved {saved.get(diff[0])!r}, asked "
+            f"{asked[diff[0]]!r}); use another --out"
+        )
+
+
+@dataclass
+class CompareResult:
+    finished: list[Path] = field(default_factory=list)  # by this call
+    skipped: list[Path] = field(default_factory=list)  # finished before
+    failed: dict[Path, str] = field(default_factory=dict)  # folder -> one-line error
+
+
+def prepare(config: CompareConfig, out: Path) -> tuple[list[tuple[Path, RunConfig]], list[Path]]:
+    """Check every run and folder before anything starts; write each pending run's ``request.yaml``.
+
+    :return: (runs to execute, runs already finished)
+    """
+    runs = [(run_folder(out, c), c) for c in config.run_configs()]
+    for folder, run_config in runs:
+        _check_same_run(folder, run_config)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    (Path(out) / "compare.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    pending, done = [], []
+    for folder, run_config in runs:
+        state = run_state(folder)
+        if state == "finished":
+            done.append(folder)
+            continue
+        if state == "new" and folder.exists():
+            shutil.rmtree(folder)  # started but never checkpointed: nothing to keep
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "error.txt").unlink(missing_ok=True)
+        (folder / "request.yaml").write_text(yaml.safe_dump(asdict(run_config), sort_keys=False))
+        pending.append((folder, run_config))
+    return pending, done
+
+
+def worker_command(folder: Path, threads: int) -> list[str]:
+    return [sys.executable, "-m", "students.compare", str(Path(folder).resolve()), "--threads", str(threads)]
+
+
+def worker_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(threads)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def _record_failure(folder: Path, returncode: int) -> str:
+    """Keep the error in ``error.txt`` (the worker writes its traceback there; a crash leaves only the log)."""
+    error = folder / "error.txt"
+    if not error.exists():
+        log = (folder / "run.log").read_text(errors="replace").splitlines() if (folder / "run.log").exists() else []
+        error.write_text(f"worker exited with code {returncode}\n" + "\n".join(log[-30:]) + "\n")
+    lines = [line for line in error.read_text().splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit code {returncode}"
+
+
+def steps_done(folder: Path) -> int:
+    """Steps a run has done so far (from its ``status.json``, or its metrics when finished)."""
+    for name in ("metrics.json", "status.json"):
+        try:
+            return int(json.loads((folder / name).read_text())["timesteps"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return 0
+
+
+Progress = Callable[[int, int, int, int], None]  # (steps done, runs done, runs failed, runs running)
+
+
+def _run_local(
+    pending: Sequence[tuple[Path, RunConfig]], workers: int, threads: int, progress: Progress, result: CompareResult
+) -> None:
+    queue = list(pending)
+    running: dict[Path, tuple[subprocess.Popen[bytes], Any]] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                folder, _ = queue.pop(0)
+                log = (folder / "run.log").open("ab")
+                process = subprocess.Popen(
+                    worker_command(folder, threads), stdout=log, stderr=subprocess.STDOUT, env=worker_env(threads)
+                )
+                running[folder] = (process, log)
+            for folder, (process, log) in list(running.items()):
+                code = process.poll()
+                if code is None:
+                    continue
+                log.close()
+                del running[folder]
+                if code == 0:
+                    result.finished.append(folder)
+                else:
+                    result.failed[folder] = _record_failure(folder, code)
+            _report(progress, pending, result, len(running))
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        for process, _ in running.values():  # the workers got the same SIGINT: they save a checkpoint and exit
+            process.wait()
+        raise
+
+
+def _run_ray(
+    pending: Sequence[tuple[Path, RunConfig]],
+    threads: int,
+    gpus_per_run: float,
+    address: str | None,
+    workers: int,
+    progress: Progress,
+    result: CompareResult,
+) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise CompareError("--backend ray needs Ray: pip install 'teachrl[ray]'") from None
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers * threads, log_to_driver=False, include_dashboard=False)
+
+    @ray.remote
+    def run_remote(command: list[str], env: dict[str, str], log_path: str) -> int:
+        with open(log_path, "ab") as log:
+            return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(PROJECT_ROOT)).returncode
+
+    futures = {}
+    for folder, _ in pending:
+        task = run_remote.options(num_cpus=threads, num_gpus=gpus_per_run)
+        futures[task.remote(worker_command(folder, threads), worker_env(threads), str(folder / "run.log"))] = folder
+    remaining = list(futures)
+    while remaining:
+        ready, remaining = ray.wait(remaining, num_returns=len(remaining), timeout=0.5)
+        for ref in ready:
+            folder, code = futures[ref], ray.get(ref)
+            if code == 0:
+                result.finished.append(folder)
+            else:
+                result.failed[folder] = _record_failure(folder, code)
+        _report(progress, pending, result, min(len(remaining), workers))
+
+
+def _report(progress: Progress, pending: Sequence[tuple[Path, RunConfig]], result: CompareResult, running: int) -> None:
+    steps = sum(min(steps_done(folder), config.steps) for folder, config in pending)
+    progress(steps, len(result.finished), len(result.failed), running)
+
+
+def compare(
+    config: CompareConfig,
+    out: Path,
+    workers: int | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+    gpus_per_run: float = 0.0,
+    progress: Progress | None = None,
+    on_start: Callable[[int, int, int], None] | None = None,
+) -> CompareResult:
+    """Run (or continue) a comparison into ``out``.
+
+    :param workers: runs at a time (default: the number of CPU cores); each run gets ``cores // workers`` threads
+    :param on_start: called with (runs to execute, runs already finished, total steps to execute) before they start
+    :raises CompareError: bad settings, or a folder holding a run with other settings (nothing is started)
+    """
+    if backend not in BACKENDS:
+        raise CompareError(f"unknown backend '{backend}'; valid: {', '.join(BACKENDS)}")
+    cores = os.cpu_count() or 1
+    workers = max(1, workers or cores)
+    threads = max(1, cores // workers)
+    try:
+        pending, done = prepare(config, Path(out))
+    except RunError as exc:
+        raise CompareError(str(exc)) from exc
+    result = CompareResult(skipped=done)
+    if on_start is not None:
+        on_start(len(pending), len(done), sum(c.steps for _, c in pending))
+    report = progress or (lambda *_: None)
+    if backend == "local":
+        _run_local(pending, workers, threads, report, result)
+    else:
+        _run_ray(pending, threads, gpus_per_run, ray_address, workers, report, result)
+    return result
+
+
+def _worker_main(argv: Sequence[str] | None = None) -> int:
+    """Entry of one run's process: train the run its folder's ``request.yaml`` describes."""
+    parser = argparse.ArgumentParser(description="Execute one run of a comparison (used by cli.py compare).")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    import torch
+
+    from students.run import train
+
+    torch.set_num_threads(args.threads)
+    folder: Path = args.folder
+    status = folder / "status.json"
+    last = [0.0]
+
+    def report(timesteps: int, episodes: int, mastered: float | None) -> None:
+        if time.monotonic() - last[0] > 2.0:
+            last[0] = time.monotonic()
+            status.write_text(json.dumps({"timesteps": timesteps, "episodes": episodes, "mastered_pct": mastered}))
+
+    try:
+        config = RunConfig(**yaml.safe_load((folder / "request.yaml").read_text()))
+        resume = run_state(folder) == "resumable"
+        print(f"{'resuming' if resume else 'starting'} {config.teacher} / {config.student} / seed {config.seed}", flush=True)
+        metrics = train(config, folder, resume=resume, progress=report)
+    except KeyboardInterrupt:
+        print("interrupted: checkpoint saved", flush=True)
+        return 130
+    except Exception as exc:  # recorded for the comparison; the other runs go on
+        text = traceback.format_exc()
+        print(text, flush=True)
+        (folder / "error.txt").write_text(f"{text}\n{type(exc).__name__}: {exc}\n")
+        return 1
+    status.write_text(json.dumps({"timesteps": metrics["timesteps"], "episodes": metrics["episodes_reported"]}))
+    print(json.dumps(metrics["final_eval"]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main())

@@ -1,0 +1,210 @@
+"""Reports of a comparison folder: statistics over seeds, significance against ``random``, learning curves.
+
+For each environment and student, per teacher over its seeds: final test-set mastered % and mean return (mean, std
+with ddof 1, and the half-width of a 95% t confidence interval), the area under the mastered-% curve (as the mean
+mastered % over the evaluated part of training, trapezoidal rule), and Welch's t-test p-value of the final mastered %
+and return against the ``random`` teacher. Written as ``report.md``, ``summary.csv`` and one
+``<env>_<student>_curves.png`` per environment and student.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import integrate, stats
+
+BASELINE = "random"
+
+
+class ReportError(ValueError):
+    """A folder with no finished run to report on."""
+
+
+@dataclass
+class Collected:
+    runs: pd.DataFrame  # one row per finished run: env, teacher, student, seed, mastered_pct, mean_return, auc
+    curves: pd.DataFrame  # one row per run and evaluation: env, teacher, student, seed, timesteps, mastered_pct, mean_return
+    failed: dict[str, str]  # run folder -> last line of its error
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, std with ddof 1, half-width of the t confidence interval); std and half-width are NaN for one value."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    if n == 1:
+        return float(values[0]), math.nan, math.nan
+    std = float(values.std(ddof=1))
+    return float(values.mean()), std, float(stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
+
+
+def welch_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Welch's t-test p-value (NaN with fewer than two values on a side, or no variance at all)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
+        return math.nan
+    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def curve_area(timesteps: np.ndarray, values: np.ndarray) -> float:
+    """Mean of a curve over the evaluated steps (trapezoidal area / span); the value itself for one point."""
+    if len(timesteps) == 1:
+        return float(values[0])
+    return float(integrate.trapezoid(values, timesteps) / (timesteps[-1] - timesteps[0]))
+
+
+def collect(out: Path) -> Collected:
+    """Read every run folder under ``out`` (finished runs, their evaluation records, failures)."""
+    out = Path(out)
+    rows, curves, failed = [], [], {}
+    for config_path in sorted(out.rglob("config.yaml")):
+        folder = config_path.parent
+        if (folder / "error.txt").exists() and not (folder / "metrics.json").exists():
+            lines = [line for line in (folder / "error.txt").read_text().splitlines() if line.strip()]
+            failed[str(folder.relative_to(out))] = lines[-1] if lines else "failed"
+        if not (folder / "metrics.json").exists():
+            continue
+        config = yaml.safe_load(config_path.read_text())
+        key = {"env": config["env"], "teacher": config["teacher"], "student": config["student"], "seed": int(config["seed"])}
+        final = json.loads((folder / "metrics.json").read_text())["final_eval"]
+        curve = _curve(folder / "eval.csv")
+        auc = curve_area(curve["timesteps"].to_numpy(), curve["mastered_pct"].to_numpy()) if len(curve) else math.nan
+        rows.append({**key, "mastered_pct": final["mastered_pct"], "mean_return": final["mean_return"], "auc": auc})
+        curves.append(curve.assign(**key))
+    if not rows:
+        raise ReportError(f"no finished run under '{out}'")
+    return Collected(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), failed)
+
+
+def _curve(csv_path: Path) -> pd.DataFrame:
+    if not csv_path.exists():
+        return pd.DataFrame(columns=["timesteps", "mastered_pct", "mean_return"])
+    rows = pd.read_csv(csv_path).drop_duplicates(["timesteps", "task_index"], keep="last")  # a resume re-evaluates
+    grouped = rows.groupby("timesteps")
+    return pd.DataFrame(
+        {"mastered_pct": 100.0 * grouped["success"].mean(), "mean_return": grouped["return"].mean()}
+    ).reset_index()
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per environment, student and teacher (see the module docstring for the columns)."""
+    table = []
+    for (env, student), group in runs.groupby(["env", "student"], sort=False):
+        baseline = group[group["teacher"] == BASELINE]
+        for teacher, own in group.groupby("teacher", sort=False):
+            row = {"env": env, "student": student, "teacher": teacher, "seeds": len(own)}
+            for metric in ("mastered_pct", "mean_return", "auc"):
+                row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
+            for metric in ("mastered_pct", "mean_return"):
+                other = baseline[metric].to_numpy()
+                row[f"{metric}_p_vs_random"] = math.nan if teacher == BASELINE else welch_p(own[metric].to_numpy(), other)
+            table.append(row)
+    return pd.DataFrame(table)
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
+    """Display rows (strings) with the best mean per environment, student and metric marked ``**bold**``."""
+    shown = []
+    for _, group in summary.groupby(["env", "student"], sort=False):
+        best = {m: group[f"{m}_mean"].max() for m in ("mastered_pct", "mean_return", "auc")}
+        for _, row in group.iterrows():
+
+            def cell(metric: str, digits: int = 1, row: pd.Series = row, best: dict[str, float] = best) -> str:
+                text = f"{_fmt(row[f'{metric}_mean'], digits)} ± {_fmt(row[f'{metric}_std'], digits)}"
+                return f"**{text}**" if row[f"{metric}_mean"] == best[metric] else text
+
+            shown.append(
+                {
+                    "env": row["env"],
+                    "student": row["student"],
+                    "teacher": row["teacher"],
+                    "seeds": str(row["seeds"]),
+                    "mastered %": cell("mastered_pct"),
+                    "mastered 95% CI": "± " + _fmt(row["mastered_pct_ci95"]),
+                    "mean return": cell("mean_return", 2),
+                    "return 95% CI": "± " + _fmt(row["mean_return_ci95"], 2),
+                    "AUC mastered %": cell("auc"),
+                    "p mastered vs random": _fmt(row["mastered_pct_p_vs_random"], 3),
+                    "p return vs random": _fmt(row["mean_return_p_vs_random"], 3),
+                }
+            )
+    return shown
+
+
+def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
+    """Mastered % and mean return against steps: mean over seeds per teacher, shaded 95% interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for teacher, own in curves.groupby("teacher", sort=False):
+        for axis, metric in zip(axes, ("mastered_pct", "mean_return"), strict=True):
+            points = own.groupby("timesteps")[metric].apply(lambda v: mean_ci(v.to_numpy()))
+            x = points.index.to_numpy()
+            mean = np.array([p[0] for p in points])
+            half = np.nan_to_num(np.array([p[2] for p in points]))
+            (line,) = axis.plot(x, mean, label=teacher)
+            axis.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+    axes[0].set(xlabel="steps", ylabel="test tasks mastered (%)")
+    axes[1].set(xlabel="steps", ylabel="mean test return")
+    axes[0].legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:
+    """Write ``report.md``, ``summary.csv`` and the curve PNGs into ``out``; return (summary, display rows, failures).
+
+    :raises ReportError: no finished run under ``out``
+    """
+    out = Path(out)
+    collected = collect(out)
+    summary = summarize(collected.runs)
+    summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
+    rows = table_rows(summary)
+    lines = [f"# Comparison: {out.name}", ""]
+    settings = out / "compare.yaml"
+    if settings.exists():
+        s = yaml.safe_load(settings.read_text())
+        lines += [
+            f"Settings: {s['steps']} steps per run, seeds {s['seeds']}, {s['n_envs']} envs, test set `{s['test_set']}`.",
+            "",
+        ]
+    lines += [
+        "Final test-set evaluation, mean ± std over seeds; 95% CI: t-interval half-width; AUC: mean mastered % over the "
+        "evaluated part of training; p: Welch's t-test against `random`. Best mean in bold.",
+        "",
+    ]
+    for env, student in summary[["env", "student"]].drop_duplicates().itertuples(index=False):
+        lines += [f"## {env}, student {student}", ""]
+        shown = [r for r in rows if r["env"] == env and r["student"] == student]
+        headers = [h for h in shown[0] if h not in ("env", "student")]
+        lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+        lines += ["| " + " | ".join(r[h] for h in headers) + " |" for r in shown]
+        picture = f"{_slug(env)}_{student}_curves.png"
+        curves = collected.curves[(collected.curves["env"] == env) & (collected.curves["student"] == student)]
+        plot_curves(curves, out / picture, f"{env}, {student}")
+        lines += ["", f"![learning curves]({picture})", ""]
+    if collected.failed:
+        lines += ["## Failed runs", ""] + [f"- `{folder}`: {error}" for folder, error in collected.failed.items()] + [""]
+    (out / "report.md").write_text("\n".join(lines))
+    return summary, rows, collected.failed
+
+
+def _slug(name: str) -> str:
+    return name.replace(":", "_").replace("/", "_").replace(".", "_")

@@ -1,0 +1,198 @@
+"""Comparisons: seeds parsing, config files, failure isolation, skip/resume, report statistics, Ray backend."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+from scipy import stats
+
+from cli import cli
+from students.compare import CompareConfig, CompareError, compare, load_compare_config, parse_seeds
+from students.report import write_report
+
+ECHO = "tests.user_env:TaskEchoEnv"
+TINY = {"n_steps": "32", "batch_size": "32"}
+
+
+def tiny(teachers, seeds=(0,), steps=64):
+    return CompareConfig(
+        env=ECHO, teachers=list(teachers), seeds=list(seeds), steps=steps, n_envs=1, eval_every=32, hp=dict(TINY), device="cpu"
+    )
+
+
+def test_seed_ranges_and_bad_seeds():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("3,1,1") == [1, 3]
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+    for bad, message in [("a", "'a' is not a seed"), ("3-1", "low <= high"), ("", "no seed given"), ("-2", "not a seed")]:
+        with pytest.raises(CompareError, match=message):
+            parse_seeds(bad)
+
+
+def test_config_file_keys_and_overrides(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({"env": "point-mass", "teachers": "random,alp-gmm", "seeds": "0-2", "steps": 5000}))
+    config = load_compare_config(path, {"steps": 7000, "env": None})
+    assert (config.env, config.teachers, config.seeds, config.steps) == ("point-mass", ["random", "alp-gmm"], [0, 1, 2], 7000)
+    path.write_text(yaml.safe_dump({"env": "point-mass", "teacher": "random"}))
+    with pytest.raises(CompareError, match="unknown key.*teacher; valid: env, teachers, students, seeds"):
+        load_compare_config(path, {})
+    with pytest.raises(CompareError, match="does not exist"):
+        load_compare_config(tmp_path / "missing.yaml", {})
+
+
+def test_shipped_experiment_configs_are_valid():
+    from pathlib import Path
+
+    files = sorted(Path(__file__).resolve().parents[1].joinpath("experiments").glob("*.yaml"))
+    assert {p.stem for p in files} >= {"point_mass", "stump_tracks", "simulated_student"}
+    for path in files:
+        if path.stem.startswith("simulated"):  # for cli.py simulate --config
+            result = CliRunner().invoke(cli, ["simulate", "--config", str(path), "--episodes", "200", "--seeds", "1"])
+            assert result.exit_code == 0, result.output
+            assert "covar-gmm" in result.output
+            continue
+        config = load_compare_config(path, {})
+        assert len(config.run_configs()) == len(config.teachers) * len(config.students) * len(config.seeds)
+
+
+def test_bad_names_fail_before_anything_starts(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["compare", "--env", "point-mass", "--teachers", "random,nope", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "unknown teacher 'nope'; valid: random" in result.output
+    result = runner.invoke(cli, ["compare", "--env", "point-mass", "--teachers", "random", "--seeds", "2-1"])
+    assert result.exit_code == 2 and "low <= high" in result.output
+    result = runner.invoke(
+        cli, ["compare", "--env", "point-mass", "--teachers", "random", "--student", "dqn", "--out", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 2 and "unknown student 'dqn'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "x").exists()
+
+
+def test_a_failing_run_is_recorded_the_others_finish_and_a_rerun_skips_finished_runs(tmp_path):
+    out = tmp_path / "exp"
+    args = [
+        "compare",
+        "--env",
+        ECHO,
+        "--teachers",
+        "random,tests.user_env:ExplodingTeacher",
+        "--seeds",
+        "0-1",
+        "--steps",
+        "64",
+        "--n-envs",
+        "1",
+        "--eval-every",
+        "32",
+        "--device",
+        "cpu",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+    ]
+    args += [f"--hp={k}={v}" for k, v in TINY.items()]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "2 run(s) failed" in result.output
+    finished = sorted(out.rglob("metrics.json"))
+    assert [p.parent.name for p in finished] == ["seed0", "seed1"] and all(p.parts[-4] == "random" for p in finished)
+    errors = sorted(out.rglob("error.txt"))
+    assert len(errors) == 2 and all("exploding teacher: deliberate failure" in e.read_text() for e in errors)
+    assert all((e.parent / "run.log").read_text().count("RuntimeError") >= 1 for e in errors)
+    report = (out / "report.md").read_text()
+    assert "## Failed runs" in report and "deliberate failure" in report
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and "random" in p.parts}
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1 and "2 run(s) to execute, 2 already finished" in again.output
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # finished runs untouched
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
+    out = tmp_path / "exp"
+    compare(tiny(["random"], seeds=(0, 1)), out, workers=2)
+    run = out / "tests.user_env_TaskEchoEnv" / "random" / "ppo" / "seed1"
+    other = run.parent / "seed0" / "metrics.json"
+    before = other.stat().st_mtime_ns
+    (run / "metrics.json").unlink()  # as if killed after its last checkpoint
+    (run / "model.zip").unlink()
+    result = compare(tiny(["random"], seeds=(0, 1)), out, workers=2)
+    assert result.finished == [run] and result.skipped == [other.parent]
+    assert "resuming random / ppo / seed 1" in (run / "run.log").read_text()
+    assert other.stat().st_mtime_ns == before
+    with pytest.raises(CompareError, match="holds a run with other settings \\(steps: saved 64, asked 96\\)"):
+        compare(tiny(["random"], seeds=(0, 1), steps=96), out)
+
+
+def fake_run(root, teacher, seed, final, curve, ret):
+    folder = root / "point-mass" / teacher / "ppo" / f"seed{seed}"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(
+        yaml.safe_dump({"env": "point-mass", "teacher": teacher, "student": "ppo", "seed": seed})
+    )
+    (folder / "metrics.json").write_text(json.dumps({"final_eval": {"mastered_pct": final, "mean_return": ret, "tasks": 4}}))
+    rows = []
+    for step, pct in curve:
+        successes = round(pct / 25)
+        rows += [
+            {"timesteps": step, "task_index": i, "task": "0 0", "return": ret, "success": int(i < successes)} for i in range(4)
+        ]
+    pd.DataFrame(rows).to_csv(folder / "eval.csv", index=False)
+
+
+def test_report_statistics_match_hand_computed_values(tmp_path):
+    finals = {"random": [25.0, 50.0, 25.0], "alp-gmm": [75.0, 100.0, 50.0]}
+    returns = {"random": [10.0, 12.0, 14.0], "alp-gmm": [20.0, 30.0, 25.0]}
+    for teacher in finals:
+        for seed in range(3):
+            curve = [(100, 0.0), (200, finals[teacher][seed]), (300, finals[teacher][seed])]
+            fake_run(tmp_path, teacher, seed, finals[teacher][seed], curve, returns[teacher][seed])
+    summary, rows, failed = write_report(tmp_path)
+    assert not failed
+    alp = summary.set_index("teacher").loc["alp-gmm"]
+    values = np.array(finals["alp-gmm"])
+    assert alp["mastered_pct_mean"] == pytest.approx(75.0)
+    assert alp["mastered_pct_std"] == pytest.approx(25.0)  # sqrt(((0)^2 + 25^2 + 25^2) / 2)
+    assert alp["mastered_pct_ci95"] == pytest.approx(4.302653 * 25.0 / math.sqrt(3), rel=1e-6)
+    # Welch: t = (75 - 33.33) / sqrt(25^2/3 + 14.43^2/3), Welch-Satterthwaite degrees of freedom
+    a, b = values, np.array(finals["random"])
+    va, vb = a.var(ddof=1) / 3, b.var(ddof=1) / 3
+    t = (a.mean() - b.mean()) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 2)
+    assert alp["mastered_pct_p_vs_random"] == pytest.approx(2 * stats.t.sf(abs(t), df), rel=1e-9)
+    # AUC: trapezoid over steps 100..300 of (0, f, f) = (50 f + 100 f) / 200 = 0.75 f
+    assert alp["auc_mean"] == pytest.approx(np.mean(0.75 * values))
+    assert math.isnan(summary.set_index("teacher").loc["random", "mastered_pct_p_vs_random"])
+    shown = {r["teacher"]: r for r in rows}
+    assert shown["alp-gmm"]["mastered %"] == "**75.0 ± 25.0**" and shown["random"]["mastered %"] == "33.3 ± 14.4"
+    csv = pd.read_csv(tmp_path / "summary.csv").set_index("teacher")
+    assert csv.loc["alp-gmm", "mean_return_mean"] == pytest.approx(25.0)
+    assert "| alp-gmm | 3 | **75.0 ± 25.0** |" in (tmp_path / "report.md").read_text()
+    from PIL import Image
+
+    with Image.open(tmp_path / "point-mass_ppo_curves.png") as image:
+        assert image.size[0] > 400 and len(image.getcolors(1 << 16) or []) > 10  # a drawn plot, not a blank
+
+
+def test_ray_backend_gives_the_local_layout(tmp_path):
+    ray = pytest.importorskip("ray")
+    config = tiny(["random"], seeds=(0, 1))
+    compare(config, tmp_path / "local", workers=2)
+    try:
+        result = compare(config, tmp_path / "ray", workers=2, backend="ray")
+    finally:
+        ray.shutdown()
+    assert len(result.finished) == 2 and not result.failed
+
+    def layout(root):
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and "tb" not in p.parts)
+
+    assert layout(tmp_path / "ray") == layout(tmp_path / "local")
+    for seed in (0, 1):
+        path = f"tests.user_env_TaskEchoEnv/random/ppo/seed{seed}/metrics.json"
+        assert json.loads((tmp_path / "ray" / path).read_text()) == json.loads((tmp_path / "local" / path).read_text())
