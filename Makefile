@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) cli.py simulate --teachers random,alp-gmm,covar-gmm,riac --episodes 20000 --seeds 3 --workers 2
+	$(PY) cli.py compare --config experiments/demo.yaml --workers 2 --out results/demo
+	$(PY) cli.py simulate --config experiments/simulated_student.yaml --workers 2
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -156,8 +156,9 @@ def main() -> None:
         print(f"-- ratios to: {base}")
         for name, values in results.items():
             wall, cpu = statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+            spread = f"{min(v[0] for v in values):.0f}-{max(v[0] for v in values):.0f}"
             print(
-                f"{name:44s} wall {wall:6.0f} steps/s (ratio {wall / base_wall:5.3f})   "
+                f"{name:44s} wall {wall:6.0f} steps/s (ratio {wall / base_wall:5.3f}, runs {spread})   "
                 f"cpu {cpu:6.0f} steps/s (ratio {cpu / base_cpu:5.3f})"
             )
 

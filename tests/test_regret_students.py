@@ -1,6 +1,7 @@
 """The student side of the regret-based teachers: regret scores, masked updates, start-up checks."""
 
 import copy
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -230,3 +231,34 @@ def test_regret_teachers_run_end_to_end(tmp_path, teacher):
     assert stats["buffer_size"] == 8 and stats["replay_share"] > 0.2
     if teacher == "accel":
         assert stats["child_share"] > 0.1
+
+
+class RecordingLogger:
+    def __init__(self):
+        self.records = {}
+
+    def record(self, key, value, exclude=None):
+        self.records[key] = value
+
+
+def test_teacher_diagnostics_reach_the_logs():
+    from stable_baselines3.common.logger import Figure
+
+    from curriculum.plr import PlrTeacher
+    from tests.test_plr import play
+
+    teacher = PlrTeacher(TaskEchoEnv.task_space, seed=0, buffer_size=10, min_fill=0.5)
+    play(teacher, 40)
+    callback = CurriculumCallback(teacher)
+    logger = RecordingLogger()
+    callback.model = SimpleNamespace(logger=logger)  # the callback logs through its model's logger
+    for _ in range(10):
+        callback.stats.recent_tasks.append(np.array([0.5, 0.5]))
+        callback.stats.recent_returns.append(1.0)
+        callback.stats.recent_success.append(False)
+    callback._log()
+    callback._log_task_scatter()
+    stats = {k.removeprefix("curriculum/teacher/"): v for k, v in logger.records.items() if k.startswith("curriculum/teacher/")}
+    assert stats["buffer_size"] == 10 and 0 < stats["replay_share"] < 1 and stats["score_max"] >= stats["score_mean"]
+    assert isinstance(logger.records["curriculum/teacher_levels"], Figure)
+    assert isinstance(logger.records["curriculum/tasks"], Figure)
