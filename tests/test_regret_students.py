@@ -258,7 +258,9 @@ def test_teacher_diagnostics_reach_the_logs():
         callback.stats.recent_success.append(False)
     callback._log()
     callback._log_task_scatter()
-    stats = {k.removeprefix("curriculum/teacher/"): v for k, v in logger.records.items() if k.startswith("curriculum/teacher/")}
+    stats = {
+        k.removeprefix("curriculum/teacher/"): v for k, v in logger.records.items() if k.startswith("curriculum/teacher/")
+    }
     assert stats["buffer_size"] == 10 and 0 < stats["replay_share"] < 1 and stats["score_max"] >= stats["score_mean"]
     assert isinstance(logger.records["curriculum/teacher_levels"], Figure)
     assert isinstance(logger.records["curriculum/tasks"], Figure)

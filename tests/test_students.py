@@ -276,3 +276,74 @@ def test_resume_after_a_kill_during_a_checkpoint_swap(tmp_path):
     metrics = train(small_config(steps=900), tmp_path / "run", resume=True)
     assert metrics["timesteps"] >= 900
     assert not (tmp_path / "run" / "checkpoint.old").exists()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "run"
+    root = Path(__file__).resolve().parents[1]
+    command = [
+        sys.executable,
+        str(root / "cli.py"),
+        "run",
+        "--env",
+        "point-mass",
+        "--teacher",
+        "alp-gmm",
+        "--steps",
+        "10000000",
+        "--n-envs",
+        "2",
+        "--device",
+        "cpu",
+        "--eval-every",
+        "1000000",
+        "--checkpoint-every",
+        "1000000",
+        "--out",
+        str(out),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=root, text=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "tb").rglob("events*")) and time.monotonic() < deadline:  # learning has started
+        time.sleep(0.2)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "interrupted: checkpoint saved" in output and "Traceback" not in output
+    progress = json.loads((out / "checkpoint" / "progress.json").read_text())
+    assert progress["timesteps"] > 0 and progress["episodes"] > 0
+    teacher_state = __import__("pickle").loads((out / "checkpoint" / "teacher.pkl").read_bytes())
+    assert teacher_state["n_updates"] == progress["episodes"]
+    resumed = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--env",
+            "point-mass",
+            "--teacher",
+            "alp-gmm",
+            "--steps",
+            str(progress["timesteps"] + 512),
+            "--n-envs",
+            "2",
+            "--device",
+            "cpu",
+            "--eval-every",
+            "1000000",
+            "--checkpoint-every",
+            "1000000",
+            "--out",
+            str(out),
+            "--resume",
+        ],
+    )
+    assert resumed.exit_code == 0, resumed.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["timesteps"] >= progress["timesteps"] + 512 and metrics["teacher_updates"] > progress["episodes"]
