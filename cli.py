@@ -462,15 +462,25 @@ def run(
 
 
 def _print_summary(rows: list[dict[str, str]]) -> None:
-    table = Table(show_lines=False)
-    headers = list(rows[0])
-    for header in headers:
-        table.add_column(header, overflow="fold")
+    """One compact table per environment and student (best means in bold)."""
+    short = {
+        "mastered 95% CI": "± CI",
+        "return 95% CI": "± CI ",
+        "AUC mastered %": "AUC %",
+        "p mastered vs random": "p(mastered)",
+        "p return vs random": "p(return)",
+    }
+    groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
     for row in rows:
-        table.add_row(
-            *(row[h].replace("**", "") if "**" not in row[h] else f"[bold]{escape(row[h].strip('*'))}[/bold]" for h in headers)
-        )
-    console.print(table)
+        groups[(row["env"], row["student"])].append(row)
+    for (env, student), shown in groups.items():
+        table = Table(title=f"{env}, student {student}: final test set, mean ± std over seeds; p: Welch vs random")
+        headers = [h for h in shown[0] if h not in ("env", "student")]
+        for header in headers:
+            table.add_column(short.get(header, header), no_wrap=True)
+        for row in shown:
+            table.add_row(*(f"[bold]{escape(row[h].strip('*'))}[/bold]" if "**" in row[h] else row[h] for h in headers))
+        console.print(table)
 
 
 @cli.command("compare")

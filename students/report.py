@@ -158,6 +158,8 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
             half = np.nan_to_num(np.array([p[2] for p in points]))
             (line,) = axis.plot(x, mean, label=teacher)
             axis.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+    for axis in axes:
+        axis.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x < 1e6 else f"{x / 1e6:g}M"))
     axes[0].set(xlabel="steps", ylabel="test tasks mastered (%)")
     axes[1].set(xlabel="steps", ylabel="mean test return")
     axes[0].legend(fontsize=8)
@@ -174,11 +176,14 @@ def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[st
     """
     out = Path(out)
     collected = collect(out)
+    settings = out / "compare.yaml"
+    if settings.exists():  # teachers in the order the comparison named them
+        order = {t: i for i, t in enumerate(yaml.safe_load(settings.read_text()).get("teachers", []))}
+        collected.runs = collected.runs.sort_values("teacher", key=lambda c: c.map(order).fillna(len(order)), kind="stable")
     summary = summarize(collected.runs)
     summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
     rows = table_rows(summary)
     lines = [f"# Comparison: {out.name}", ""]
-    settings = out / "compare.yaml"
     if settings.exists():
         s = yaml.safe_load(settings.read_text())
         lines += [
