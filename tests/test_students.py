@@ -310,13 +310,17 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(tmp_path):
     ]
     log = (tmp_path / "log.txt").open("w")  # a file, not a pipe: a full pipe would block the run's progress output
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root, text=True)
-    deadline = time.monotonic() + 120
-    while not list((out / "tb").rglob("events*")) and time.monotonic() < deadline:  # learning has started
-        time.sleep(0.2)
-    time.sleep(2.0)
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=120)
-    log.close()
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "tb").rglob("events*")) and time.monotonic() < deadline:  # learning has started
+            time.sleep(0.2)
+        time.sleep(2.0)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:  # never leave a 10M-step run behind
+            process.kill()
+        log.close()
     output = (tmp_path / "log.txt").read_text()
     assert process.returncode == 130, output
     assert "interrupted: checkpoint saved" in output and "Traceback" not in output
