@@ -279,6 +279,7 @@ def test_resume_after_a_kill_during_a_checkpoint_swap(tmp_path):
 
 
 def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(tmp_path):
+    import pickle
     import signal
     import subprocess
     import sys
@@ -287,27 +288,12 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(tmp_path):
 
     out = tmp_path / "run"
     root = Path(__file__).resolve().parents[1]
-    command = [
-        sys.executable,
-        str(root / "cli.py"),
-        "run",
-        "--env",
-        "point-mass",
-        "--teacher",
-        "alp-gmm",
-        "--steps",
-        "10000000",
-        "--n-envs",
-        "2",
-        "--device",
-        "cpu",
-        "--eval-every",
-        "1000000",
-        "--checkpoint-every",
-        "1000000",
-        "--out",
-        str(out),
-    ]
+
+    def run_args(steps: int) -> list[str]:
+        settings = "--env point-mass --teacher alp-gmm --n-envs 2 --device cpu --eval-every 1000000 --checkpoint-every 1000000"
+        return ["run", *settings.split(), "--steps", str(steps), "--out", str(out)]
+
+    command = [sys.executable, str(root / "cli.py"), *run_args(10_000_000)]
     log = (tmp_path / "log.txt").open("w")  # a file, not a pipe: a full pipe would block the run's progress output
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root, text=True)
     try:
@@ -326,31 +312,9 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(tmp_path):
     assert "interrupted: checkpoint saved" in output and "Traceback" not in output
     progress = json.loads((out / "checkpoint" / "progress.json").read_text())
     assert progress["timesteps"] > 0 and progress["episodes"] > 0
-    teacher_state = __import__("pickle").loads((out / "checkpoint" / "teacher.pkl").read_bytes())
+    teacher_state = pickle.loads((out / "checkpoint" / "teacher.pkl").read_bytes())
     assert teacher_state["n_updates"] == progress["episodes"]
-    resumed = CliRunner().invoke(
-        cli,
-        [
-            "run",
-            "--env",
-            "point-mass",
-            "--teacher",
-            "alp-gmm",
-            "--steps",
-            str(progress["timesteps"] + 512),
-            "--n-envs",
-            "2",
-            "--device",
-            "cpu",
-            "--eval-every",
-            "1000000",
-            "--checkpoint-every",
-            "1000000",
-            "--out",
-            str(out),
-            "--resume",
-        ],
-    )
+    resumed = CliRunner().invoke(cli, [*run_args(progress["timesteps"] + 512), "--resume"])
     assert resumed.exit_code == 0, resumed.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["timesteps"] >= progress["timesteps"] + 512 and metrics["teacher_updates"] > progress["episodes"]
