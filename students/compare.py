@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from students.run import RunConfig, RunError
+from students.run import RunConfig, RunError, run_subpath, settings_diff
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("local", "ray")
@@ -170,11 +170,6 @@ def parse_seeds(text: str) -> list[int]:
     return sorted(seeds)
 
 
-def run_folder(out: Path, config: RunConfig) -> Path:
-    teacher = config.teacher.replace(":", "_").replace("/", "_")
-    return Path(out) / config.env.replace(":", "_").replace("/", "_") / teacher / config.student / f"seed{config.seed}"
-
-
 def run_state(folder: Path) -> str:
     """``finished``, ``resumable`` (a checkpoint to continue from), or ``new`` (nothing worth keeping)."""
     if (folder / "metrics.json").exists():
@@ -187,16 +182,9 @@ def run_state(folder: Path) -> str:
 
 
 def _check_same_run(folder: Path, config: RunConfig) -> None:
-    saved_path = folder / "config.yaml"
-    if not saved_path.exists():
-        return
-    saved, asked = yaml.safe_load(saved_path.read_text()), asdict(config)
-    diff = [k for k in _IDENTITY if saved.get(k) != asked[k]]
+    diff = settings_diff(folder / "config.yaml", config, _IDENTITY) if (folder / "config.yaml").exists() else None
     if diff:
-        raise CompareError(
-            f"'{folder}' holds a run with other settings ({diff[0]}: saved {saved.get(diff[0])!r}, asked "
-            f"{asked[diff[0]]!r}); use another --out"
-        )
+        raise CompareError(f"'{folder}' holds a run with other settings in {diff}; use another --out")
 
 
 @dataclass
@@ -211,7 +199,7 @@ def prepare(config: CompareConfig, out: Path) -> tuple[list[tuple[Path, RunConfi
 
     :return: (runs to execute, runs already finished)
     """
-    runs = [(run_folder(out, c), c) for c in config.run_configs()]
+    runs = [(Path(out) / run_subpath(c), c) for c in config.run_configs()]
     for folder, run_config in runs:
         _check_same_run(folder, run_config)
     Path(out).mkdir(parents=True, exist_ok=True)

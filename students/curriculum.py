@@ -165,7 +165,8 @@ class CurriculumCallback(BaseCallback):
     # -- collection ------------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
         buffer = getattr(self.model, "rollout_buffer", None)
-        position = buffer.pos if buffer is not None else 0  # SB3 adds this step to the buffer right after on_step
+        # on-policy: the buffer row SB3 adds this step to, right after on_step; off-policy: a clock, for the order
+        position = buffer.pos if buffer is not None else self.num_timesteps
         student_buffer = buffer if buffer is not None else getattr(self.model, "replay_buffer", None)
         if hasattr(student_buffer, "step_mask"):  # this step belongs to each sub-env's current level
             student_buffer.step_mask[:] = [level.train for level in self._current]
@@ -184,7 +185,7 @@ class CurriculumCallback(BaseCallback):
             if played.seed is not None and played.seed != outcome["level_seed"]:
                 raise RuntimeError(f"sub-env {i} played level seed {outcome['level_seed']}, not the {played.seed} sent")
             scores = self._critic_scores(i, info) if off_policy else None
-            self._finished.append(_Finished(position, i, {**outcome, "train": played.train}, scores))
+            self._finished.append(_Finished(position, i, outcome, scores))
             self._current[i] = self._pending[i]
             self._pending[i] = self._send(self.training_env, i)
         return True

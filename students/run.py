@@ -118,6 +118,16 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp.replace(path)  # atomic: a crash never leaves half a file
 
 
+def settings_diff(config_path: Path, config: RunConfig, keys: tuple[str, ...]) -> str | None:
+    """Where a saved ``config.yaml`` differs from ``config`` in ``keys``, e.g. ``"steps (e.g. steps: saved 64,
+    asked 96)"``; ``None`` when it does not."""
+    saved, mine = yaml.safe_load(config_path.read_text()), asdict(config)
+    diff = [k for k in keys if saved.get(k) != mine[k]]
+    if not diff:
+        return None
+    return f"{', '.join(diff)} (e.g. {diff[0]}: saved {saved.get(diff[0])!r}, asked {mine[diff[0]]!r})"
+
+
 def check_run_dir(config: RunConfig, out: Path, resume: bool) -> None:
     """Refuse, before anything is written, to resume a folder without a run (or with other settings), or to start
     a new run over an existing one."""
@@ -127,15 +137,10 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> None:
     if resume:
         if not (config_path.exists() and (checkpoint / "progress.json").exists()):
             raise RunError(f"--resume: '{out}' holds no run with a checkpoint to resume")
-        saved = yaml.safe_load(config_path.read_text())
-        mine = asdict(config)
         keys = ("env", "teacher", "student", "seed", "n_envs", "teacher_params", "hp_overrides", "env_kwargs")
-        diff = [k for k in keys if saved.get(k) != mine[k]]
+        diff = settings_diff(config_path, config, keys)
         if diff:
-            raise RunError(
-                f"--resume: settings differ from the saved run in {', '.join(diff)} "
-                f"(e.g. {diff[0]}: saved {saved.get(diff[0])!r}, asked {mine[diff[0]]!r})"
-            )
+            raise RunError(f"--resume: settings differ from the saved run in {diff}")
     elif config_path.exists():
         raise RunError(f"'{out}' already holds a run; use --resume to continue it or another --out")
 
@@ -273,6 +278,11 @@ def load_run(run_dir: Path) -> tuple[RunConfig, BaseAlgorithm]:
     return config, algorithm_class(config.student).load(model_path, device="cpu")
 
 
+def run_subpath(config: RunConfig) -> Path:
+    """``<env>/<teacher>/<student>/seed<k>`` (``module:Class`` paths made folder-safe)."""
+    env, teacher = (name.replace(":", "_").replace("/", "_") for name in (config.env, config.teacher))
+    return Path(env) / teacher / config.student / f"seed{config.seed}"
+
+
 def default_run_dir(config: RunConfig, experiment: str = "default", root: Path = Path("results")) -> Path:
-    teacher = config.teacher.replace(":", "_").replace("/", "_")
-    return root / experiment / config.env / teacher / config.student / f"seed{config.seed}"
+    return root / experiment / run_subpath(config)

@@ -125,7 +125,7 @@ def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):
     assert result.finished == [run] and result.skipped == [other.parent]
     assert "resuming random / ppo / seed 1" in (run / "run.log").read_text()
     assert other.stat().st_mtime_ns == before
-    with pytest.raises(CompareError, match="holds a run with other settings \\(steps: saved 64, asked 96\\)"):
+    with pytest.raises(CompareError, match="holds a run with other settings in steps \\(e.g. steps: saved 64, asked 96\\)"):
         compare(tiny(["random"], seeds=(0, 1), steps=96), out)
 
 
