@@ -330,6 +330,19 @@ def simulate_cmd(
 cli.add_command(simulate_cmd, "simulate")
 
 
+def _yaml_values(options: Iterable[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` options with YAML values (``observation_mode=privileged``, ``horizon=50``)."""
+    import yaml
+
+    parsed: dict[str, Any] = {}
+    for key, text in _key_values(options, flag).items():
+        try:
+            parsed[key] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UserError(f"{flag} {key}={text}: not a value ({str(exc).splitlines()[0]})") from None
+    return parsed
+
+
 def _key_values(options: Iterable[str], flag: str) -> dict[str, str]:
     parsed = {}
     for option in options:
@@ -362,7 +375,13 @@ def _key_values(options: Iterable[str], flag: str) -> dict[str, str]:
 )
 @click.option("--test-set", default="default", show_default=True, help="Test set to evaluate on.")
 @click.option("--checkpoint-every", default=50000, show_default=True, type=click.IntRange(min=1))
-@click.option("--save-replay-buffer", is_flag=True, help="Also checkpoint the replay buffer (off-policy students).")
+@click.option(
+    "--save-replay-buffer/--no-save-replay-buffer",
+    default=True,
+    show_default=True,
+    help="Checkpoint the replay buffer (off-policy students); without it a resume starts with an empty buffer.",
+)
+@click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Environment argument, YAML value (repeatable).")
 @click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")
 @click.option(
     "--out",
@@ -385,12 +404,14 @@ def run(
     test_set: str,
     checkpoint_every: int,
     save_replay_buffer: bool,
+    env_kwarg: tuple[str, ...],
     experiment: str,
     out: Path | None,
     resume: bool,
 ) -> None:
     """Train an SB3 student while a teacher chooses the task of every episode."""
     from students.algorithms import StudentConfigError
+    from students.lock import FolderInUseError
     from students.run import RunConfig, RunError, check_run_dir, default_run_dir, train
 
     try:
@@ -412,8 +433,9 @@ def run(
             test_set=test_set,
             checkpoint_every=checkpoint_every,
             save_replay_buffer=save_replay_buffer,
+            env_kwargs=_yaml_values(env_kwarg, "--env-kwarg"),
         ).resolve()
-        probe = make_env(env_name)
+        probe = make_env(env_name, **config.env_kwargs)
         probe.test_set(test_set)
         make_teacher(teacher, probe.task_space, **params)
     except (
@@ -444,8 +466,8 @@ def run(
             )
 
         try:
-            metrics = train(config, folder, resume=resume, progress=report)
-        except RunError as exc:
+            metrics = train(config, folder, resume=resume, progress=report, notify=console.print)
+        except (RunError, FolderInUseError) as exc:
             raise UserError(str(exc)) from exc
         except KeyboardInterrupt:
             console.print(
@@ -473,11 +495,11 @@ def _print_summary(rows: list[dict[str, str]]) -> None:
         "AUC mastered %": "AUC %",
         "p mastered vs random": "p",
     }
-    groups: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = defaultdict(list)
     for row in rows:
-        groups[(row["env"], row["student"])].append(row)
-    for (env, student), shown in groups.items():
-        table = Table(title=f"{env}, {student}: final test set, mean ± std over seeds; p: Welch vs random")
+        groups[(row["env"], row["student"], row["group"])].append(row)
+    for (env, student, label), shown in groups.items():
+        table = Table(title=f"{env}, {student} ({label}): final test set, mean ± std (ddof 1) over seeds; p: Welch vs random")
         headers = [h for h in shown[0] if h in short]
         for header in headers:
             table.add_column(short[header], no_wrap=True)
@@ -501,6 +523,7 @@ def _print_summary(rows: list[dict[str, str]]) -> None:
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
 @click.option("--teacher-param", multiple=True, metavar="TEACHER.PARAM=VALUE", help="A teacher's parameter (repeatable).")
 @click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter override for every run (repeatable).")
+@click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Environment argument, YAML value (repeatable).")
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Runs at a time [default: CPU cores].")
 @click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "ray"]))
 @click.option("--ray-address", default=None, help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")
@@ -519,6 +542,7 @@ def compare_cmd(
     device: str | None,
     teacher_param: tuple[str, ...],
     hp: tuple[str, ...],
+    env_kwarg: tuple[str, ...],
     workers: int | None,
     backend: str,
     ray_address: str | None,
@@ -531,6 +555,7 @@ def compare_cmd(
     """
     from students.algorithms import StudentConfigError
     from students.compare import CompareError, compare, load_compare_config, parse_seeds
+    from students.lock import FolderInUseError
     from students.run import RunError
 
     try:
@@ -545,6 +570,7 @@ def compare_cmd(
             "test_set": test_set,
             "device": device,
             "hp": _key_values(hp, "--hp") or None,
+            "env_kwargs": _yaml_values(env_kwarg, "--env-kwarg") or None,
         }
         config = load_compare_config(config_path, overrides)
         if teacher_param:
@@ -579,6 +605,7 @@ def compare_cmd(
                 raise SystemExit(130) from None
     except (
         CompareError,
+        FolderInUseError,
         UnknownTeacherError,
         UnknownEnvironmentError,
         StudentConfigError,
@@ -622,9 +649,10 @@ def report_cmd(folder: Path) -> None:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--test-set", default=None, help="Test set (default: the run's).")
 @click.option("--episodes", default=1, show_default=True, type=click.IntRange(min=1), help="Episodes per test task.")
-@click.option("--seed", default=0, show_default=True, type=int)
-def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int) -> None:
-    """Evaluate a saved run's student on a test set."""
+@click.option("--seed", default=None, type=click.IntRange(min=0), help="Base seed of the episodes [default: the run's].")
+def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | None) -> None:
+    """Evaluate a saved run's student on a test set (by default with the episodes its own evaluations play)."""
+    from curriculum.seeding import Streams
     from students.evaluation import evaluate
     from students.run import RunError, load_run
 
@@ -633,12 +661,13 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int) -> N
         tasks = make_env(config.env, **config.env_kwargs).test_set(test_set or config.test_set)
     except (RunError, KeyError) as exc:
         raise UserError(str(exc).strip("'\"")) from exc
+    seed = Streams(config.seed).evaluation if seed is None else seed
     result = evaluate(
         lambda obs: model.predict(obs, deterministic=True)[0], config.env, tasks, seed, config.env_kwargs, episodes
     )
     console.print(
         f"{run_dir}: {result.mastered_pct:.1f}% of {len(result.results)} test episodes mastered, "
-        f"mean return {result.mean_return:.2f}",
+        f"mean return {result.mean_return:.2f} ({test_set or config.test_set} test set)",
         soft_wrap=True,
     )
 

@@ -7,7 +7,12 @@
   episode (termination, the env's own time limit, or an outer wrapper's truncation) reports what was played;
 - ``return_bounds`` (for teachers' normalisation), ``is_success(episode_return, final_info)``, and
   ``test_set(name)``: fixed, documented task lists (``test_set_names`` lists them);
-- optionally ``easy_task_space``: an easy region where ACCEL starts (documented per environment).
+- optionally ``easy_task_space``: an easy region where ACCEL starts (documented per environment);
+- optionally ``get_state()`` / ``set_state(state)``: everything the env's future depends on (the episode being
+  played, the pending task, its random generator), so that a run resumed from a checkpoint continues exactly.
+  An env opts in by naming its own attributes in ``state_attrs``; ``supports_state`` tells whether it did. An env
+  that cannot capture its state (the Box2D walkers: a physics world does not pickle) restarts, on resume, the level
+  each sub-environment was playing.
 
 Environments that can also emit ``{"student": ..., "privileged": ...}`` observations take
 ``observation_mode="privileged"``.
@@ -15,6 +20,7 @@ Environments that can also emit ``{"student": ..., "privileged": ...}`` observat
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -42,6 +48,8 @@ class ParametricEnv(gym.Env):
     success_rule: ClassVar[str] = ""
     #: an easy region of the task space where ACCEL starts its new levels (``None``: the whole space)
     easy_task_space: BoxTaskSpace | None = None
+    #: attributes that, with the base class's own, make up the env's state (``None``: no :meth:`get_state`)
+    state_attrs: ClassVar[tuple[str, ...] | None] = None
 
     _pending_task: np.ndarray | None = None
     _pending_seed: int | None = None
@@ -74,6 +82,36 @@ class ParametricEnv(gym.Env):
     def task_info(self) -> dict[str, Any]:
         """``{"task": vector, "level_seed": int}`` of the episode being played."""
         return dict(self._task_info)
+
+    def has_pending_task(self) -> bool:
+        """Whether a task set with :meth:`set_task` still waits for the next reset."""
+        return self._pending_task is not None
+
+    @property
+    def supports_state(self) -> bool:
+        """Whether :meth:`get_state` can capture this env (it declares ``state_attrs``)."""
+        return self.state_attrs is not None
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything this env's future depends on (a deep copy, picklable): the episode being played, the pending
+        task and level seed, the env's random generator, and the subclass's ``state_attrs``.
+
+        :raises NotImplementedError: the env does not declare ``state_attrs``
+        """
+        if self.state_attrs is None:
+            raise NotImplementedError(f"{type(self).__name__} cannot capture its state (no state_attrs)")
+        names = ("task", "level_seed", "_task_info", "_pending_task", "_pending_seed", *self.state_attrs)
+        state = {name: copy.deepcopy(self.__dict__[name]) for name in names if name in self.__dict__}
+        state["np_random"] = copy.deepcopy(self.np_random.bit_generator.state)
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state made by :meth:`get_state` of an env built with the same arguments."""
+        if self.state_attrs is None:
+            raise NotImplementedError(f"{type(self).__name__} cannot restore a state (no state_attrs)")
+        state = copy.deepcopy(state)
+        self.np_random.bit_generator.state = state.pop("np_random")
+        self.__dict__.update(state)
 
     def is_success(self, episode_return: float, final_info: dict[str, Any] | None = None) -> bool:
         """Whether an episode met the success rule (default: return above ``success_threshold``)."""

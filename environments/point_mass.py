@@ -43,6 +43,7 @@ class PointMassGateEnv(ParametricEnv):
     success_rule = f"final distance to the goal < {SUCCESS_DISTANCE}"
     #: ACCEL's start: gates wide (>= 4) and near the centre, low friction
     easy_task_space = BoxTaskSpace(["gate_x", "gate_width", "friction"], [-1.0, 4.0, 0.0], [1.0, 8.0, 1.0])
+    state_attrs = ("gate_x", "gate_width", "friction", "x", "y", "vx", "vy", "steps", "crashed", "_trajectory")
 
     def __init__(
         self,

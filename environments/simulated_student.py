@@ -10,6 +10,7 @@ divided by 100 (plus optional Gaussian noise). Score: % of all cells with compet
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
 from collections.abc import Mapping, Sequence
@@ -103,6 +104,17 @@ class SimulatedStudent:
         if self.return_noise:
             value += self.rng.normal(0.0, self.return_noise)
         return float(value)
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything the student's future depends on: competences and the noise generator (a deep copy)."""
+        return {"competence": self.competence.copy(), "rng": copy.deepcopy(self.rng.bit_generator.state)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a state made by :meth:`get_state` of a student built with the same arguments."""
+        if np.shape(state["competence"]) != self.competence.shape:
+            raise ValueError(f"state of a student with {np.size(state['competence'])} cells, not {self.competence.size}")
+        self.competence = np.array(state["competence"], dtype=np.float64)
+        self.rng.bit_generator.state = copy.deepcopy(state["rng"])
 
     def score(self) -> float:
         """% of all cells whose competence is above ``mastery``."""

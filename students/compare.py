@@ -25,8 +25,10 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -36,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from students.lock import FolderLock, check_unlocked
 from students.run import RunConfig, RunError, run_subpath, settings_diff
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +55,7 @@ _IDENTITY = (
     "hp_overrides",
     "env_kwargs",
     "test_set",
+    "eval_every",
 )
 
 
@@ -194,14 +198,26 @@ class CompareResult:
     failed: dict[Path, str] = field(default_factory=dict)  # folder -> one-line error
 
 
-def prepare(config: CompareConfig, out: Path) -> tuple[list[tuple[Path, RunConfig]], list[Path]]:
-    """Check every run and folder before anything starts; write each pending run's ``request.yaml``.
+def plan(config: CompareConfig, out: Path) -> list[tuple[Path, RunConfig]]:
+    """Every run's folder and settings, checked before anything is written.
 
-    :return: (runs to execute, runs already finished)
+    :raises CompareError: bad settings, or a folder holding a run with other settings
+    :raises FolderInUseError: a run folder is in use by another process (e.g. a worker left by a killed compare)
     """
     runs = [(Path(out) / run_subpath(c), c) for c in config.run_configs()]
     for folder, run_config in runs:
         _check_same_run(folder, run_config)
+        check_unlocked(folder)
+    return runs
+
+
+def prepare(
+    config: CompareConfig, out: Path, runs: list[tuple[Path, RunConfig]]
+) -> tuple[list[tuple[Path, RunConfig]], list[Path]]:
+    """Write the comparison's settings and each pending run's ``request.yaml`` (the runs come from :func:`plan`).
+
+    :return: (runs to execute, runs already finished)
+    """
     Path(out).mkdir(parents=True, exist_ok=True)
     (Path(out) / "compare.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     pending, done = [], []
@@ -219,8 +235,10 @@ def prepare(config: CompareConfig, out: Path) -> tuple[list[tuple[Path, RunConfi
     return pending, done
 
 
-def worker_command(folder: Path, threads: int) -> list[str]:
-    return [sys.executable, "-m", "students.compare", str(Path(folder).resolve()), "--threads", str(threads)]
+def worker_command(folder: Path, threads: int, die_with_me: bool = False) -> list[str]:
+    """The command of one run's process; with ``die_with_me`` it stops (with a checkpoint) when this process ends."""
+    command = [sys.executable, "-m", "students.compare", str(Path(folder).resolve()), "--threads", str(threads)]
+    return [*command, "--parent", str(os.getpid())] if die_with_me else command
 
 
 def worker_env(threads: int) -> dict[str, str]:
@@ -265,7 +283,7 @@ def _run_local(
                 folder, _ = queue.pop(0)
                 log = (folder / "run.log").open("ab")
                 process = subprocess.Popen(
-                    worker_command(folder, threads), stdout=log, stderr=subprocess.STDOUT, env=worker_env(threads)
+                    worker_command(folder, threads, die_with_me=True), stdout=log, stderr=subprocess.STDOUT, env=worker_env(threads)
                 )
                 running[folder] = (process, log)
             for folder, (process, log) in list(running.items()):
@@ -353,18 +371,32 @@ def compare(
     workers = max(1, workers or cores)
     threads = max(1, cores // workers)
     try:
-        pending, done = prepare(config, Path(out))
+        runs = plan(config, Path(out))
     except RunError as exc:
         raise CompareError(str(exc)) from exc
-    result = CompareResult(skipped=done)
-    if on_start is not None:
-        on_start(len(pending), len(done), sum(c.steps for _, c in pending))
-    report = progress or (lambda *_: None)
-    if backend == "local":
-        _run_local(pending, workers, threads, report, result)
-    else:
-        _run_ray(pending, threads, gpus_per_run, ray_address, workers, report, result)
+    with FolderLock(Path(out)):  # a second compare (or run) on this folder is refused while this one lives
+        pending, done = prepare(config, Path(out), runs)
+        result = CompareResult(skipped=done)
+        if on_start is not None:
+            on_start(len(pending), len(done), sum(c.steps for _, c in pending))
+        report = progress or (lambda *_: None)
+        if backend == "local":
+            _run_local(pending, workers, threads, report, result)
+        else:
+            _run_ray(pending, threads, gpus_per_run, ray_address, workers, report, result)
     return result
+
+
+def _die_with_parent(parent: int) -> None:
+    """Stop this worker (SIGTERM: a checkpoint, then exit) as soon as the comparison that started it is gone,
+    however it died (``kill -9`` included)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def _worker_main(argv: Sequence[str] | None = None) -> int:
@@ -372,7 +404,10 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Execute one run of a comparison (used by cli.py compare).")
     parser.add_argument("folder", type=Path)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--parent", type=int, default=None, help="pid of the comparison; the worker stops without it")
     args = parser.parse_args(argv)
+    if args.parent is not None:
+        _die_with_parent(args.parent)
     import torch
 
     from students.run import train
@@ -391,7 +426,7 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
         config = RunConfig(**yaml.safe_load((folder / "request.yaml").read_text()))
         resume = run_state(folder) == "resumable"
         print(f"{'resuming' if resume else 'starting'} {config.teacher} / {config.student} / seed {config.seed}", flush=True)
-        metrics = train(config, folder, resume=resume, progress=report)
+        metrics = train(config, folder, resume=resume, progress=report, notify=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
         print("interrupted: checkpoint saved", flush=True)
         return 130

@@ -29,6 +29,7 @@ cannot be scored (cut by an interrupted rollout) are not reported to a teacher t
 
 from __future__ import annotations
 
+import copy
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +111,13 @@ def gae(rewards: np.ndarray, values: np.ndarray, last_value: float, gamma: float
     return advantages
 
 
+def _stack(observations: list[Any]) -> Any:
+    """A batch of observations, arrays or dicts of arrays."""
+    if isinstance(observations[0], dict):
+        return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+    return np.stack(observations)
+
+
 @dataclass
 class CurriculumStats:
     """Episode count and the last ``window`` episodes' returns, tasks and successes (for the logs)."""
@@ -158,9 +166,51 @@ class CurriculumCallback(BaseCallback):
         return level
 
     def _on_training_start(self) -> None:
-        if len(self._current) != self.training_env.num_envs:
+        """Queue every sub-environment's next level; after a ``learn()`` that reset the envs (a second ``learn()``
+        with ``reset_num_timesteps=True``), first take note that each now plays the level that was pending."""
+        env = self.training_env
+        if len(self._current) != env.num_envs:
             raise RuntimeError("call CurriculumCallback.prime(env) before learn()")
-        self._pending = [self._send(self.training_env, i) for i in range(self.training_env.num_envs)]
+        waiting = env.env_method("has_pending_task")
+        for i in range(env.num_envs):
+            if waiting[i]:
+                continue
+            if self._pending:  # reset by learn(): the episode in progress is abandoned, never reported
+                self._current[i] = self._pending[i]
+                self.forget_episode(i)
+                self._pending[i] = self._send(env, i)
+        if not self._pending:
+            self._pending = [self._send(env, i) for i in range(env.num_envs)]
+
+    # -- state -----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the loop's future depends on: the levels each sub-environment plays and has pending, the
+        unfinished episodes' partial scores and states, episodes not yet reported, and the log window."""
+        return copy.deepcopy(
+            {
+                "current": self._current,
+                "pending": self._pending,
+                "finished": self._finished,
+                "partials": self._partials,
+                "trajectories": self._trajectories,
+                "stats": self.stats,
+            }
+        )
+
+    def forget_episode(self, env_index: int) -> None:
+        """Drop what is known of sub-environment ``env_index``'s episode in progress (it was abandoned)."""
+        self._partials.pop(env_index, None)
+        self._trajectories.pop(env_index, None)
+
+    def flush_unscored(self) -> None:
+        """Report the episodes finished in a rollout cut short (no scores: the rollout's values are incomplete)."""
+        self._flush(with_scores=False)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` (instead of :meth:`prime`, on resume)."""
+        state = copy.deepcopy(state)
+        self._current, self._pending, self._finished = state["current"], state["pending"], state["finished"]
+        self._partials, self._trajectories, self.stats = state["partials"], state["trajectories"], state["stats"]
 
     # -- collection ------------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -194,13 +244,13 @@ class CurriculumCallback(BaseCallback):
         states, rewards = self.model._last_obs, self.locals["rewards"]  # _last_obs: the states the actions left
         for i in range(self.training_env.num_envs):
             trajectory = self._trajectories.setdefault(i, ([], []))
-            trajectory[0].append(states[i])
+            trajectory[0].append({k: v[i] for k, v in states.items()} if isinstance(states, dict) else states[i])
             trajectory[1].append(float(rewards[i]))
 
     def _critic_scores(self, env_index: int, info: dict[str, Any]) -> dict[str, float]:
         states, rewards = self._trajectories.pop(env_index)
         truncated = info.get("TimeLimit.truncated", False)
-        values = critic_values(self.model, np.stack([*states, info["terminal_observation"]]))
+        values = critic_values(self.model, _stack([*states, info["terminal_observation"]]))
         last = values[-1] if truncated else 0.0
         advantages = gae(np.array(rewards), values[:-1], last, self.model.gamma, OFF_POLICY_GAE_LAMBDA)
         partial = _Partial()
@@ -290,13 +340,11 @@ class CurriculumCallback(BaseCallback):
             self.logger.record("curriculum/teacher_levels", self._scatter(*points), exclude=_NOT_TEXT)
 
     def _scatter(self, tasks: np.ndarray, values: np.ndarray, label: str) -> Figure:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure as MplFigure  # no pyplot: the user's backend and figures stay untouched
 
         space = self.teacher.task_space
-        figure, axis = plt.subplots(figsize=(4, 3.5))
+        figure = MplFigure(figsize=(4, 3.5))
+        axis = figure.add_subplot()
         points = axis.scatter(tasks[:, 0], tasks[:, 1], c=values, s=8, cmap="viridis")
         axis.set(
             xlim=(space.low[0], space.high[0]),
@@ -306,4 +354,4 @@ class CurriculumCallback(BaseCallback):
         )
         figure.colorbar(points, label=label)
         figure.tight_layout()
-        return Figure(figure, close=True)
+        return Figure(figure, close=False)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3.common.callbacks import BaseCallback
 
 from environments.registry import make_env
+from students.callbacks import PeriodicCallback
 
 
 @dataclass(frozen=True)
@@ -64,13 +64,15 @@ def evaluate(
     return Evaluation(results)
 
 
-class EvalCallback(BaseCallback):
-    """Every ``eval_every`` steps, evaluate on the test set; log ``eval/*`` and append per-task rows to a CSV.
+class EvalCallback(PeriodicCallback):
+    """Every ``eval_every`` steps of the step counter, evaluate on the test set; log ``eval/*`` and append per-task
+    rows to a CSV.
 
     :param env_name: environment to evaluate on (a fresh instance, not the training env)
     :param tasks: the test set
     :param eval_every: steps between evaluations
     :param csv_path: where per-task rows (timesteps, task index, task values, return, success) are appended
+    :param seed: base seed of the evaluation episodes (the run's evaluation stream)
     """
 
     def __init__(
@@ -82,23 +84,32 @@ class EvalCallback(BaseCallback):
         env_kwargs: dict[str, Any] | None = None,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        self.env_name, self.tasks, self.eval_every = env_name, tasks, eval_every
+        super().__init__(eval_every)
+        self.env_name, self.tasks = env_name, tasks
         self.csv_path, self.env_kwargs, self.seed = csv_path, dict(env_kwargs or {}), seed
         self.last: Evaluation | None = None
-        self._next = eval_every
+        self.last_step: int | None = None  # the step counter at the last evaluation
 
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.eval_every
-            self.run_evaluation()
-        return True
+    def _on_period(self) -> None:
+        self.run_evaluation()
+
+    def evaluation_at(self, timesteps: int) -> Evaluation | None:
+        """The last evaluation if it was made at exactly ``timesteps`` steps, else ``None``."""
+        return self.last if self.last_step == timesteps else None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last": self.last, "last_step": self.last_step}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.last, self.last_step = state["last"], state["last_step"]
 
     def run_evaluation(self) -> Evaluation:
+        """Evaluate the model now (at ``model.num_timesteps``), log it and append its rows to the CSV."""
+        timesteps = int(self.model.num_timesteps)
         evaluation = evaluate(
             lambda obs: self.model.predict(obs, deterministic=True)[0], self.env_name, self.tasks, self.seed, self.env_kwargs
         )
-        self.last = evaluation
+        self.last, self.last_step = evaluation, timesteps
         self.logger.record("eval/mastered_pct", evaluation.mastered_pct)
         self.logger.record("eval/mean_return", evaluation.mean_return)
         new_file = not self.csv_path.exists()
@@ -107,7 +118,5 @@ class EvalCallback(BaseCallback):
             if new_file:
                 writer.writerow(["timesteps", "task_index", "task", "return", "success"])
             for i, r in enumerate(evaluation.results):
-                writer.writerow(
-                    [self.num_timesteps, i, " ".join(f"{v:g}" for v in r.task), f"{r.episode_return:.4f}", int(r.success)]
-                )
+                writer.writerow([timesteps, i, " ".join(f"{v:g}" for v in r.task), f"{r.episode_return:.4f}", int(r.success)])
         return evaluation

@@ -3,12 +3,13 @@
 The curriculum callback sets ``step_mask`` (one flag per sub-environment: learn from this step or not) on the
 student's buffer before each step is stored; the buffer records it beside the transition.
 
-- On-policy (PPO, A2C): :class:`MaskedRolloutBuffer` keeps the whole rollout (values and advantages of masked
-  episodes are still computed, their scores need them) but its minibatches hold only unmasked transitions, so
-  masked ones take no part in any loss, advantage normalisation included. With nothing masked, the minibatches
-  are exactly SB3's (same permutation). A rollout with nothing to learn from skips the update.
-- Off-policy (SAC, TD3, TQC): :class:`MaskedReplayBuffer` stores masked transitions but never samples them;
-  updates wait until the buffer holds an unmasked transition.
+- On-policy (PPO, A2C): :class:`MaskedRolloutBuffer` (:class:`MaskedDictRolloutBuffer` for dict observations)
+  keeps the whole rollout (values and advantages of masked episodes are still computed, their scores need them)
+  but its minibatches hold only unmasked transitions, so masked ones take no part in any loss, advantage
+  normalisation included. With nothing masked, the minibatches are exactly SB3's (same permutation). A rollout
+  with nothing to learn from skips the update.
+- Off-policy (SAC, TD3, TQC): :class:`MaskedReplayBuffer` (:class:`MaskedDictReplayBuffer`) stores masked
+  transitions but never samples them; updates wait until the buffer holds an unmasked transition.
 
 We mask inside the update rather than discarding rollouts: a rollout mixes episodes of both kinds, and
 discarding it would also throw away the replayed levels' transitions.
@@ -22,13 +23,21 @@ from typing import Any
 import numpy as np
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.buffers import ReplayBuffer, RolloutBuffer
-from stable_baselines3.common.type_aliases import ReplayBufferSamples, RolloutBufferSamples
+from gymnasium import spaces
+from stable_baselines3.common.buffers import DictReplayBuffer, DictRolloutBuffer, ReplayBuffer, RolloutBuffer
+from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
 
 
-class MaskedRolloutBuffer(RolloutBuffer):
-    """A rollout buffer whose minibatches leave out the transitions whose ``step_mask`` flag was off."""
+class _MaskedRollout:
+    """Rollout-buffer mixin: minibatches leave out the transitions whose ``step_mask`` flag was off."""
+
+    buffer_size: int
+    n_envs: int
+    pos: int
+    full: bool
+    generator_ready: bool
+    observations: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -36,38 +45,53 @@ class MaskedRolloutBuffer(RolloutBuffer):
 
     def reset(self) -> None:
         self.train_mask = np.ones((self.buffer_size, self.n_envs), dtype=bool)
-        super().reset()
+        super().reset()  # type: ignore[misc]
 
     def add(self, *args: Any, **kwargs: Any) -> None:
         self.train_mask[self.pos] = self.step_mask
-        super().add(*args, **kwargs)
+        super().add(*args, **kwargs)  # type: ignore[misc]
 
     @property
     def n_unmasked(self) -> int:
         return int(self.train_mask.sum())
 
-    def get(self, batch_size: int | None = None) -> Generator[RolloutBufferSamples, None, None]:
+    def get(self, batch_size: int | None = None) -> Generator[Any, None, None]:
         assert self.full, "the rollout buffer is not full"
         total = self.buffer_size * self.n_envs
         indices = np.random.permutation(total)  # as SB3 does, so that an all-true mask gives its minibatches
         indices = indices[self.train_mask.swapaxes(0, 1).reshape(-1)[indices]]  # SB3 flattens env-major
         if not self.generator_ready:
-            for name in ("observations", "actions", "values", "log_probs", "advantages", "returns"):
-                self.__dict__[name] = self.swap_and_flatten(self.__dict__[name])
+            flatten = self.swap_and_flatten  # type: ignore[attr-defined]
+            if isinstance(self.observations, dict):
+                self.observations = {key: flatten(obs) for key, obs in self.observations.items()}
+            else:
+                self.observations = flatten(self.observations)
+            for name in ("actions", "values", "log_probs", "advantages", "returns"):
+                self.__dict__[name] = flatten(self.__dict__[name])
             self.generator_ready = True
         batch_size = batch_size or total
         for start in range(0, len(indices), batch_size):
-            yield self._get_samples(indices[start : start + batch_size])
+            yield self._get_samples(indices[start : start + batch_size])  # type: ignore[attr-defined]
+
+
+class MaskedRolloutBuffer(_MaskedRollout, RolloutBuffer):
+    """A rollout buffer whose minibatches leave out the transitions whose ``step_mask`` flag was off."""
+
+
+class MaskedDictRolloutBuffer(_MaskedRollout, DictRolloutBuffer):
+    """:class:`MaskedRolloutBuffer` for dict observations."""
 
 
 class _MaskedOnPolicy:
     """Skips the update of a rollout in which every transition is masked."""
 
     rollout_buffer: MaskedRolloutBuffer
+    observation_space: spaces.Space
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("rollout_buffer_class", MaskedRolloutBuffer)
-        super().__init__(*args, **kwargs)
+    def _setup_model(self) -> None:
+        dict_obs = isinstance(self.observation_space, spaces.Dict)
+        self.rollout_buffer_class = MaskedDictRolloutBuffer if dict_obs else MaskedRolloutBuffer
+        super()._setup_model()  # type: ignore[misc]
 
     def train(self) -> None:
         self.logger.record("train/masked_share", 1.0 - self.rollout_buffer.n_unmasked / self.rollout_buffer.train_mask.size)
@@ -83,8 +107,20 @@ class MaskedA2C(_MaskedOnPolicy, A2C):
     """A2C whose losses ignore masked transitions (see the module docstring)."""
 
 
-class MaskedReplayBuffer(ReplayBuffer):
-    """A replay buffer that never samples the transitions whose ``step_mask`` flag was off."""
+def _take(data: Any, rows: np.ndarray, envs: np.ndarray) -> Any:
+    if isinstance(data, dict):
+        return {key: value[rows, envs, :] for key, value in data.items()}
+    return data[rows, envs, :]
+
+
+class _MaskedReplay:
+    """Replay-buffer mixin that never samples the transitions whose ``step_mask`` flag was off."""
+
+    buffer_size: int
+    n_envs: int
+    pos: int
+    full: bool
+    optimize_memory_usage: bool
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -96,13 +132,13 @@ class MaskedReplayBuffer(ReplayBuffer):
 
     def add(self, *args: Any, **kwargs: Any) -> None:
         self.valid[self.pos] = self.step_mask
-        super().add(*args, **kwargs)
+        super().add(*args, **kwargs)  # type: ignore[misc]
 
     @property
     def n_unmasked(self) -> int:
         return int(self.valid.sum())  # slots not written yet are False
 
-    def sample(self, batch_size: int, env: VecNormalize | None = None) -> ReplayBufferSamples:
+    def sample(self, batch_size: int, env: VecNormalize | None = None) -> Any:
         """Uniform over the unmasked transitions (rejection sampling over the filled slots)."""
         if not self.n_unmasked:
             raise ValueError("the replay buffer holds no unmasked transition yet")
@@ -119,26 +155,43 @@ class MaskedReplayBuffer(ReplayBuffer):
         finally:
             self._env_indices = None
 
-    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> Any:
         envs = self._env_indices if self._env_indices is not None else np.random.randint(0, self.n_envs, len(batch_inds))
-        data = (
-            self._normalize_obs(self.observations[batch_inds, envs, :], env),
-            self.actions[batch_inds, envs, :],
-            self._normalize_obs(self.next_observations[batch_inds, envs, :], env),
-            (self.dones[batch_inds, envs] * (1 - self.timeouts[batch_inds, envs])).reshape(-1, 1),
-            self._normalize_reward(self.rewards[batch_inds, envs].reshape(-1, 1), env),
-        )
-        return ReplayBufferSamples(*tuple(map(self.to_torch, data)))
+        buffer: Any = self
+        obs = buffer._normalize_obs(_take(buffer.observations, batch_inds, envs), env)
+        next_obs = buffer._normalize_obs(_take(buffer.next_observations, batch_inds, envs), env)
+        actions = buffer.to_torch(buffer.actions[batch_inds, envs, :])
+        dones = (buffer.dones[batch_inds, envs] * (1 - buffer.timeouts[batch_inds, envs])).reshape(-1, 1)
+        rewards = buffer._normalize_reward(buffer.rewards[batch_inds, envs].reshape(-1, 1), env)
+        if isinstance(obs, dict):
+            return DictReplayBufferSamples(
+                {k: buffer.to_torch(v) for k, v in obs.items()},
+                actions,
+                {k: buffer.to_torch(v) for k, v in next_obs.items()},
+                buffer.to_torch(dones),
+                buffer.to_torch(rewards),
+            )
+        return ReplayBufferSamples(*map(buffer.to_torch, (obs, buffer.actions[batch_inds, envs, :], next_obs, dones, rewards)))
+
+
+class MaskedReplayBuffer(_MaskedReplay, ReplayBuffer):
+    """A replay buffer that never samples the transitions whose ``step_mask`` flag was off."""
+
+
+class MaskedDictReplayBuffer(_MaskedReplay, DictReplayBuffer):
+    """:class:`MaskedReplayBuffer` for dict observations."""
 
 
 class _MaskedOffPolicy:
-    """Uses a :class:`MaskedReplayBuffer` and waits for an unmasked transition before updating."""
+    """Uses a masked replay buffer and waits for an unmasked transition before updating."""
 
     replay_buffer: MaskedReplayBuffer
+    observation_space: spaces.Space
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("replay_buffer_class", MaskedReplayBuffer)
-        super().__init__(*args, **kwargs)
+    def _setup_model(self) -> None:
+        dict_obs = isinstance(self.observation_space, spaces.Dict)
+        self.replay_buffer_class = MaskedDictReplayBuffer if dict_obs else MaskedReplayBuffer
+        super()._setup_model()  # type: ignore[misc]
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         if self.replay_buffer.n_unmasked:

@@ -5,6 +5,10 @@ with ddof 1, and the half-width of a 95% t confidence interval), the area under 
 mastered % over the evaluated part of training, trapezoidal rule), and Welch's t-test p-value of the final mastered %
 and return against the ``random`` teacher. Written as ``report.md``, ``summary.csv`` and one
 ``<env>_<student>_curves.png`` per environment and student.
+
+Runs are pooled over seeds only when they are comparable: same experiment folder and same settings (steps, sub-
+environments, evaluation period, test set, hyperparameter overrides, environment arguments). Runs that differ in any
+of these form separate groups, each reported on its own under a heading that names its settings.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,11 +32,28 @@ class ReportError(ValueError):
     """A folder with no finished run to report on."""
 
 
+#: the key of one table: runs in it are comparable (see the module docstring)
+GROUP = ["env", "student", "group"]
+
+
 @dataclass
 class Collected:
-    runs: pd.DataFrame  # one row per finished run: env, teacher, student, seed, mastered_pct, mean_return, auc
-    curves: pd.DataFrame  # one row per run and evaluation: env, teacher, student, seed, timesteps, mastered_pct, mean_return
+    runs: pd.DataFrame  # one row per finished run: env, teacher, student, group, seed, mastered_pct, mean_return, auc
+    curves: pd.DataFrame  # one row per run and evaluation: env, teacher, student, group, seed, timesteps, mastered_pct, ...
     failed: dict[str, str]  # run folder -> last line of its error
+
+
+def settings_label(config: dict[str, Any], experiment: str) -> str:
+    """What makes runs comparable, in words: ``"demo: 60000 steps, 4 envs, eval every 10000"``."""
+    parts = [f"{config['steps']} steps"] if "steps" in config else []
+    parts += [f"{config['n_envs']} envs"] if "n_envs" in config else []
+    parts += [f"eval every {config['eval_every']}"] if "eval_every" in config else []
+    if config.get("test_set", "default") != "default":
+        parts.append(f"test set {config['test_set']}")
+    for key, name in (("hp_overrides", "hp"), ("env_kwargs", "env")):
+        if config.get(key):
+            parts.append(f"{name} " + " ".join(f"{k}={v}" for k, v in sorted(config[key].items())))
+    return ": ".join(filter(None, [experiment, ", ".join(parts)])) or "runs"
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -75,7 +97,15 @@ def collect(out: Path) -> Collected:
         if not (folder / "metrics.json").exists():
             continue
         config = yaml.safe_load(config_path.read_text())
-        key = {"env": config["env"], "teacher": config["teacher"], "student": config["student"], "seed": int(config["seed"])}
+        relative = folder.relative_to(out).parts
+        experiment = "/".join(relative[:-4])  # the folders above <env>/<teacher>/<student>/seed<k>
+        key = {
+            "env": config["env"],
+            "teacher": config["teacher"],
+            "student": config["student"],
+            "group": settings_label(config, experiment),
+            "seed": int(config["seed"]),
+        }
         final = json.loads((folder / "metrics.json").read_text())["final_eval"]
         curve = _curve(folder / "eval.csv")
         auc = curve_area(curve["timesteps"].to_numpy(), curve["mastered_pct"].to_numpy()) if len(curve) else math.nan
@@ -99,10 +129,10 @@ def _curve(csv_path: Path) -> pd.DataFrame:
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per environment, student and teacher (see the module docstring for the columns)."""
     table = []
-    for (env, student), group in runs.groupby(["env", "student"], sort=False):
+    for (env, student, label), group in runs.groupby(GROUP, sort=False):
         baseline = group[group["teacher"] == BASELINE]
         for teacher, own in group.groupby("teacher", sort=False):
-            row = {"env": env, "student": student, "teacher": teacher, "seeds": len(own)}
+            row = {"env": env, "student": student, "group": label, "teacher": teacher, "seeds": len(own)}
             for metric in ("mastered_pct", "mean_return", "auc"):
                 row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
             for metric in ("mastered_pct", "mean_return"):
@@ -119,7 +149,7 @@ def _fmt(value: float, digits: int = 1) -> str:
 def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
     """Display rows (strings) with the best mean per environment, student and metric marked ``**bold**``."""
     shown = []
-    for _, group in summary.groupby(["env", "student"], sort=False):
+    for _, group in summary.groupby(GROUP, sort=False):
         best = {m: group[f"{m}_mean"].max() for m in ("mastered_pct", "mean_return", "auc")}
         for _, row in group.iterrows():
 
@@ -131,6 +161,7 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
                 {
                     "env": row["env"],
                     "student": row["student"],
+                    "group": row["group"],
                     "teacher": row["teacher"],
                     "seeds": str(row["seeds"]),
                     "mastered %": cell("mastered_pct"),
@@ -147,12 +178,11 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
 
 def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
     """Mastered % and mean return against steps: mean over seeds per teacher, shaded 95% interval."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
+    from matplotlib.ticker import FuncFormatter
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    figure = Figure(figsize=(10, 3.6))
+    axes = figure.subplots(1, 2)
     for teacher, own in curves.groupby("teacher", sort=False):
         for axis, metric in zip(axes, ("mastered_pct", "mean_return"), strict=True):
             points = own.groupby("timesteps")[metric].apply(lambda v: mean_ci(v.to_numpy()))
@@ -162,14 +192,13 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
             (line,) = axis.plot(x, mean, label=teacher)
             axis.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
     for axis in axes:
-        axis.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x < 1e6 else f"{x / 1e6:g}M"))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x < 1e6 else f"{x / 1e6:g}M"))
     axes[0].set(xlabel="steps", ylabel="test tasks mastered (%)")
     axes[1].set(xlabel="steps", ylabel="mean test return")
     axes[0].legend(fontsize=8)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=80)
-    plt.close(figure)
 
 
 def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:
@@ -198,15 +227,28 @@ def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[st
         "evaluated part of training; p: Welch's t-test against `random`. Best mean in bold.",
         "",
     ]
-    for env, student in summary[["env", "student"]].drop_duplicates().itertuples(index=False):
-        lines += [f"## {env}, student {student}", ""]
-        shown = [r for r in rows if r["env"] == env and r["student"] == student]
-        headers = [h for h in shown[0] if h not in ("env", "student")]
+    keys = list(summary[GROUP].drop_duplicates().itertuples(index=False))
+    pairs = [(env, student) for env, student, _ in keys]
+    mixed = sorted({pair for pair in pairs if pairs.count(pair) > 1})
+    if mixed:
+        lines += [
+            "Runs with different settings are reported separately, never pooled: "
+            + "; ".join(f"{env}, {student}: {pairs.count((env, student))} groups" for env, student in mixed)
+            + ".",
+            "",
+        ]
+    for env, student, label in keys:
+        lines += [f"## {env}, student {student}", "", f"Runs: {label}.", ""]
+        shown = [r for r in rows if (r["env"], r["student"], r["group"]) == (env, student, label)]
+        headers = [h for h in shown[0] if h not in ("env", "student", "group")]
         lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
         lines += ["| " + " | ".join(r[h] for h in headers) + " |" for r in shown]
-        picture = f"{_slug(env)}_{student}_curves.png"
-        curves = collected.curves[(collected.curves["env"] == env) & (collected.curves["student"] == student)]
-        plot_curves(curves, out / picture, f"{env}, {student}")
+        index = [k for k in keys if k[:2] == (env, student)].index((env, student, label))
+        picture = f"{_slug(env)}_{student}{f'_{index + 1}' if index else ''}_curves.png"
+        curves = collected.curves[
+            (collected.curves["env"] == env) & (collected.curves["student"] == student) & (collected.curves["group"] == label)
+        ]
+        plot_curves(curves, out / picture, f"{env}, {student} ({label})")
         lines += ["", f"![learning curves]({picture})", ""]
     if collected.failed:
         lines += ["## Failed runs", ""] + [f"- `{folder}`: {error}" for folder, error in collected.failed.items()] + [""]

@@ -4,35 +4,48 @@ Run folder (``out``, by default ``results/<experiment>/<env>/<teacher>/<student>
 
     config.yaml        resolved settings (hyperparameters included); a resume must match them
     tb/                TensorBoard events (SB3's scalars, eval/*, curriculum/*)
-    eval.csv           per-task evaluation rows, appended (kept across resumes)
-    checkpoint/        model.zip, teacher.pkl, rng.pkl, progress.json (and replay_buffer.pkl when asked), swapped in
-                       whole at every save so that a crash never leaves a half-written checkpoint
-    model.zip, teacher.pkl, metrics.json   at the end
+    eval.csv           per-task evaluation rows, appended (a resume drops the rows written after its checkpoint)
+    checkpoint/        model.zip, state.pkl (teacher, curriculum loop, evaluator, sub-environments, random generators),
+                       teacher.pkl (the teacher alone), progress.json, replay_buffer.pkl (off-policy students, unless
+                       save_replay_buffer is off); swapped in whole at every save so that a crash never leaves a
+                       half-written checkpoint. Saved after the first rollout, then every ``checkpoint_every`` steps,
+                       always between two rollouts (nothing half-collected), on Ctrl-C/SIGTERM and at the end.
+    model.zip, teacher.pkl, metrics.json   at the end (metrics: an evaluation of the final model)
+    .lock              held while a process uses the folder
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
+import random
 import shutil
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch as th
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.utils import set_random_seed
+from stable_baselines3.common.vec_env import VecEnv
 
-from curriculum.registry import make_teacher
-from environments.registry import env_entry, make_env
 from curriculum.base import Teacher
+from curriculum.registry import make_teacher
+from curriculum.seeding import Streams
+from environments.registry import env_entry, make_env
 from students.algorithms import algorithm_class, masked_algorithm_class, resolve_hyperparams
 from students.curriculum import STUDENT_SCORES, CurriculumCallback
+from students.callbacks import PeriodicCallback
 from students.evaluation import EvalCallback
+from students.lock import FolderLock
 from students.vec_env import make_vec_env
 
 
@@ -58,7 +71,7 @@ class RunConfig:
     eval_every: int = 10000
     test_set: str = "default"
     checkpoint_every: int = 50000
-    save_replay_buffer: bool = False
+    save_replay_buffer: bool = True  # off-policy students: without it a resume starts with an empty buffer
     hyperparams: dict[str, Any] = field(default_factory=dict)  # resolved at start
 
     def resolve(self) -> RunConfig:
@@ -68,6 +81,14 @@ class RunConfig:
             raise RunError(f"environment '{self.env}' cannot train an RL student (it is a teacher benchmark)")
         algorithm_class(self.student)
         self.hyperparams = resolve_hyperparams(self.student, self.env, self.hp_overrides)
+        try:
+            probe = make_env(self.env, **self.env_kwargs)
+        except TypeError as exc:  # an env keyword it does not take
+            raise RunError(f"environment '{self.env}' refuses --env-kwarg {self.env_kwargs}: {exc}") from exc
+        dict_obs = isinstance(probe.observation_space, gym.spaces.Dict)
+        probe.close()
+        if dict_obs and "policy" not in self.hp_overrides and self.hyperparams.get("policy") == "MlpPolicy":
+            self.hyperparams["policy"] = "MultiInputPolicy"  # dict observations (observation_mode=privileged)
         if self.steps < 1 or self.n_envs < 1:
             raise RunError("steps and n_envs must be >= 1")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -77,7 +98,7 @@ class RunConfig:
         return self
 
 
-class _ProgressCallback(BaseCallback):
+class _ProgressCallback(PeriodicCallback):
     def __init__(
         self,
         report: Callable[[int, int, float | None], None],
@@ -85,31 +106,71 @@ class _ProgressCallback(BaseCallback):
         evaluator: EvalCallback,
         every: int = 1000,
     ) -> None:
-        super().__init__()
-        self.report, self.every, self._next = report, every, every
-        self.curriculum, self.evaluator = curriculum, evaluator
+        super().__init__(every)
+        self.report, self.curriculum, self.evaluator = report, curriculum, evaluator
 
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.every
-            self._emit()
-        return True
+    def _on_training_start(self) -> None:
+        super()._on_training_start()
+        self._on_period()
 
-    def _emit(self) -> None:
+    def _on_period(self) -> None:
         last = self.evaluator.last
         self.report(self.num_timesteps, self.curriculum.episodes_finished, last.mastered_pct if last else None)
 
 
-class _CheckpointCallback(BaseCallback):
-    def __init__(self, save: Callable[[], None], every: int) -> None:
-        super().__init__()
-        self.save, self.every, self._next = save, every, every
+class _CheckpointCallback(PeriodicCallback):
+    """Saves a checkpoint at the first rollout start at or past each multiple of ``every`` steps, and at the first
+    rollout start of a run that has none yet (so little is lost when a run dies early).
+
+    Checkpoints are taken between rollouts, where nothing is half-collected, so a resume continues exactly. A stop
+    request (Ctrl-C, SIGTERM) is served at the same point: checkpoint, then end training.
+    """
+
+    def __init__(self, save: Callable[[], None], every: int, has_checkpoint: bool, stop: _StopRequest) -> None:
+        super().__init__(every)
+        self.save, self.has_checkpoint, self.stop = save, has_checkpoint, stop
+        self._due = False
+        self.stopped = False
+
+    def _on_period(self) -> None:
+        self._due = True
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps > 0 and (self._due or not self.has_checkpoint or self.stop.requested):
+            self.save()
+            self._due, self.has_checkpoint = False, True
+            self.stopped = self.stop.requested
 
     def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.every
-            self.save()
-        return True
+        super()._on_step()
+        return not self.stopped
+
+
+class _StopRequest:
+    """While active (in the main thread), the first SIGINT or SIGTERM asks training to stop at the next rollout
+    boundary with a checkpoint; a second SIGINT stops at once. The previous handlers are restored afterwards."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -128,21 +189,36 @@ def settings_diff(config_path: Path, config: RunConfig, keys: tuple[str, ...]) -
     return f"{', '.join(diff)} (e.g. {diff[0]}: saved {saved.get(diff[0])!r}, asked {mine[diff[0]]!r})"
 
 
-def check_run_dir(config: RunConfig, out: Path, resume: bool) -> None:
+#: a run's outputs, removed when a run that never checkpointed restarts from zero
+_RUN_OUTPUTS = ("config.yaml", "eval.csv", "tb", "metrics.json", "model.zip", "teacher.pkl", "checkpoint.next")
+
+
+def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
     """Refuse, before anything is written, to resume a folder without a run (or with other settings), or to start
-    a new run over an existing one."""
+    a new run over an existing one.
+
+    :return: ``"new"``, ``"resume"`` (from the checkpoint) or ``"restart"`` (``resume`` asked of a run that died
+        before its first checkpoint: it starts again from step 0)
+    :raises RunError: the folder cannot be used as asked
+    """
     checkpoint, config_path = out / "checkpoint", out / "config.yaml"
     if resume and not checkpoint.exists() and (out / "checkpoint.old").exists():
         (out / "checkpoint.old").rename(checkpoint)  # killed between the two renames of a checkpoint swap
-    if resume:
-        if not (config_path.exists() and (checkpoint / "progress.json").exists()):
-            raise RunError(f"--resume: '{out}' holds no run with a checkpoint to resume")
-        keys = ("env", "teacher", "student", "seed", "n_envs", "teacher_params", "hp_overrides", "env_kwargs")
-        diff = settings_diff(config_path, config, keys)
-        if diff:
-            raise RunError(f"--resume: settings differ from the saved run in {diff}")
-    elif config_path.exists():
-        raise RunError(f"'{out}' already holds a run; use --resume to continue it or another --out")
+    if not resume:
+        if config_path.exists():
+            raise RunError(f"'{out}' already holds a run; use --resume to continue it or another --out")
+        return "new"
+    if not config_path.exists():
+        raise RunError(f"--resume: '{out}' holds no run to resume")
+    keys = ("env", "teacher", "student", "seed", "n_envs", "teacher_params", "hp_overrides", "env_kwargs")
+    diff = settings_diff(config_path, config, keys)
+    if diff:
+        raise RunError(f"--resume: settings differ from the saved run in {diff}")
+    if not (checkpoint / "progress.json").exists():
+        return "restart"
+    if not (checkpoint / "state.pkl").exists():
+        raise RunError(f"'{checkpoint}' was written by an older teachrl and cannot be resumed; start a new run")
+    return "resume"
 
 
 def student_class_for(teacher: Teacher, student: str) -> type[BaseAlgorithm]:
@@ -164,91 +240,198 @@ def student_class_for(teacher: Teacher, student: str) -> type[BaseAlgorithm]:
         raise RunError(f"teacher {type(teacher).__name__} trains only on some episodes: {exc}") from exc
 
 
+def _rng_states(model: BaseAlgorithm) -> dict[str, Any]:
+    """The student's random generators: SB3 draws from the global python, numpy and torch ones (CPU and CUDA) and
+    from its action space's (SAC/TD3 warm-up actions)."""
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": th.get_rng_state(),
+        "cuda": th.cuda.get_rng_state_all() if th.cuda.is_available() else None,
+        "action_space": copy.deepcopy(model.action_space.np_random.bit_generator.state),
+    }
+
+
+def _set_rng_states(model: BaseAlgorithm, states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    th.set_rng_state(states["torch"])
+    if states["cuda"] is not None and th.cuda.is_available():
+        th.cuda.set_rng_state_all(states["cuda"])
+    model.action_space.np_random.bit_generator.state = states["action_space"]
+
+
+def _truncate_eval_csv(path: Path, timesteps: int) -> None:
+    """Drop the evaluation rows written after the checkpoint being resumed (the resumed run writes them again)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= timesteps]
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(kept))
+        tmp.replace(path)
+
+
 def train(
     config: RunConfig,
     out: Path,
     resume: bool = False,
     progress: Callable[[int, int, float | None], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) a run into ``out``; return its metrics (also written to ``metrics.json``).
 
+    Every random stream (teacher, student, evaluation, each sub-environment) is spawned from ``config.seed``
+    (:class:`curriculum.seeding.Streams`). A resume continues from the checkpoint exactly where the environment can
+    capture its state (``ParametricEnv.get_state``); where it cannot (the Box2D walkers), each sub-environment
+    restarts the level it was playing. The final result is an evaluation of the final model.
+
+    While training, the first Ctrl-C (or SIGTERM) stops at the next rollout boundary with a checkpoint and raises
+    ``KeyboardInterrupt``; a second Ctrl-C stops at once, with a checkpoint that resumes correctly but not exactly.
+
+    :param progress: called with (steps, episodes, last mastered %) every 1,000 steps
+    :param notify: called with messages a user should see (a restart from zero, a run already finished)
     :raises RunError: resuming a folder without a run, or with other settings; starting over a finished run
+    :raises FolderInUseError: another process is using ``out``
     """
     config.resolve()
     out = Path(out)
-    check_run_dir(config, out, resume)
-    checkpoint = out / "checkpoint"
-    config_path = out / "config.yaml"
-    set_random_seed(config.seed)
-    env_for_tasks = make_env(config.env, **config.env_kwargs)
-    task_space, return_bounds = env_for_tasks.task_space, env_for_tasks.return_bounds
-    test_tasks = env_for_tasks.test_set(config.test_set)
-    easy_space = env_for_tasks.easy_task_space
-    env_for_tasks.close()
-    teacher = make_teacher(config.teacher, task_space, seed=config.seed, return_bounds=return_bounds, **config.teacher_params)
+    say = notify or (lambda _message: None)
+    mode = check_run_dir(config, out, resume)
+    built = _build_teacher(config)
+    with FolderLock(out):
+        if mode == "restart":
+            say(f"'{out}' has no checkpoint (the run stopped before its first one): restarting it from step 0")
+            for name in _RUN_OUTPUTS:
+                target = out / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            mode = "new"
+        if mode == "resume":
+            finished = _finished_metrics(out, config)
+            if finished is not None:
+                say(f"'{out}' already finished its {finished['timesteps']} steps: nothing to do")
+                return finished
+        return _train(config, out, mode == "resume", progress, built)
+
+
+def _finished_metrics(out: Path, config: RunConfig) -> dict[str, Any] | None:
+    """The metrics of a run that already reached ``config.steps``; a finished run asked to go further loses its
+    final outputs (they are written again at the new end)."""
+    path = out / "metrics.json"
+    if not path.exists():
+        return None
+    metrics = json.loads(path.read_text())
+    if metrics["timesteps"] >= config.steps:
+        return metrics
+    for name in ("metrics.json", "model.zip", "teacher.pkl"):
+        (out / name).unlink(missing_ok=True)
+    return None
+
+
+def _build_teacher(config: RunConfig) -> tuple[Teacher, np.ndarray, type[BaseAlgorithm]]:
+    """The run's teacher, test set and student class (raising clear errors before anything is written)."""
+    env = make_env(config.env, **config.env_kwargs)
+    task_space, return_bounds, test_tasks, easy_space = (
+        env.task_space,
+        env.return_bounds,
+        env.test_set(config.test_set),
+        env.easy_task_space,
+    )
+    env.close()
+    seed = Streams(config.seed).teacher
+    teacher = make_teacher(config.teacher, task_space, seed=seed, return_bounds=return_bounds, **config.teacher_params)
     if hasattr(teacher, "set_start_space"):  # ACCEL: new levels from the env's easy region
         teacher.set_start_space(easy_space)
-    algo = student_class_for(teacher, config.student)
+    return teacher, test_tasks, student_class_for(teacher, config.student)
+
+
+def _train(
+    config: RunConfig,
+    out: Path,
+    resume: bool,
+    progress: Callable[[int, int, float | None], None] | None,
+    built: tuple[Teacher, np.ndarray, type[BaseAlgorithm]],
+) -> dict[str, Any]:
+    teacher, test_tasks, algo = built
+    checkpoint, streams = out / "checkpoint", Streams(config.seed)
     vec_env = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, config.env_kwargs)
-    out.mkdir(parents=True, exist_ok=True)
+    curriculum = CurriculumCallback(teacher)
+    evaluator = EvalCallback(
+        config.env, test_tasks, config.eval_every, out / "eval.csv", config.env_kwargs, seed=streams.evaluation
+    )
+    cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
     if resume:
-        model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device)
-        with (checkpoint / "rng.pkl").open("rb") as handle:
-            rng_states = pickle.load(handle)
-        np.random.set_state(rng_states["numpy"])
-        th.set_rng_state(rng_states["torch"])
-        with (checkpoint / "teacher.pkl").open("rb") as handle:
-            teacher.load_state_dict(pickle.load(handle))
+        # force_reset=False: keep the saved last observations, which the restored sub-environments continue from
+        model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device, force_reset=False)
         if (checkpoint / "replay_buffer.pkl").exists() and hasattr(model, "load_replay_buffer"):
             model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+        with (checkpoint / "state.pkl").open("rb") as handle:
+            state = pickle.load(handle)
+        teacher.load_state_dict(state["teacher"])
+        curriculum.load_state_dict(state["curriculum"])
+        evaluator.load_state_dict(state["evaluator"])
+        _restore_envs(model, vec_env, state["envs"], curriculum, streams)
+        _set_rng_states(model, state["rng"])
+        _truncate_eval_csv(out / "eval.csv", model.num_timesteps)
     else:
-        config_path.write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+        (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
         hp = dict(config.hyperparams)
         policy = hp.pop("policy", "MlpPolicy")
-        model = algo(policy, vec_env, seed=config.seed, device=config.device, tensorboard_log=str(out / "tb"), verbose=0, **hp)
+        set_random_seed(streams.student, using_cuda=cuda)  # SB3 draws from the global generators
+        # no seed= here: SB3 would also reseed every sub-environment with seed + i at the first reset
+        model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / "tb"), verbose=0, **hp)
+        model.action_space.seed(streams.student)
+        curriculum.prime(vec_env)
 
-    curriculum = CurriculumCallback(teacher)
-    evaluator = EvalCallback(config.env, test_tasks, config.eval_every, out / "eval.csv", config.env_kwargs, seed=config.seed)
-
-    def save_checkpoint() -> None:
+    def save_checkpoint(exact: bool = True) -> None:
         # Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
         # checkpoint or the new one, never a mix.
         staging, previous = out / "checkpoint.next", out / "checkpoint.old"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         model.save(staging / "model.zip")
-        with (staging / "teacher.pkl").open("wb") as handle:
-            pickle.dump(teacher.state_dict(), handle)
-        with (staging / "rng.pkl").open("wb") as handle:
-            pickle.dump({"numpy": np.random.get_state(), "torch": th.get_rng_state()}, handle)
         if config.save_replay_buffer and hasattr(model, "save_replay_buffer"):
             model.save_replay_buffer(staging / "replay_buffer.pkl")
-        _write_json(staging / "progress.json", {"timesteps": model.num_timesteps, "episodes": curriculum.stats.episodes})
+        state = {
+            "teacher": teacher.state_dict(),
+            "curriculum": curriculum.state_dict(),
+            "evaluator": evaluator.state_dict(),
+            "envs": vec_env.env_method("snapshot"),
+            "rng": _rng_states(model),
+        }
+        with (staging / "state.pkl").open("wb") as handle:
+            pickle.dump(state, handle)
+        with (staging / "teacher.pkl").open("wb") as handle:  # the teacher alone, for a user to inspect
+            pickle.dump(state["teacher"], handle)
+        progress_record = {"timesteps": model.num_timesteps, "episodes": curriculum.stats.episodes, "exact": exact}
+        _write_json(staging / "progress.json", progress_record)
         if checkpoint.exists():
             checkpoint.rename(previous)
         staging.rename(checkpoint)
         shutil.rmtree(previous, ignore_errors=True)
 
-    callbacks: list[BaseCallback] = [curriculum, evaluator, _CheckpointCallback(save_checkpoint, config.checkpoint_every)]
-    if progress is not None:
-        callbacks.append(_ProgressCallback(progress, curriculum, evaluator))
-    remaining = config.steps - model.num_timesteps
-    curriculum.prime(vec_env)
-    interrupted = False
-    try:
-        # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up the logger
-        model.learn(max(remaining, 0), callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        save_checkpoint()
+    with _StopRequest() as stop:
+        saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop)
+        callbacks: list[BaseCallback] = [curriculum, evaluator, saver]
+        if progress is not None:
+            callbacks.append(_ProgressCallback(progress, curriculum, evaluator))
+        try:
+            # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up
+            # the logger
+            remaining = max(config.steps - model.num_timesteps, 0)
+            model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
+        except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
+            curriculum.flush_unscored()
+            save_checkpoint(exact=False)
+            vec_env.close()
+            raise
+    if saver.stopped:  # checkpoint saved at the rollout boundary
         vec_env.close()
-    if interrupted:
         raise KeyboardInterrupt
-    final = evaluator.last if evaluator.last is not None and evaluator.num_timesteps == model.num_timesteps else None
-    if final is None:
-        evaluator.num_timesteps = model.num_timesteps
-        final = evaluator.run_evaluation()
+    final = evaluator.evaluation_at(model.num_timesteps) or evaluator.run_evaluation()
+    save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
+    vec_env.close()
     model.save(out / "model.zip")
     with (out / "teacher.pkl").open("wb") as handle:
         pickle.dump(teacher.state_dict(), handle)
@@ -261,6 +444,26 @@ def train(
     }
     _write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _restore_envs(
+    model: BaseAlgorithm, vec_env: VecEnv, states: list[dict[str, Any]], curriculum: CurriculumCallback, streams: Streams
+) -> None:
+    """Put every sub-environment back where the checkpoint left it; one that cannot capture its state restarts
+    the level it was playing (its first observation replaces the saved one, and the abandoned episode is dropped)."""
+    if len(states) != vec_env.num_envs:
+        raise RunError(f"the checkpoint holds {len(states)} sub-environments, not {vec_env.num_envs}")
+    for i, state in enumerate(states):
+        obs = vec_env.env_method("restore", state, streams.env_restart(i, model.num_timesteps), indices=[i])[0]
+        if obs is None:
+            continue
+        if isinstance(model._last_obs, dict):
+            for key, value in obs.items():
+                model._last_obs[key][i] = value
+        else:
+            model._last_obs[i] = obs  # type: ignore[index]
+        model._last_episode_starts[i] = True
+        curriculum.forget_episode(i)
 
 
 def load_run(run_dir: Path) -> tuple[RunConfig, BaseAlgorithm]:
