@@ -25,8 +25,8 @@ class NearestNeighbourALP:
     def __init__(self, dim: int, min_history: int = 5) -> None:
         self.dim = dim
         self.min_history = min_history
-        self._points = np.empty((1024, dim))
-        self._returns = np.empty(1024)
+        self._points = np.zeros((1024, dim))
+        self._returns = np.zeros(1024)
         self._n = 0
         self._n_tree = 0
         self._tree: cKDTree | None = None
@@ -73,8 +73,8 @@ class NearestNeighbourALP:
         needed = self._n + len(points)
         if needed > len(self._returns):
             capacity = max(needed, 2 * len(self._returns))
-            self._points = np.concatenate([self._points[: self._n], np.empty((capacity - self._n, self.dim))])
-            self._returns = np.concatenate([self._returns[: self._n], np.empty(capacity - self._n)])
+            self._points = np.concatenate([self._points[: self._n], np.zeros((capacity - self._n, self.dim))])
+            self._returns = np.concatenate([self._returns[: self._n], np.zeros(capacity - self._n)])
         self._points[self._n : needed] = points
         self._returns[self._n : needed] = returns
         self._n = needed

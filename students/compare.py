@@ -283,7 +283,10 @@ def _run_local(
                 folder, _ = queue.pop(0)
                 log = (folder / "run.log").open("ab")
                 process = subprocess.Popen(
-                    worker_command(folder, threads, die_with_me=True), stdout=log, stderr=subprocess.STDOUT, env=worker_env(threads)
+                    worker_command(folder, threads, die_with_me=True),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=worker_env(threads),
                 )
                 running[folder] = (process, log)
             for folder, (process, log) in list(running.items()):

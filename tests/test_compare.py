@@ -196,3 +196,77 @@ def test_ray_backend_gives_the_local_layout(tmp_path):
     for seed in (0, 1):
         path = f"tests.user_env_TaskEchoEnv/random/ppo/seed{seed}/metrics.json"
         assert json.loads((tmp_path / "ray" / path).read_text()) == json.loads((tmp_path / "local" / path).read_text())
+
+
+def test_workers_stop_with_a_killed_compare_and_a_second_one_is_refused_meanwhile(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from students.lock import check_unlocked
+
+    root, out = Path(__file__).resolve().parents[1], tmp_path / "exp"
+    args = ["compare", "--env", ECHO, "--teachers", "random", "--seeds", "0-1", "--steps", "10000000", "--n-envs", "1"]
+    args += ["--eval-every", "100000000", "--device", "cpu", "--workers", "2", "--out", str(out)]
+    args += [f"--hp={k}={v}" for k, v in TINY.items()]
+    runs = [out / "tests.user_env_TaskEchoEnv" / "random" / "ppo" / f"seed{s}" for s in (0, 1)]
+    log = (tmp_path / "log.txt").open("w")
+    parent = subprocess.Popen([sys.executable, "cli.py", *args], cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not all((r / "checkpoint" / "progress.json").exists() for r in runs):  # both workers are training
+            assert time.monotonic() < deadline and parent.poll() is None, (tmp_path / "log.txt").read_text()
+            time.sleep(0.2)
+        workers = [int((r / ".lock").read_text()) for r in runs]
+        again = CliRunner().invoke(cli, args)
+        assert again.exit_code == 2 and "is in use by another teachrl process" in again.output, again.output
+        parent.kill()  # kill -9: the comparison cannot tell its workers anything
+        parent.wait()
+        deadline = time.monotonic() + 60
+        while any(_alive(pid) for pid in workers):  # they notice, save a checkpoint and stop
+            assert time.monotonic() < deadline, "workers outlived their comparison"
+            time.sleep(0.2)
+    finally:
+        for pid in [parent.pid, *workers]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        log.close()
+    for run in runs:
+        assert "interrupted: checkpoint saved" in (run / "run.log").read_text()
+        check_unlocked(run)  # released
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reap our own child if it ended
+        if waited:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_report_separates_runs_of_other_settings(tmp_path):
+    for seed in range(2):
+        fake_run(tmp_path / "a", "random", seed, 50.0, [(100, 50.0)], 10.0)
+        fake_run(tmp_path / "b", "random", seed, 0.0, [(100, 0.0)], 2.0)
+    for path in (tmp_path / "b").rglob("config.yaml"):  # same experiment name, other budget
+        config = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump({**config, "steps": 2000}))
+    summary, _, _ = write_report(tmp_path)
+    assert sorted(summary["seeds"]) == [2, 2]  # two groups of 2 seeds, never one of 4
+    assert sorted(summary["mastered_pct_mean"]) == [0.0, 50.0]
+    report = (tmp_path / "report.md").read_text()
+    assert "Runs: a." in report and "Runs: b: 2000 steps." in report
+    assert "reported separately, never pooled: point-mass, ppo: 2 groups" in report
