@@ -80,7 +80,7 @@ class UniformTaskOnReset(gym.Wrapper):
 
 
 def _seeded(env: gym.Env, seed: int) -> gym.Env:
-    env.reset(seed=seed)  # as students.vec_env.make_vec_env does
+    env.reset(seed=seed)  # PPO(seed=0) below reseeds every configuration's sub-envs with 0..3 at its first reset
     return env
 
 
