@@ -7,6 +7,10 @@ first task before ``learn()`` resets them and queues the next one; each time an 
 queued for that sub-environment. Every episode is reported to the teacher exactly once, attributed to the task
 its final ``info`` says it played, in a fixed order (rollout step, then sub-environment index).
 
+Chunked training works: when a later ``learn()`` resets the envs, :meth:`CurriculumCallback._on_training_start`
+sees which sub-environments consumed their pending level and queues new ones. :meth:`CurriculumCallback.state_dict`
+holds everything the loop's future depends on, for an exact resume.
+
 A teacher may also choose each level's seed and ask for an episode to be played without the student learning
 from it (``Level.train``, Robust PLR): the callback sets the flag of each sub-environment's current episode on
 the student's buffer (``step_mask``, see :mod:`students.masked`) before each step is stored.

@@ -211,9 +211,12 @@ def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[st
     settings = out / "compare.yaml"
     if settings.exists():  # teachers in the order the comparison named them
         order = {t: i for i, t in enumerate(yaml.safe_load(settings.read_text()).get("teachers", []))}
-        for name in ("runs", "curves"):
-            frame = getattr(collected, name)
-            setattr(collected, name, frame.sort_values("teacher", key=lambda c: c.map(order).fillna(len(order)), kind="stable"))
+
+        def rank(column: pd.Series) -> pd.Series:
+            return column.map(order).fillna(len(order))
+
+        collected.runs = collected.runs.sort_values("teacher", key=rank, kind="stable")
+        collected.curves = collected.curves.sort_values("teacher", key=rank, kind="stable")
     summary = summarize(collected.runs)
     summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
     rows = table_rows(summary)

@@ -356,82 +356,82 @@ def _train(
     teacher, test_tasks, algo = built
     checkpoint, streams = out / "checkpoint", Streams(config.seed)
     vec_env = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, config.env_kwargs)
-    curriculum = CurriculumCallback(teacher)
-    evaluator = EvalCallback(
-        config.env, test_tasks, config.eval_every, out / "eval.csv", config.env_kwargs, seed=streams.evaluation
-    )
-    cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
-    if resume:
-        # force_reset=False: keep the saved last observations, which the restored sub-environments continue from
-        model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device, force_reset=False)
-        if (checkpoint / "replay_buffer.pkl").exists() and hasattr(model, "load_replay_buffer"):
-            model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-        with (checkpoint / "state.pkl").open("rb") as handle:
-            state = pickle.load(handle)
-        teacher.load_state_dict(state["teacher"])
-        curriculum.load_state_dict(state["curriculum"])
-        evaluator.load_state_dict(state["evaluator"])
-        _restore_envs(model, vec_env, state["envs"], curriculum, streams)
-        _set_rng_states(model, state["rng"])
-        _truncate_eval_csv(out / "eval.csv", model.num_timesteps)
-    else:
-        (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
-        hp = dict(config.hyperparams)
-        policy = hp.pop("policy", "MlpPolicy")
-        set_random_seed(streams.student, using_cuda=cuda)  # SB3 draws from the global generators
-        # no seed= here: SB3 would also reseed every sub-environment with seed + i at the first reset
-        model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / "tb"), verbose=0, **hp)
-        model.action_space.seed(streams.student)
-        curriculum.prime(vec_env)
+    try:
+        curriculum = CurriculumCallback(teacher)
+        evaluator = EvalCallback(
+            config.env, test_tasks, config.eval_every, out / "eval.csv", config.env_kwargs, seed=streams.evaluation
+        )
+        cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
+        if resume:
+            # force_reset=False: keep the saved last observations, which the restored sub-environments continue from
+            model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device, force_reset=False)
+            if (checkpoint / "replay_buffer.pkl").exists() and hasattr(model, "load_replay_buffer"):
+                model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
+            with (checkpoint / "state.pkl").open("rb") as handle:
+                state = pickle.load(handle)
+            teacher.load_state_dict(state["teacher"])
+            curriculum.load_state_dict(state["curriculum"])
+            evaluator.load_state_dict(state["evaluator"])
+            _restore_envs(model, vec_env, state["envs"], curriculum, streams)
+            _set_rng_states(model, state["rng"])
+            _truncate_eval_csv(out / "eval.csv", model.num_timesteps)
+        else:
+            (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+            hp = dict(config.hyperparams)
+            policy = hp.pop("policy", "MlpPolicy")
+            set_random_seed(streams.student, using_cuda=cuda)  # SB3 draws from the global generators
+            # no seed= here: SB3 would also reseed every sub-environment with seed + i at the first reset
+            model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / "tb"), verbose=0, **hp)
+            model.action_space.seed(streams.student)
+            curriculum.prime(vec_env)
 
-    def save_checkpoint(exact: bool = True) -> None:
-        # Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
-        # checkpoint or the new one, never a mix.
-        staging, previous = out / "checkpoint.next", out / "checkpoint.old"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        model.save(staging / "model.zip")
-        if config.save_replay_buffer and hasattr(model, "save_replay_buffer"):
-            model.save_replay_buffer(staging / "replay_buffer.pkl")
-        state = {
-            "teacher": teacher.state_dict(),
-            "curriculum": curriculum.state_dict(),
-            "evaluator": evaluator.state_dict(),
-            "envs": vec_env.env_method("snapshot"),
-            "rng": _rng_states(model),
-        }
-        with (staging / "state.pkl").open("wb") as handle:
-            pickle.dump(state, handle)
-        with (staging / "teacher.pkl").open("wb") as handle:  # the teacher alone, for a user to inspect
-            pickle.dump(state["teacher"], handle)
-        progress_record = {"timesteps": model.num_timesteps, "episodes": curriculum.stats.episodes, "exact": exact}
-        _write_json(staging / "progress.json", progress_record)
-        if checkpoint.exists():
-            checkpoint.rename(previous)
-        staging.rename(checkpoint)
-        shutil.rmtree(previous, ignore_errors=True)
+        def save_checkpoint(exact: bool = True) -> None:
+            # Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
+            # checkpoint or the new one, never a mix.
+            staging, previous = out / "checkpoint.next", out / "checkpoint.old"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            model.save(staging / "model.zip")
+            if config.save_replay_buffer and hasattr(model, "save_replay_buffer"):
+                model.save_replay_buffer(staging / "replay_buffer.pkl")
+            state = {
+                "teacher": teacher.state_dict(),
+                "curriculum": curriculum.state_dict(),
+                "evaluator": evaluator.state_dict(),
+                "envs": vec_env.env_method("snapshot"),
+                "rng": _rng_states(model),
+            }
+            with (staging / "state.pkl").open("wb") as handle:
+                pickle.dump(state, handle)
+            with (staging / "teacher.pkl").open("wb") as handle:  # the teacher alone, for a user to inspect
+                pickle.dump(state["teacher"], handle)
+            progress_record = {"timesteps": model.num_timesteps, "episodes": curriculum.stats.episodes, "exact": exact}
+            _write_json(staging / "progress.json", progress_record)
+            if checkpoint.exists():
+                checkpoint.rename(previous)
+            staging.rename(checkpoint)
+            shutil.rmtree(previous, ignore_errors=True)
 
-    with _StopRequest() as stop:
-        saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop)
-        callbacks: list[BaseCallback] = [curriculum, evaluator, saver]
-        if progress is not None:
-            callbacks.append(_ProgressCallback(progress, curriculum, evaluator))
-        try:
-            # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up
-            # the logger
-            remaining = max(config.steps - model.num_timesteps, 0)
-            model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
-        except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
-            curriculum.flush_unscored()
-            save_checkpoint(exact=False)
-            vec_env.close()
-            raise
-    if saver.stopped:  # checkpoint saved at the rollout boundary
+        with _StopRequest() as stop:
+            saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop)
+            callbacks: list[BaseCallback] = [curriculum, evaluator, saver]
+            if progress is not None:
+                callbacks.append(_ProgressCallback(progress, curriculum, evaluator))
+            try:
+                # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up
+                # the logger
+                remaining = max(config.steps - model.num_timesteps, 0)
+                model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
+            except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
+                curriculum.flush_unscored()
+                save_checkpoint(exact=False)
+                raise
+        if saver.stopped:  # checkpoint saved at the rollout boundary
+            raise KeyboardInterrupt
+        final = evaluator.evaluation_at(model.num_timesteps) or evaluator.run_evaluation()
+        save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
+    finally:  # always, so that subprocess sub-environments never outlive the run
         vec_env.close()
-        raise KeyboardInterrupt
-    final = evaluator.evaluation_at(model.num_timesteps) or evaluator.run_evaluation()
-    save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
-    vec_env.close()
     model.save(out / "model.zip")
     with (out / "teacher.pkl").open("wb") as handle:
         pickle.dump(teacher.state_dict(), handle)

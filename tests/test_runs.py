@@ -274,3 +274,43 @@ def test_resume_needs_a_run_and_refuses_old_checkpoints(tmp_path):
     with pytest.raises(RunError, match="holds no run to resume"):
         train(config, tmp_path / "none", resume=True)
     assert not (tmp_path / "none").exists()
+
+
+# -- an environment that cannot capture its state restarts the level it was playing ---------------------------
+def test_an_env_without_state_restarts_its_level_on_resume(tmp_path):
+    from environments.walkers.stump_tracks import StumpTracksEnv
+
+    assert not StumpTracksEnv().supports_state and PointMassGateEnv().supports_state
+    env = make_vec_env(ECHO, 2, seed=0)  # TaskEchoEnv declares no state_attrs
+    for env_index, task in enumerate(([0.9, 0.1], [0.8, 0.2])):
+        env.env_method("set_task", np.array(task), 5 + env_index, indices=[env_index])
+    env.reset()
+    env.step(np.zeros((2, 1)))
+    env.env_method("set_task", np.array([0.3, 0.3]), 9, indices=[0])
+    saved = env.env_method("snapshot")
+    assert saved[0]["env"] is None and saved[0]["playing"][1] == 5 and saved[0]["pending"][1] == 9
+    fresh = make_vec_env(ECHO, 2, seed=0)
+    first = fresh.env_method("restore", saved[0], 123, indices=[0])[0]
+    base = fresh.envs[0].unwrapped
+    assert np.allclose(first, [0.0, 0.9, 0.1]) and base.level_seed == 5  # the same level, from its start
+    assert base.has_pending_task() and base._pending_seed == 9  # and its pending level queued again
+
+
+def test_a_run_on_such_an_env_resumes_and_accounts_for_every_episode(tmp_path):
+    config = RunConfig(
+        env=ECHO,
+        teacher="plr",
+        student="ppo",
+        steps=2400,
+        n_envs=2,
+        eval_every=600,
+        device="cpu",
+        teacher_params={"buffer_size": 8},
+        hp_overrides={"n_steps": "64", "batch_size": "64", "n_epochs": "1"},
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", progress=interrupt_at(1000))
+    metrics = train(config, tmp_path / "run", resume=True)
+    assert metrics["teacher_updates"] == metrics["episodes_reported"] > 300
+    steps = [int(r.split(",")[0]) for r in (tmp_path / "run" / "eval.csv").read_text().splitlines()[1::4]]
+    assert steps == [600, 1200, 1800, 2400, metrics["timesteps"]]  # each once; the last is the final model's
