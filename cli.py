@@ -382,6 +382,32 @@ def _key_values(options: Iterable[str], flag: str) -> dict[str, str]:
     help="Checkpoint the replay buffer (off-policy students); without it a resume starts with an empty buffer.",
 )
 @click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Environment argument, YAML value (repeatable).")
+@click.option(
+    "--kickstart",
+    multiple=True,
+    metavar="PATH[@REGION]",
+    help="Expert to kickstart from: a run folder or model.zip, optionally covering a task region "
+    "(e.g. runs/narrow@gate_width=0.5:4). Repeatable.",
+)
+@click.option(
+    "--kick-coef",
+    multiple=True,
+    type=click.FloatRange(min=0),
+    help="Kickstarting coefficient: one for all experts, or one each [default: 1].",
+)
+@click.option(
+    "--kick-schedule",
+    default="constant",
+    show_default=True,
+    help="constant, linear:STEPS, exp:HALF_LIFE_STEPS or until-expert[:WINDOW_STEPS].",
+)
+@click.option(
+    "--kick-value-coef",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Value-distillation weight (PPO/A2C students).",
+)
 @click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")
 @click.option(
     "--out",
@@ -405,6 +431,10 @@ def run(
     checkpoint_every: int,
     save_replay_buffer: bool,
     env_kwarg: tuple[str, ...],
+    kickstart: tuple[str, ...],
+    kick_coef: tuple[float, ...],
+    kick_schedule: str,
+    kick_value_coef: float,
     experiment: str,
     out: Path | None,
     resume: bool,
@@ -434,6 +464,10 @@ def run(
             checkpoint_every=checkpoint_every,
             save_replay_buffer=save_replay_buffer,
             env_kwargs=_yaml_values(env_kwarg, "--env-kwarg"),
+            kickstart=list(kickstart),
+            kick_coef=list(kick_coef) or [1.0],
+            kick_schedule=kick_schedule,
+            kick_value_coef=kick_value_coef,
         ).resolve()
         probe = make_env(env_name, **config.env_kwargs)
         probe.test_set(test_set)

@@ -56,7 +56,16 @@ _IDENTITY = (
     "env_kwargs",
     "test_set",
     "eval_every",
+    "algo",
+    "kickstart",
+    "kick_coef",
+    "kick_schedule",
+    "kick_value_coef",
 )
+
+
+#: what a named student variant may set (``hp`` adds to the comparison's hyperparameter overrides)
+VARIANT_KEYS = ("algo", "kickstart", "kick_coef", "kick_schedule", "kick_value_coef", "hp")
 
 
 class CompareError(ValueError):
@@ -69,7 +78,8 @@ class CompareConfig:
 
     env: str
     teachers: list[str]
-    students: list[str] = field(default_factory=lambda: ["ppo"])
+    #: algorithm names, or named variants: ``{ppo: {}, ppo-kick: {algo: ppo, kickstart: PATH, ...}}``
+    students: list[str] | dict[str, dict[str, Any]] = field(default_factory=lambda: ["ppo"])
     seeds: list[int] = field(default_factory=lambda: [0])
     steps: int = 100_000
     n_envs: int = 4
@@ -96,10 +106,11 @@ class CompareConfig:
             raise CompareError(f"seeds must be a non-empty list of non-negative integers, got {self.seeds}")
         if not self.teachers or not self.students:
             raise CompareError("give at least one teacher and one student")
+        variants = self.student_variants()
         configs = []
         for seed in self.seeds:  # seed-major: a comparison cut short still has every teacher on the first seeds
             for teacher in self.teachers:
-                for student in self.students:
+                for student, variant in variants.items():
                     config = RunConfig(
                         env=self.env,
                         teacher=teacher,
@@ -109,21 +120,42 @@ class CompareConfig:
                         n_envs=self.n_envs,
                         device=self.device,
                         teacher_params=dict(self.teacher_params.get(teacher, {})),
-                        hp_overrides=dict(self.hp),
+                        hp_overrides={**self.hp, **{str(k): str(v) for k, v in variant.get("hp", {}).items()}},
                         env_kwargs=dict(self.env_kwargs),
                         eval_every=self.eval_every,
                         test_set=self.test_set,
                         checkpoint_every=self.checkpoint_every,
+                        **{k: v for k, v in variant.items() if k != "hp"},
                     )
                     configs.append(config.resolve())
         probe = make_env(self.env, **self.env_kwargs)
         probe.test_set(self.test_set)
         for teacher in self.teachers:  # bad names or parameters fail here, before any run starts
             built = make_teacher(teacher, probe.task_space, **self.teacher_params.get(teacher, {}))
-            for student in self.students:
-                student_class_for(built, student)
+            for config in configs[: len(variants)]:
+                student_class_for(built, config.algorithm, kickstart=bool(config.kickstart))
         probe.close()
         return configs
+
+    def student_variants(self) -> dict[str, dict[str, Any]]:
+        """Every student by name with its settings: a list of algorithm names, or named variants.
+
+        :raises CompareError: a variant with an unknown key (the message lists the valid ones)
+        """
+        if isinstance(self.students, list):
+            return {name: {} for name in self.students}
+        variants = {}
+        for name, settings in self.students.items():
+            settings = dict(settings or {})
+            unknown = sorted(set(settings) - set(VARIANT_KEYS))
+            if unknown:
+                raise CompareError(f"student '{name}': unknown key(s) {', '.join(unknown)}; valid: {', '.join(VARIANT_KEYS)}")
+            if isinstance(settings.get("kickstart"), str):
+                settings["kickstart"] = [settings["kickstart"]]
+            if isinstance(settings.get("kick_coef"), int | float):
+                settings["kick_coef"] = [float(settings["kick_coef"])]
+            variants[str(name)] = settings
+        return variants
 
 
 def load_compare_config(path: Path, overrides: dict[str, Any]) -> CompareConfig:

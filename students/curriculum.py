@@ -201,6 +201,10 @@ class CurriculumCallback(BaseCallback):
             }
         )
 
+    def current_tasks(self) -> list[Any]:
+        """The task each sub-environment is playing."""
+        return [level.task for level in self._current]
+
     def forget_episode(self, env_index: int) -> None:
         """Drop what is known of sub-environment ``env_index``'s episode in progress (it was abandoned)."""
         self._partials.pop(env_index, None)

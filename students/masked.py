@@ -11,6 +11,9 @@ student's buffer before each step is stored; the buffer records it beside the tr
 - Off-policy (SAC, TD3, TQC): :class:`MaskedReplayBuffer` (:class:`MaskedDictReplayBuffer`) stores masked
   transitions but never samples them; updates wait until the buffer holds an unmasked transition.
 
+Both record the indices of the minibatch they last gave out (``last_indices``, ``last_sample``), so that an extra
+loss term can read the same states (:mod:`students.kickstart`).
+
 We mask inside the update rather than discarding rollouts: a rollout mixes episodes of both kinds, and
 discarding it would also throw away the replayed levels' transitions.
 """
@@ -71,7 +74,8 @@ class _MaskedRollout:
             self.generator_ready = True
         batch_size = batch_size or total
         for start in range(0, len(indices), batch_size):
-            yield self._get_samples(indices[start : start + batch_size])  # type: ignore[attr-defined]
+            self.last_indices = indices[start : start + batch_size]  # for a loss term of the same minibatch (kickstart)
+            yield self._get_samples(self.last_indices)  # type: ignore[attr-defined]
 
 
 class MaskedRolloutBuffer(_MaskedRollout, RolloutBuffer):
@@ -150,6 +154,7 @@ class _MaskedReplay:
             keep = self.valid[r, e]
             rows, envs = np.concatenate([rows, r[keep]]), np.concatenate([envs, e[keep]])
         self._env_indices = envs[:batch_size]
+        self.last_sample = (rows[:batch_size], self._env_indices)  # for a loss term of the same batch (kickstart)
         try:
             return self._get_samples(rows[:batch_size], env)
         finally:

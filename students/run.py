@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import pickle
 import random
 import shutil
@@ -44,7 +45,19 @@ from environments.registry import env_entry, make_env
 from students.algorithms import algorithm_class, masked_algorithm_class, resolve_hyperparams
 from students.curriculum import STUDENT_SCORES, CurriculumCallback
 from students.callbacks import PeriodicCallback
-from students.evaluation import EvalCallback
+from students.evaluation import EvalCallback, evaluate
+from students.kickstart import (
+    Expert,
+    ExpertSpec,
+    KickstartCallback,
+    KickstartError,
+    Region,
+    Schedule,
+    StudentView,
+    check_experts,
+    load_policy,
+    region_level,
+)
 from students.lock import FolderLock
 from students.vec_env import make_vec_env
 
@@ -72,15 +85,53 @@ class RunConfig:
     test_set: str = "default"
     checkpoint_every: int = 50000
     save_replay_buffer: bool = True  # off-policy students: without it a resume starts with an empty buffer
+    algo: str = ""  # the SB3 algorithm when ``student`` names a variant (compare's ``ppo-kick: {algo: ppo, ...}``)
+    kickstart: list[str] = field(default_factory=list)  # experts, ``PATH[@REGION]`` (students.kickstart)
+    kick_coef: list[float] = field(default_factory=lambda: [1.0])  # one for every expert, or one each
+    kick_schedule: str = "constant"
+    kick_value_coef: float = 0.0
     hyperparams: dict[str, Any] = field(default_factory=dict)  # resolved at start
+
+    @property
+    def algorithm(self) -> str:
+        """The SB3 algorithm's name (``algo``, else ``student``)."""
+        return self.algo or self.student
+
+    def expert_specs(self) -> list[ExpertSpec]:
+        """The kickstarting experts with their coefficients.
+
+        :raises KickstartError: as many coefficients as neither 1 nor the experts
+        """
+        coefs = [float(c) for c in (self.kick_coef if isinstance(self.kick_coef, list) else [self.kick_coef])]
+        if len(coefs) not in (1, len(self.kickstart)):
+            raise KickstartError(f"give one --kick-coef for every expert or one for each of the {len(self.kickstart)}")
+        return [ExpertSpec.parse(text, coefs[0] if len(coefs) == 1 else coefs[k]) for k, text in enumerate(self.kickstart)]
+
+    def kickstart_reads_privileged(self) -> bool:
+        """Whether the experts read the environment's privileged dict while the student reads its ``student`` part.
+
+        :raises KickstartError: an expert, region, coefficient or schedule that cannot be used
+        """
+        Schedule.parse(self.kick_schedule)
+        if not (math.isfinite(self.kick_value_coef) and self.kick_value_coef >= 0):
+            raise KickstartError(f"kick_value_coef must be a number >= 0, got {self.kick_value_coef}")
+        env = make_env(self.env, **self.env_kwargs)
+        try:
+            privileged = make_env(self.env, **{**self.env_kwargs, "observation_mode": "privileged"}).observation_space
+        except (TypeError, ValueError):
+            privileged = None
+        try:
+            return check_experts(self.expert_specs(), env.task_space, env.observation_space, env.action_space, privileged)
+        finally:
+            env.close()
 
     def resolve(self) -> RunConfig:
         """Validate names and parameters (raising clear errors) and resolve hyperparameters."""
         entry = env_entry(self.env)
         if not entry.trainable:
             raise RunError(f"environment '{self.env}' cannot train an RL student (it is a teacher benchmark)")
-        algorithm_class(self.student)
-        self.hyperparams = resolve_hyperparams(self.student, self.env, self.hp_overrides)
+        algorithm_class(self.algorithm)
+        self.hyperparams = resolve_hyperparams(self.algorithm, self.env, self.hp_overrides)
         try:
             probe = make_env(self.env, **self.env_kwargs)
         except TypeError as exc:  # an env keyword it does not take
@@ -95,6 +146,11 @@ class RunConfig:
             raise RunError(f"unknown device '{self.device}'; valid: auto, cpu, cuda")
         if self.device.startswith("cuda") and not th.cuda.is_available():
             raise RunError(f"--device {self.device}: CUDA is not available on this machine; use --device auto or cpu")
+        if self.kickstart:
+            try:
+                self.kickstart_reads_privileged()
+            except KickstartError as exc:
+                raise RunError(str(exc)) from exc
         return self
 
 
@@ -182,7 +238,9 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 def settings_diff(config_path: Path, config: RunConfig, keys: tuple[str, ...]) -> str | None:
     """Where a saved ``config.yaml`` differs from ``config`` in ``keys``, e.g. ``"steps (e.g. steps: saved 64,
     asked 96)"``; ``None`` when it does not."""
-    saved, mine = yaml.safe_load(config_path.read_text()), asdict(config)
+    defaults = asdict(RunConfig(config.env, config.teacher, config.student, config.steps))
+    saved = {**defaults, **yaml.safe_load(config_path.read_text())}  # a key an older config.yaml lacks: its default
+    mine = asdict(config)
     diff = [k for k in keys if saved.get(k) != mine[k]]
     if not diff:
         return None
@@ -210,7 +268,8 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
         return "new"
     if not config_path.exists():
         raise RunError(f"--resume: '{out}' holds no run to resume")
-    keys = ("env", "teacher", "student", "seed", "n_envs", "teacher_params", "hp_overrides", "env_kwargs")
+    keys = ("env", "teacher", "student", "seed", "n_envs", "teacher_params", "hp_overrides", "env_kwargs", "algo")
+    keys += ("kickstart", "kick_coef", "kick_schedule", "kick_value_coef")
     diff = settings_diff(config_path, config, keys)
     if diff:
         raise RunError(f"--resume: settings differ from the saved run in {diff}")
@@ -221,8 +280,11 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
     return "resume"
 
 
-def student_class_for(teacher: Teacher, student: str) -> type[BaseAlgorithm]:
+def student_class_for(teacher: Teacher, student: str, kickstart: bool = False) -> type[BaseAlgorithm]:
     """The student class a teacher needs: one that can mask updates for Robust PLR/ACCEL, else the plain one.
+
+    Kickstarted students also take the masked class, whose buffers record the minibatches they give out (with
+    nothing masked its updates are SB3's).
 
     :raises RunError: the teacher needs scores the students do not provide, or masking the student lacks
     """
@@ -232,12 +294,13 @@ def student_class_for(teacher: Teacher, student: str) -> type[BaseAlgorithm]:
             f"teacher {type(teacher).__name__} needs the score(s) {', '.join(missing)}, which SB3 students do not "
             f"provide; they provide {', '.join(STUDENT_SCORES)}"
         )
-    if not teacher.masks_updates:
+    if not (teacher.masks_updates or kickstart):
         return algorithm_class(student)
     try:
         return masked_algorithm_class(student)
     except ValueError as exc:
-        raise RunError(f"teacher {type(teacher).__name__} trains only on some episodes: {exc}") from exc
+        reason = f"teacher {type(teacher).__name__} trains only on some episodes" if teacher.masks_updates else "kickstart"
+        raise RunError(f"{reason}: {exc}") from exc
 
 
 def _rng_states(model: BaseAlgorithm) -> dict[str, Any]:
@@ -343,7 +406,7 @@ def _build_teacher(config: RunConfig) -> tuple[Teacher, np.ndarray, type[BaseAlg
     teacher = make_teacher(config.teacher, task_space, seed=seed, return_bounds=return_bounds, **config.teacher_params)
     if hasattr(teacher, "set_start_space"):  # ACCEL: new levels from the env's easy region
         teacher.set_start_space(easy_space)
-    return teacher, test_tasks, student_class_for(teacher, config.student)
+    return teacher, test_tasks, student_class_for(teacher, config.algorithm, kickstart=bool(config.kickstart))
 
 
 def _train(
@@ -355,7 +418,11 @@ def _train(
 ) -> dict[str, Any]:
     teacher, test_tasks, algo = built
     checkpoint, streams = out / "checkpoint", Streams(config.seed)
-    vec_env = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, config.env_kwargs)
+    privileged = bool(config.kickstart) and config.kickstart_reads_privileged()
+    train_kwargs = {**config.env_kwargs, "observation_mode": "privileged"} if privileged else config.env_kwargs
+    vec_env: VecEnv = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, train_kwargs)
+    if privileged:  # the experts read the privileged dict, the student its "student" part
+        vec_env = StudentView(vec_env)
     try:
         curriculum = CurriculumCallback(teacher)
         evaluator = EvalCallback(
@@ -372,9 +439,6 @@ def _train(
             teacher.load_state_dict(state["teacher"])
             curriculum.load_state_dict(state["curriculum"])
             evaluator.load_state_dict(state["evaluator"])
-            _restore_envs(model, vec_env, state["envs"], curriculum, streams)
-            _set_rng_states(model, state["rng"])
-            _truncate_eval_csv(out / "eval.csv", model.num_timesteps)
         else:
             (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
             hp = dict(config.hyperparams)
@@ -384,6 +448,13 @@ def _train(
             model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / "tb"), verbose=0, **hp)
             model.action_space.seed(streams.student)
             curriculum.prime(vec_env)
+        kick = _kickstart_callback(config, model, teacher.task_space, curriculum, evaluator, privileged, resume)
+        if resume:
+            if kick is not None:
+                kick.load_state_dict(state["kickstart"], vec_env)
+            _restore_envs(model, vec_env, state["envs"], curriculum, streams)
+            _set_rng_states(model, state["rng"])  # last: nothing after it draws from them before learn()
+            _truncate_eval_csv(out / "eval.csv", model.num_timesteps)
 
         def save_checkpoint(exact: bool = True) -> None:
             # Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
@@ -400,6 +471,7 @@ def _train(
                 "evaluator": evaluator.state_dict(),
                 "envs": vec_env.env_method("snapshot"),
                 "rng": _rng_states(model),
+                "kickstart": None if kick is None else kick.state_dict(),
             }
             with (staging / "state.pkl").open("wb") as handle:
                 pickle.dump(state, handle)
@@ -414,7 +486,8 @@ def _train(
 
         with _StopRequest() as stop:
             saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop)
-            callbacks: list[BaseCallback] = [curriculum, evaluator, saver]
+            # the kickstart callback first: it reads the level each sub-env played before the curriculum moves on
+            callbacks: list[BaseCallback] = [*([kick] if kick else []), curriculum, evaluator, saver]
             if progress is not None:
                 callbacks.append(_ProgressCallback(progress, curriculum, evaluator))
             try:
@@ -446,6 +519,44 @@ def _train(
     return metrics
 
 
+def _kickstart_callback(
+    config: RunConfig,
+    model: BaseAlgorithm,
+    task_space: Any,
+    curriculum: CurriculumCallback,
+    evaluator: EvalCallback,
+    privileged: bool,
+    resume: bool,
+) -> KickstartCallback | None:
+    """The run's kickstarting, with its experts on the student's device (``None`` without experts). A new run with
+    the until-expert schedule first measures each expert on the run's test set, with the run's evaluation episodes."""
+    if not config.kickstart:
+        return None
+    schedule = Schedule.parse(config.kick_schedule)
+    experts = [
+        Expert(
+            name=f"expert{k}",
+            policy=load_policy(Path(spec.path), model.device),
+            region=Region.parse(spec.region, task_space),
+            coef=spec.coef,
+            asymmetric=privileged,
+        )
+        for k, spec in enumerate(config.expert_specs())
+    ]
+    if schedule.kind == "until-expert" and not resume:
+        kwargs = {**config.env_kwargs, "observation_mode": "privileged"} if privileged else config.env_kwargs
+        for expert in experts:
+            result = evaluate(
+                lambda obs, policy=expert.policy: policy.predict(obs, deterministic=True)[0],
+                config.env,
+                evaluator.tasks,
+                evaluator.seed,
+                kwargs,
+            )
+            expert.level = region_level(result, expert.region)
+    return KickstartCallback(experts, schedule, curriculum.current_tasks, config.kick_value_coef, evaluator)
+
+
 def _restore_envs(
     model: BaseAlgorithm, vec_env: VecEnv, states: list[dict[str, Any]], curriculum: CurriculumCallback, streams: Streams
 ) -> None:
@@ -457,6 +568,11 @@ def _restore_envs(
         obs = vec_env.env_method("restore", state, streams.env_restart(i, model.num_timesteps), indices=[i])[0]
         if obs is None:
             continue
+        if isinstance(vec_env, StudentView):  # the env gives the privileged dict; the student reads its part
+            if vec_env.full is not None:
+                for key, value in obs.items():
+                    vec_env.full[key][i] = value
+            obs = obs[vec_env.key]
         if isinstance(model._last_obs, dict):
             for key, value in obs.items():
                 model._last_obs[key][i] = value
@@ -478,7 +594,7 @@ def load_run(run_dir: Path) -> tuple[RunConfig, BaseAlgorithm]:
         model_path = run_dir / "checkpoint" / "model.zip"
     if not model_path.exists():
         raise RunError(f"'{run_dir}' has no saved model yet")
-    return config, algorithm_class(config.student).load(model_path, device="cpu")
+    return config, algorithm_class(config.algorithm).load(model_path, device="cpu")
 
 
 def run_subpath(config: RunConfig) -> Path:

@@ -1,0 +1,535 @@
+"""Kickstarting (Schmitt et al., 2018): the student does RL while an expert's policy pulls it along.
+
+Loss = RL loss + lambda_e(t) * H(pi_e(.|s) || pi_student(.|s)) on the states of the student's *own* experience, i.e.
+the forward KL(expert || student) (equal in gradient to the cross-entropy), in closed form: Gaussian policies summed
+over action dimensions (SAC/TQC's squashed Gaussians compare their Gaussians before the tanh, a bijection, so the
+KL is the same), categorical policies over actions. When the two policies are not of one family (a PPO expert and
+a SAC student, a TD3 student, gSDE), the term is the mean squared distance between their deterministic actions,
+in the action space scaled to [-1, 1]. On-policy students (PPO, A2C) can add a value-distillation term,
+``value_coef * (V_student(s) - V_expert(s))^2``, when the expert has a value head.
+
+How the term joins SB3's update, for every algorithm alike: the optimiser that SB3 steps with the policy loss
+(PPO/A2C: the policy's; SAC/TQC/TD3: the actor's) gets a ``zero_grad`` that, right after zeroing, back-propagates
+the kickstarting term of the minibatch SB3 just sampled (its indices are recorded by the masked buffers of
+:mod:`students.masked`, which equal SB3's when nothing is masked). SB3 then back-propagates its own loss into the
+same gradients, clips their norm and steps, exactly as if the term had been added to its loss. With every
+coefficient at 0 nothing is back-propagated, so the update is bit-identical to SB3's (tested).
+
+Experts:
+
+- any SB3 model (a run folder, whose ``model.zip`` is used, or a ``model.zip``) whose action space is the
+  student's; only its policy is loaded (the policy class is in the zip: no guessing), frozen (eval mode, no
+  gradient), on the student's device, held by :class:`KickstartCallback` and so never part of the student's
+  saved parameters;
+- it reads its own observation: the student's, or, for an expert trained on an environment's privileged dict
+  (``observation_mode=privileged``) and a student that reads observations without it, the full dict while the
+  student reads its ``student`` part (asymmetric kickstarting; the environment runs in privileged mode and
+  :class:`StudentView` hands the student its part);
+- each covers a region of the task space (``PATH@gate_width=4:8,friction=0:1``; none: all of it): a state takes
+  the term of the expert covering the task of its episode (the first that does), one coefficient per expert;
+  states of tasks no expert covers get no term.
+
+Schedules multiply each expert's coefficient: ``constant``; ``linear:STEPS`` (1 to 0 over STEPS steps);
+``exp:HALF_LIFE`` (halves every HALF_LIFE steps); ``until-expert[:WINDOW]`` (1 until the run's own evaluation
+finds the student at the expert's level on the test tasks of the expert's region, mastered % or, when the expert
+masters none, mean return; then 1 to 0 over WINDOW steps, 50,000 by default). The expert's level is measured once,
+at the start, on the run's test set with the run's evaluation episodes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution, Distribution
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+
+from curriculum.spaces import BoxTaskSpace
+
+#: the dict key of the observation a student of an asymmetric expert reads
+STUDENT_KEY = "student"
+SCHEDULES = ("constant", "linear:STEPS", "exp:HALF_LIFE_STEPS", "until-expert[:WINDOW_STEPS]")
+DEFAULT_UNTIL_EXPERT_WINDOW = 50_000
+
+
+class KickstartError(ValueError):
+    """An expert, region or schedule that cannot be used (one line naming the problem)."""
+
+
+# -- regions and schedules -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Region:
+    """A box of the task space: ``{dimension name: (low, high)}``; dimensions not named are unbounded."""
+
+    bounds: dict[str, tuple[float, float]]
+    indices: dict[str, int]
+
+    @classmethod
+    def parse(cls, text: str, space: BoxTaskSpace) -> Region:
+        """``"gate_width=4:8,friction=0:1"`` (empty: the whole space).
+
+        :raises KickstartError: unknown dimension, malformed range, or a range outside the task space
+        """
+        bounds: dict[str, tuple[float, float]] = {}
+        names = list(space.names)
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, sep, interval = part.partition("=")
+            low_text, colon, high_text = interval.partition(":")
+            if not (sep and colon) or name not in names:
+                raise KickstartError(
+                    f"region '{part}': expected NAME=LOW:HIGH with NAME one of {', '.join(names)} (e.g. {names[0]}=0:1)"
+                )
+            try:
+                low, high = float(low_text), float(high_text)
+            except ValueError:
+                raise KickstartError(f"region '{part}': LOW and HIGH must be numbers") from None
+            d = names.index(name)
+            if not (space.low[d] <= low <= high <= space.high[d]):
+                raise KickstartError(
+                    f"region '{part}' is not inside the task space: {name} lies in [{space.low[d]:g}, {space.high[d]:g}]"
+                )
+            bounds[name] = (low, high)
+        return cls(bounds, {name: names.index(name) for name in bounds})
+
+    def contains(self, task: Any) -> bool:
+        task = np.asarray(task, dtype=np.float64)
+        return all(low <= task[self.indices[name]] <= high for name, (low, high) in self.bounds.items())
+
+    def __str__(self) -> str:
+        return ",".join(f"{n}={lo:g}:{hi:g}" for n, (lo, hi) in self.bounds.items()) or "all tasks"
+
+
+@dataclass
+class Schedule:
+    """A coefficient multiplier over training steps (see the module docstring for the forms)."""
+
+    kind: str
+    steps: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Schedule:
+        """:raises KickstartError: unknown form or a non-positive step count"""
+        kind, _, value = str(text).partition(":")
+        if kind == "constant" and not value:
+            return cls("constant")
+        if kind in ("linear", "exp", "until-expert"):
+            if kind == "until-expert" and not value:
+                return cls(kind, DEFAULT_UNTIL_EXPERT_WINDOW)
+            try:
+                steps = int(float(value))
+            except ValueError:
+                steps = 0
+            if steps > 0:
+                return cls(kind, steps)
+        raise KickstartError(f"unknown kickstart schedule '{text}'; valid: {', '.join(SCHEDULES)} (steps > 0)")
+
+    def value(self, timesteps: int, reached_at: int | None = None) -> float:
+        """The multiplier at ``timesteps`` (``reached_at``: when the student reached the expert, for until-expert)."""
+        if self.kind == "constant":
+            return 1.0
+        if self.kind == "linear":
+            return max(0.0, 1.0 - timesteps / self.steps)
+        if self.kind == "exp":
+            return 0.5 ** (timesteps / self.steps)
+        if reached_at is None:
+            return 1.0
+        return max(0.0, 1.0 - (timesteps - reached_at) / self.steps)
+
+
+# -- experts ---------------------------------------------------------------------------------------------------------
+def model_path(path: Path) -> Path:
+    """The ``model.zip`` of a run folder (its final model, else its last checkpoint) or the zip itself.
+
+    :raises KickstartError: no such file or folder, or a folder without a model
+    """
+    path = Path(path)
+    if path.is_dir():
+        for candidate in (path / "model.zip", path / "checkpoint" / "model.zip"):
+            if candidate.is_file():
+                return candidate
+        raise KickstartError(f"expert '{path}' is a folder without a model.zip (a run folder is expected)")
+    if not path.is_file():
+        raise KickstartError(f"expert '{path}' does not exist (give a run folder or a model.zip)")
+    return path
+
+
+def load_policy(path: Path, device: th.device | str = "cpu") -> BasePolicy:
+    """The frozen policy of a saved SB3 model (its class is read from the zip).
+
+    :raises KickstartError: not an SB3 model
+    """
+    zip_path = model_path(path)
+    try:
+        data, params, _ = load_from_zip_file(zip_path, device=device)
+        kwargs = dict(data.get("policy_kwargs") or {})
+        if data.get("use_sde") and "use_sde" not in kwargs and issubclass(data["policy_class"], ActorCriticPolicy):
+            kwargs["use_sde"] = True
+        with th.random.fork_rng():  # building a policy draws initial weights: leave the run's generators untouched
+            policy = data["policy_class"](data["observation_space"], data["action_space"], lambda _: 0.0, **kwargs)
+        policy.load_state_dict(params["policy"])
+    except KickstartError:
+        raise
+    except Exception as exc:  # a corrupt or foreign file: one line, not a traceback
+        raise KickstartError(f"expert '{path}' is not a Stable-Baselines3 model ({type(exc).__name__}: {exc})") from None
+    policy.to(device)
+    policy.set_training_mode(False)
+    policy.requires_grad_(False)
+    return policy
+
+
+@dataclass
+class ExpertSpec:
+    """An expert as a user names it: ``PATH[@REGION]`` and its coefficient."""
+
+    path: str
+    region: str = ""
+    coef: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str, coef: float = 1.0) -> ExpertSpec:
+        path, _, region = str(text).partition("@")
+        return cls(path, region, float(coef))
+
+
+@dataclass
+class Expert:
+    """A loaded expert (see the module docstring)."""
+
+    name: str
+    policy: BasePolicy
+    region: Region
+    coef: float
+    asymmetric: bool  # reads the full privileged dict while the student reads its ``student`` part
+    reached_at: int | None = None  # step at which the student reached the expert's level (until-expert)
+    level: tuple[float, float] | None = None  # the expert's (mastered %, mean return) on its region's test tasks
+
+
+def observation_route(expert_obs: spaces.Space, student_obs: spaces.Space, privileged: spaces.Space | None) -> bool:
+    """Whether the expert reads the privileged dict while the student reads its ``student`` part (else both read
+    the same observation).
+
+    :raises KickstartError: neither
+    """
+    if expert_obs == student_obs:
+        return False
+    if (
+        privileged is not None
+        and expert_obs == privileged
+        and isinstance(privileged, spaces.Dict)
+        and privileged.spaces.get(STUDENT_KEY) == student_obs
+    ):
+        return True
+    raise KickstartError(
+        f"the expert reads {expert_obs} but the student reads {student_obs}: an expert must read the student's "
+        f"observation, or the environment's privileged dict (observation_mode=privileged) for a student reading its "
+        f"'{STUDENT_KEY}' part"
+    )
+
+
+def check_experts(
+    specs: list[ExpertSpec],
+    task_space: BoxTaskSpace,
+    student_obs: spaces.Space,
+    action_space: spaces.Space,
+    privileged_obs: spaces.Space | None,
+) -> bool:
+    """Check every expert against the run before anything is written; return whether they read the privileged dict.
+
+    :raises KickstartError: a bad path, region, coefficient, action space or observation; experts that disagree on
+        the observation they read
+    """
+    routes = set()
+    for spec in specs:
+        if not (math.isfinite(spec.coef) and spec.coef >= 0):
+            raise KickstartError(f"kickstart coefficient of '{spec.path}' must be a number >= 0, got {spec.coef}")
+        Region.parse(spec.region, task_space)
+        policy = load_policy(Path(spec.path))
+        if policy.action_space != action_space:
+            raise KickstartError(
+                f"expert '{spec.path}' acts in {policy.action_space}, the student in {action_space}: they must match"
+            )
+        routes.add(observation_route(policy.observation_space, student_obs, privileged_obs))
+    if len(routes) > 1:
+        raise KickstartError("all experts must read the same observation (all the student's, or all the privileged dict)")
+    return bool(routes and routes.pop())
+
+
+# -- the student's view of a privileged environment --------------------------------------------------------------------
+class StudentView(VecEnvWrapper):
+    """Hands the student the ``student`` part of a privileged dict observation and keeps the full dict for an
+    asymmetric expert: ``full`` (the observation the student's last observation came from) and ``previous`` (the one
+    before it, which the step just taken acted on)."""
+
+    def __init__(self, venv: VecEnv, key: str = STUDENT_KEY) -> None:
+        super().__init__(venv, observation_space=venv.observation_space[key])
+        self.key = key
+        self.full: dict[str, np.ndarray] | None = None
+        self.previous: dict[str, np.ndarray] | None = None
+
+    def reset(self) -> np.ndarray:
+        self.full, self.previous = self.venv.reset(), None
+        return self.full[self.key]
+
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        obs, rewards, dones, infos = self.venv.step_wait()
+        for info in infos:
+            if "terminal_observation" in info:
+                info["terminal_observation"] = info["terminal_observation"][self.key]
+        self.previous, self.full = self.full, obs
+        return obs[self.key], rewards, dones, infos
+
+
+# -- distributions -------------------------------------------------------------------------------------------------
+def policy_distribution(policy: BasePolicy, obs: Any) -> Distribution | None:
+    """The action distribution of a policy at ``obs`` (``None`` for a deterministic policy, e.g. TD3)."""
+    if isinstance(policy, ActorCriticPolicy):
+        return policy.get_distribution(obs)
+    actor = getattr(policy, "actor", None)
+    if actor is not None and hasattr(actor, "get_action_dist_params"):  # SAC, TQC
+        mean, log_std, kwargs = actor.get_action_dist_params(obs)
+        return actor.action_dist.proba_distribution(mean, log_std, **kwargs)
+    return None
+
+
+def scaled_action(policy: BasePolicy, obs: Any, distribution: Distribution | None) -> th.Tensor:
+    """The policy's deterministic action in the action space scaled to [-1, 1] (differentiable)."""
+    if distribution is None:
+        return policy.actor(obs)  # type: ignore[attr-defined]  # TD3: already in [-1, 1]
+    mode = distribution.mode()
+    if getattr(policy, "squash_output", False) or not isinstance(policy, ActorCriticPolicy):
+        return mode  # SAC/TQC: tanh-squashed, in [-1, 1]
+    space = policy.action_space
+    low, high = (th.as_tensor(b, dtype=mode.dtype, device=mode.device) for b in (space.low, space.high))
+    return 2.0 * (th.clamp(mode, low, high) - low) / (high - low) - 1.0
+
+
+def same_family(expert: Distribution | None, student: Distribution | None) -> bool:
+    """Whether the closed-form KL applies (one Gaussian or categorical family, gSDE excluded)."""
+    closed = (DiagGaussianDistribution, CategoricalDistribution)
+    return expert is not None and student is not None and type(expert) is type(student) and isinstance(student, closed)
+
+
+def closed_form_kl(expert: Distribution, student: Distribution) -> th.Tensor:
+    """Per-state KL(expert || student) of two distributions of one family (summed over action dimensions)."""
+    kl = th.distributions.kl_divergence(expert.distribution, student.distribution)  # type: ignore[attr-defined]
+    return kl.sum(dim=-1) if kl.dim() > 1 else kl
+
+
+# -- the callback ----------------------------------------------------------------------------------------------------
+@dataclass
+class _Stats:
+    terms: dict[int, list[float]] = field(default_factory=dict)
+    agreement: list[float] = field(default_factory=list)
+
+
+class KickstartCallback(BaseCallback):
+    """Adds the kickstarting term to the student's updates (see the module docstring).
+
+    Put it before the curriculum callback: each step it records, for the buffer row SB3 fills, which expert covers
+    every sub-environment's episode (and, for asymmetric experts, the privileged observation).
+
+    :param experts: the loaded experts
+    :param schedule: the coefficient schedule
+    :param current_tasks: returns the task each sub-environment is playing (the curriculum callback's)
+    :param value_coef: weight of the value-distillation term (PPO/A2C students, experts with a value head)
+    :param evaluator: the run's evaluator (until-expert reads its evaluations)
+    """
+
+    def __init__(
+        self,
+        experts: list[Expert],
+        schedule: Schedule,
+        current_tasks: Any,
+        value_coef: float = 0.0,
+        evaluator: Any = None,
+    ) -> None:
+        super().__init__()
+        self.experts, self.schedule, self.current_tasks = experts, schedule, current_tasks
+        self.value_coef, self.evaluator = value_coef, evaluator
+        self._expert_of: np.ndarray | None = None  # (buffer rows, envs): index of the covering expert, -1 none
+        self._privileged: dict[str, np.ndarray] | None = None  # (rows, envs, ...) the asymmetric expert's input
+        self._seen_evaluation: int | None = None
+        self._stats = _Stats()
+
+    # -- wiring ----------------------------------------------------------------------------------------------------
+    @property
+    def _buffer(self) -> Any:
+        return getattr(self.model, "rollout_buffer", None) or self.model.replay_buffer
+
+    @property
+    def _on_policy(self) -> bool:
+        return hasattr(self.model, "rollout_buffer")
+
+    def _optimizer(self) -> th.optim.Optimizer:
+        return self.model.policy.optimizer if self._on_policy else self.model.actor.optimizer
+
+    def _on_training_start(self) -> None:
+        buffer, n_envs = self._buffer, self.training_env.num_envs
+        if self._expert_of is None or self._expert_of.shape != (buffer.buffer_size, n_envs):
+            self._expert_of = np.full((buffer.buffer_size, n_envs), -1, dtype=np.int16)
+        optimizer = self._optimizer()
+        if getattr(optimizer, "_kickstart", None) is not self:  # once per optimizer (a resumed model has a new one)
+            original = optimizer.zero_grad
+
+            def zero_grad(set_to_none: bool = True) -> None:
+                original(set_to_none=set_to_none)
+                loss = self.loss()
+                if loss is not None:
+                    loss.backward()
+
+            optimizer.zero_grad = zero_grad  # type: ignore[method-assign]
+            optimizer._kickstart = self  # type: ignore[attr-defined]
+
+    def coefficients(self) -> np.ndarray:
+        """Every expert's coefficient now (its own coefficient times the schedule)."""
+        t = self.model.num_timesteps
+        return np.array([e.coef * self.schedule.value(t, e.reached_at) for e in self.experts])
+
+    # -- collection ------------------------------------------------------------------------------------------------
+    def _on_step(self) -> bool:
+        row = self._buffer.pos  # the row SB3 stores this step's transition in
+        for i, task in enumerate(self.current_tasks()):
+            self._expert_of[row, i] = next((k for k, e in enumerate(self.experts) if e.region.contains(task)), -1)
+        if self.experts[0].asymmetric:
+            view = _student_view(self.training_env)
+            source = view.previous if view.previous is not None else view.full
+            if self._privileged is None:
+                self._privileged = {
+                    k: np.zeros((self._buffer.buffer_size, *v.shape), dtype=v.dtype) for k, v in source.items()
+                }
+            for key, value in source.items():
+                self._privileged[key][row] = value
+        self._check_until_expert()
+        return True
+
+    def _check_until_expert(self) -> None:
+        evaluator = self.evaluator
+        if self.schedule.kind != "until-expert" or evaluator is None or evaluator.last is None:
+            return
+        if evaluator.last_step == self._seen_evaluation:
+            return
+        self._seen_evaluation = evaluator.last_step
+        for expert in self.experts:
+            if expert.reached_at is None and expert.level is not None:
+                mastered, mean_return = region_level(evaluator.last, expert.region)
+                target_mastered, target_return = expert.level
+                reached = mastered >= target_mastered if target_mastered > 0 else mean_return >= target_return
+                if reached:
+                    expert.reached_at = int(evaluator.last_step)
+
+    def _on_rollout_start(self) -> None:
+        stats, coefs = self._stats, self.coefficients()
+        for k, expert in enumerate(self.experts):
+            self.logger.record(f"kickstart/coef/{expert.name}", float(coefs[k]))
+            if stats.terms.get(k):
+                self.logger.record(f"kickstart/kl/{expert.name}", float(np.mean(stats.terms[k])))
+        if stats.agreement:
+            self.logger.record("kickstart/expert_agreement", float(np.mean(stats.agreement)))
+        self._stats = _Stats()
+
+    # -- the term ----------------------------------------------------------------------------------------------------
+    def _sampled(self) -> tuple[np.ndarray, np.ndarray, Any]:
+        """(rows, envs, student observations) of the minibatch SB3 sampled last."""
+        buffer = self._buffer
+        if self._on_policy:
+            flat = buffer.last_indices  # into the env-major flattened rollout
+            rows, envs = flat % buffer.buffer_size, flat // buffer.buffer_size
+            obs = _take(buffer.observations, flat)
+        else:
+            rows, envs = buffer.last_sample
+            obs = _take(buffer.observations, rows, envs)
+        return rows, envs, obs
+
+    def loss(self) -> th.Tensor | None:
+        """The kickstarting term of the last sampled minibatch, ``None`` when every coefficient of it is 0."""
+        rows, envs, obs = self._sampled()
+        owners = self._expert_of[rows, envs]
+        coefs = self.coefficients()
+        weights = np.where(owners >= 0, coefs[np.maximum(owners, 0)], 0.0)
+        if not weights.any():
+            return None
+        student, device = self.model.policy, self.model.device
+        total = th.zeros((), device=device)
+        for k, expert in enumerate(self.experts):
+            members = np.flatnonzero((owners == k) & (weights > 0))
+            if not len(members):
+                continue
+            student_obs = _tensor(_subset(obs, members), device)
+            expert_obs = student_obs
+            if expert.asymmetric:
+                expert_obs = _tensor({key: v[rows[members], envs[members]] for key, v in self._privileged.items()}, device)
+            with th.no_grad():
+                expert_dist = policy_distribution(expert.policy, expert_obs)
+                expert_action = scaled_action(expert.policy, expert_obs, expert_dist)
+            student_dist = policy_distribution(student, student_obs)
+            if same_family(expert_dist, student_dist):
+                term = closed_form_kl(expert_dist, student_dist)  # type: ignore[arg-type]
+            else:
+                term = ((scaled_action(student, student_obs, student_dist) - expert_action) ** 2).sum(dim=-1)
+            if self.value_coef and isinstance(student, ActorCriticPolicy) and isinstance(expert.policy, ActorCriticPolicy):
+                with th.no_grad():
+                    expert_value = expert.policy.predict_values(expert_obs).flatten()
+                term = term + self.value_coef * (student.predict_values(student_obs).flatten() - expert_value) ** 2
+            total = total + float(coefs[k]) * term.sum()
+            self._stats.terms.setdefault(k, []).append(float(term.detach().mean()))
+            with th.no_grad():
+                close = (scaled_action(student, student_obs, student_dist) - expert_action).abs() <= 0.1
+                self._stats.agreement.append(float(close.all(dim=-1).float().mean()))
+        return total / len(rows)
+
+    # -- state -------------------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        view = _student_view(self.training_env) if self.experts[0].asymmetric else None
+        return {
+            "reached_at": [e.reached_at for e in self.experts],
+            "levels": [e.level for e in self.experts],
+            "expert_of": None if self._expert_of is None else self._expert_of.copy(),
+            "privileged": None if self._privileged is None else {k: v.copy() for k, v in self._privileged.items()},
+            "seen_evaluation": self._seen_evaluation,
+            "view": None if view is None else (view.full, view.previous),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], env: VecEnv) -> None:
+        for expert, reached, level in zip(self.experts, state["reached_at"], state["levels"], strict=True):
+            expert.reached_at, expert.level = reached, level
+        self._expert_of, self._privileged = state["expert_of"], state["privileged"]
+        self._seen_evaluation = state["seen_evaluation"]
+        if state["view"] is not None:
+            view = _student_view(env)
+            view.full, view.previous = state["view"]
+
+
+def region_level(evaluation: Any, region: Region) -> tuple[float, float]:
+    """(mastered %, mean return) of an evaluation over its test tasks inside ``region`` (0, -inf when none is)."""
+    inside = [r for r in evaluation.results if region.contains(r.task)]
+    if not inside:
+        return 0.0, -math.inf
+    return 100.0 * float(np.mean([r.success for r in inside])), float(np.mean([r.episode_return for r in inside]))
+
+
+def _student_view(env: VecEnv) -> StudentView:
+    while not isinstance(env, StudentView):
+        env = env.venv  # type: ignore[attr-defined]
+    return env
+
+
+def _take(data: Any, *index: np.ndarray) -> Any:
+    return {k: v[index] for k, v in data.items()} if isinstance(data, dict) else data[index]
+
+
+def _subset(data: Any, members: np.ndarray) -> Any:
+    return {k: v[members] for k, v in data.items()} if isinstance(data, dict) else data[members]
+
+
+def _tensor(data: Any, device: th.device) -> Any:
+    if isinstance(data, dict):
+        return {k: th.as_tensor(v, device=device) for k, v in data.items()}
+    return th.as_tensor(data, device=device)
