@@ -317,10 +317,19 @@ def same_family(expert: Distribution | None, student: Distribution | None) -> bo
     return expert is not None and student is not None and type(expert) is type(student) and isinstance(student, closed)
 
 
-def closed_form_kl(expert: Distribution, student: Distribution) -> th.Tensor:
-    """Per-state KL(expert || student) of two distributions of one family (summed over action dimensions)."""
-    kl = th.distributions.kl_divergence(expert.distribution, student.distribution)  # type: ignore[attr-defined]
+def closed_form_kl(expert: th.distributions.Distribution, student: th.distributions.Distribution) -> th.Tensor:
+    """Per-state KL(expert || student) of two torch distributions of one family (summed over action dimensions)."""
+    kl = th.distributions.kl_divergence(expert, student)
     return kl.sum(dim=-1) if kl.dim() > 1 else kl
+
+
+def _rows(distribution: th.distributions.Distribution, index: th.Tensor | None) -> th.distributions.Distribution:
+    """The distribution of some states of a batch (``None``: all of them)."""
+    if index is None:
+        return distribution
+    if isinstance(distribution, th.distributions.Normal):
+        return th.distributions.Normal(distribution.loc[index], distribution.scale[index])
+    return th.distributions.Categorical(logits=distribution.logits[index])
 
 
 # -- the callback ----------------------------------------------------------------------------------------------------
@@ -449,40 +458,50 @@ class KickstartCallback(BaseCallback):
         return rows, envs, obs
 
     def loss(self) -> th.Tensor | None:
-        """The kickstarting term of the last sampled minibatch, ``None`` when every coefficient of it is 0."""
+        """The kickstarting term of the last sampled minibatch, ``None`` when every coefficient of it is 0.
+
+        One forward pass of the student over the minibatch's covered states, one of each expert over its own.
+        """
         rows, envs, obs = self._sampled()
         owners = self._expert_of[rows, envs]
         coefs = self.coefficients()
         weights = np.where(owners >= 0, coefs[np.maximum(owners, 0)], 0.0)
-        if not weights.any():
+        covered = np.flatnonzero(weights > 0)
+        if not len(covered):
             return None
         student, device = self.model.policy, self.model.device
+        student_obs = _tensor(_subset(obs, covered), device)
+        student_dist = policy_distribution(student, student_obs)
+        student_action = scaled_action(student, student_obs, student_dist)
+        distill = self.value_coef and isinstance(student, ActorCriticPolicy)
+        student_values = student.predict_values(student_obs).flatten() if distill else None
         total = th.zeros((), device=device)
         for k, expert in enumerate(self.experts):
-            members = np.flatnonzero((owners == k) & (weights > 0))
-            if not len(members):
+            local = np.flatnonzero(owners[covered] == k)
+            if not len(local):
                 continue
-            student_obs = _tensor(_subset(obs, members), device)
-            expert_obs = student_obs
+            mine = None if len(local) == len(covered) else th.as_tensor(local, device=device)
+            expert_obs = _subset(student_obs, mine) if mine is not None else student_obs
             if expert.asymmetric:
-                expert_obs = _tensor({key: v[rows[members], envs[members]] for key, v in self._privileged.items()}, device)
+                picked = covered[local]
+                expert_obs = _tensor({key: v[rows[picked], envs[picked]] for key, v in self._privileged.items()}, device)
             with th.no_grad():
                 expert_dist = policy_distribution(expert.policy, expert_obs)
                 expert_action = scaled_action(expert.policy, expert_obs, expert_dist)
-            student_dist = policy_distribution(student, student_obs)
+            action = student_action if mine is None else student_action[mine]
             if same_family(expert_dist, student_dist):
-                term = closed_form_kl(expert_dist, student_dist)  # type: ignore[arg-type]
+                term = closed_form_kl(expert_dist.distribution, _rows(student_dist.distribution, mine))  # type: ignore[union-attr]
             else:
-                term = ((scaled_action(student, student_obs, student_dist) - expert_action) ** 2).sum(dim=-1)
-            if self.value_coef and isinstance(student, ActorCriticPolicy) and isinstance(expert.policy, ActorCriticPolicy):
+                term = ((action - expert_action) ** 2).sum(dim=-1)
+            if distill and isinstance(expert.policy, ActorCriticPolicy):
                 with th.no_grad():
                     expert_value = expert.policy.predict_values(expert_obs).flatten()
-                term = term + self.value_coef * (student.predict_values(student_obs).flatten() - expert_value) ** 2
+                values = student_values if mine is None else student_values[mine]  # type: ignore[index]
+                term = term + self.value_coef * (values - expert_value) ** 2
             total = total + float(coefs[k]) * term.sum()
             self._stats.terms.setdefault(k, []).append(float(term.detach().mean()))
-            with th.no_grad():
-                close = (scaled_action(student, student_obs, student_dist) - expert_action).abs() <= 0.1
-                self._stats.agreement.append(float(close.all(dim=-1).float().mean()))
+            close = (action.detach() - expert_action).abs() <= 0.1
+            self._stats.agreement.append(float(close.all(dim=-1).float().mean()))
         return total / len(rows)
 
     # -- state -------------------------------------------------------------------------------------------------------
