@@ -364,7 +364,7 @@ class KickstartCallback(BaseCallback):
         self.experts, self.schedule, self.current_tasks = experts, schedule, current_tasks
         self.value_coef, self.evaluator = value_coef, evaluator
         self._expert_of: np.ndarray | None = None  # (buffer rows, envs): index of the covering expert, -1 none
-        self._privileged: dict[str, np.ndarray] | None = None  # (rows, envs, ...) the asymmetric expert's input
+        self._privileged: dict[str, np.ndarray] | None = None  # (rows, envs, ...) what else an asymmetric expert reads
         self._seen_evaluation: int | None = None
         self._stats = _Stats()
 
@@ -407,15 +407,17 @@ class KickstartCallback(BaseCallback):
         row = self._buffer.pos  # the row SB3 stores this step's transition in
         for i, task in enumerate(self.current_tasks()):
             self._expert_of[row, i] = next((k for k, e in enumerate(self.experts) if e.region.contains(task)), -1)
-        if self.experts[0].asymmetric:
+        if self.experts[0].asymmetric:  # the parts of the dict the student does not read (its own is in the buffer)
             view = _student_view(self.training_env)
             source = view.previous if view.previous is not None else view.full
             if self._privileged is None:
                 self._privileged = {
-                    k: np.zeros((self._buffer.buffer_size, *v.shape), dtype=v.dtype) for k, v in source.items()
+                    k: np.zeros((self._buffer.buffer_size, *v.shape), dtype=v.dtype)
+                    for k, v in source.items()
+                    if k != view.key
                 }
-            for key, value in source.items():
-                self._privileged[key][row] = value
+            for key, store in self._privileged.items():
+                store[row] = source[key]
         self._check_until_expert()
         return True
 
@@ -484,7 +486,8 @@ class KickstartCallback(BaseCallback):
             expert_obs = _subset(student_obs, mine) if mine is not None else student_obs
             if expert.asymmetric:
                 picked = covered[local]
-                expert_obs = _tensor({key: v[rows[picked], envs[picked]] for key, v in self._privileged.items()}, device)
+                hidden = {key: v[rows[picked], envs[picked]] for key, v in self._privileged.items()}
+                expert_obs = {STUDENT_KEY: expert_obs, **_tensor(hidden, device)}
             with th.no_grad():
                 expert_dist = policy_distribution(expert.policy, expert_obs)
                 expert_action = scaled_action(expert.policy, expert_obs, expert_dist)

@@ -240,3 +240,28 @@ def test_every_student_takes_the_term(tmp_path, experts, student, expert):
     train(kicked(student, experts / expert, steps, kick_coef=[5.0]), tmp_path / "kick")
     a, b = policy_params(tmp_path / "plain" / "model.zip"), policy_params(tmp_path / "kick" / "model.zip")
     assert any(not th.equal(a["policy"][name], b["policy"][name]) for name in a["policy"])
+
+
+def test_an_asymmetric_expert_reads_the_privileged_part_of_each_state_the_student_saw(experts):
+    from students.kickstart import StudentView
+
+    policy = load_policy(experts / "privileged")
+    expert = Expert("privileged", policy, Region.parse("", SPACE), 1.0, True)
+    env = StudentView(make_vec_env("point-mass", 2, seed=0, env_kwargs={"observation_mode": "privileged", "horizon": 10}))
+    curriculum = CurriculumCallback(make_teacher("random", SPACE, seed=0))
+    model = MaskedPPO("MlpPolicy", env, n_steps=32, batch_size=32, n_epochs=1, device="cpu")
+    seen: dict[tuple[int, int], np.ndarray] = {}
+
+    def tasks():
+        current = curriculum.current_tasks()
+        for i, task in enumerate(current):
+            seen[(model.rollout_buffer.pos, i)] = np.array(task, dtype=np.float32)
+        return current
+
+    kick = KickstartCallback([expert], Schedule.parse("constant"), tasks)
+    curriculum.prime(env)
+    model.learn(64, callback=[kick, curriculum])
+    assert model.observation_space.shape == (7,)  # the student reads its part only
+    assert set(kick._privileged) == {"privileged"}  # the rest is what the expert adds
+    for (row, i), task in seen.items():
+        assert np.array_equal(kick._privileged["privileged"][row, i], task)  # point-mass: privileged = the task
