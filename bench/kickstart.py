@@ -81,6 +81,14 @@ def mean_steps(values: pd.Series, budget: int) -> tuple[float, bool]:
     return float(values.fillna(budget).mean()), bool(censored)
 
 
+def ratio_interval(scratch: pd.Series, kick: pd.Series, resamples: int = 10_000) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(scratch) / mean(kick), resampling the seeds of each side."""
+    rng = np.random.default_rng(0)
+    a, b = scratch.to_numpy(float), kick.to_numpy(float)
+    ratios = rng.choice(a, (resamples, len(a))).mean(axis=1) / rng.choice(b, (resamples, len(b))).mean(axis=1)
+    return float(np.quantile(ratios, 0.025)), float(np.quantile(ratios, 0.975))
+
+
 def summarize(table: pd.DataFrame, budget: int) -> None:
     for teacher, own in table.groupby("teacher", sort=False):
         for net in ("", "-small"):
@@ -91,11 +99,12 @@ def summarize(table: pd.DataFrame, budget: int) -> None:
                 s_mean, s_cut = mean_steps(scratch[column], budget)
                 k_mean, k_cut = mean_steps(kick[column], budget)
                 ratio = s_mean / k_mean if k_mean else float("nan")
+                low, high = ratio_interval(scratch[column].fillna(budget), kick[column].fillna(budget))
                 bound = ">=" if s_cut and not k_cut else ("~" if s_cut or k_cut else "")
                 print(
                     f"{teacher:7s} net{net or '-default':9s} steps to the {label:20s}: scratch {s_mean:9.0f} "
                     f"(per seed {scratch[column].tolist()}), kickstarted {k_mean:9.0f} "
-                    f"(per seed {kick[column].tolist()}), ratio {bound}{ratio:.2f}"
+                    f"(per seed {kick[column].tolist()}), ratio {bound}{ratio:.2f} [95% bootstrap {low:.2f}, {high:.2f}]"
                 )
             for name, runs in (("scratch", scratch), ("kickstarted", kick)):
                 m, r = runs["final_mastered"], runs["final_return"]
