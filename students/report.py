@@ -255,10 +255,36 @@ def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[st
         ]
         plot_curves(curves, out / picture, f"{env}, {student} ({label})")
         lines += ["", f"![learning curves]({picture})", ""]
+    lines += _side_by_side(rows, out / "compare.yaml")
     if collected.failed:
         lines += ["## Failed runs", ""] + [f"- `{folder}`: {error}" for folder, error in collected.failed.items()] + [""]
     (out / "report.md").write_text("\n".join(lines))
     return summary, rows, collected.failed
+
+
+def _side_by_side(rows: list[dict[str, str]], settings: Path) -> list[str]:
+    """With several students (e.g. from scratch and kickstarted), one table per environment with every teacher's
+    students next to each other."""
+    students = list(dict.fromkeys(r["student"] for r in rows))
+    if len(students) < 2:
+        return []
+    if settings.exists():
+        named = yaml.safe_load(settings.read_text()).get("students") or []
+        students.sort(key=lambda name: list(named).index(name) if name in named else len(named))
+    lines = ["## Students side by side", ""]
+    for env in dict.fromkeys(r["env"] for r in rows):
+        mine = [r for r in rows if r["env"] == env]
+        teachers = list(dict.fromkeys(r["teacher"] for r in mine))
+        mine.sort(key=lambda r: (teachers.index(r["teacher"]), students.index(r["student"])))
+        lines += [f"{env}: final test set, mean ± std (ddof 1) over seeds.", ""]
+        lines += ["| teacher | student | seeds | mastered % | mean return | AUC mastered % |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"| {r['teacher']} | {r['student']} | {r['seeds']} | {r['mastered %'].strip('*')} | "
+            f"{r['mean return'].strip('*')} | {r['AUC mastered %'].strip('*')} |"
+            for r in mine
+        ]
+        lines.append("")
+    return lines
 
 
 def _slug(name: str) -> str:
