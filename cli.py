@@ -43,6 +43,12 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+def _message(exc: BaseException) -> str:
+    """An exception's message on one line (a KeyError's without the quotes ``str`` adds around it)."""
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(str(text).split())
+
+
 def _split_names(text: str) -> list[str]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
@@ -118,8 +124,9 @@ def _run_simulation(job: dict[str, Any]) -> SimulationResult:
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and std with ddof 1 (the convention of every table teachrl prints; 0 for one value)."""
     mean = sum(values) / len(values)
-    var = sum((v - mean) ** 2 for v in values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
     return mean, math.sqrt(var)
 
 
@@ -151,7 +158,10 @@ def _config_defaults(ctx: click.Context, _param: click.Parameter, value: Path | 
         raise UserError(f"config file '{value}' does not exist")
     import yaml
 
-    data = yaml.safe_load(value.read_text()) or {}
+    try:
+        data = yaml.safe_load(value.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"config file '{value}' is not valid YAML: {' '.join(str(exc).split())}") from None
     valid = [p.name for p in ctx.command.params if p.name and p.expose_value]
     unknown = sorted(set(data) - set(valid)) if isinstance(data, dict) else ["(not a mapping)"]
     if unknown:
@@ -176,7 +186,7 @@ def _config_defaults(ctx: click.Context, _param: click.Parameter, value: Path | 
     help="Comma-separated teacher names or module:Class paths.",
 )
 @click.option("--episodes", default=20000, show_default=True, type=click.IntRange(min=1), help="Episodes per run.")
-@click.option("--seeds", default=3, show_default=True, type=click.IntRange(min=1), help="Runs per teacher, seeds 0..N-1.")
+@click.option("--seeds", default="0-2", show_default=True, help="Seeds: 0-4, 0,1,2 or 0-2,7 (as in compare).")
 @click.option("--dims", default=2, show_default=True, type=click.IntRange(min=1), help="Relevant task dimensions.")
 @click.option("--cells", default=10, show_default=True, type=click.IntRange(min=1), help="Bins per relevant dimension.")
 @click.option(
@@ -219,7 +229,7 @@ def _config_defaults(ctx: click.Context, _param: click.Parameter, value: Path | 
 def simulate_cmd(
     teachers: str,
     episodes: int,
-    seeds: int,
+    seeds: str,
     dims: int,
     cells: int,
     distractors: int,
@@ -241,6 +251,9 @@ def simulate_cmd(
             teacher_class(name)
         except UnknownTeacherError as exc:
             raise UserError(str(exc)) from exc
+    seed_list = _seed_list(seeds)
+    if json_path is not None:  # refuse an unwritable --json before the simulation, not after it
+        _check_writable(json_path, "--json")
     params = _parse_teacher_param_options(teacher_param, names)
     student = {
         "dims": dims,
@@ -261,29 +274,18 @@ def simulate_cmd(
             "student_params": student,
         }
         for name in names
-        for seed in range(seeds)
+        for seed in seed_list
     ]
-    # Build the student and every teacher once here, so bad options fail now with one message, not in a worker.
-    try:
-        space = SimulatedStudent(**student).task_space
-    except ValueError as exc:
-        raise UserError(f"simulated student: {exc}") from exc
-    for name in names:
-        try:
-            needs = make_teacher(name, space, **params[name]).required_scores
-        except (ValueError, TypeError) as exc:
-            raise UserError(f"teacher '{name}': {exc}") from exc
-        if needs:
-            raise UserError(
-                f"teacher '{name}' needs the student's {', '.join(needs)} score, which the simulated student does not "
-                "provide; train an RL student with 'cli.py run' instead"
-            )
+    _check_simulation(names, params, student)
     results = _execute(jobs, min(workers, len(jobs)), lambda job: f"{job['teacher']} seed {job['seed']}")
     by_teacher: dict[str, list[SimulationResult]] = defaultdict(list)
     for result in sorted(results, key=lambda r: (names.index(r.teacher), r.seed)):
         by_teacher[result.teacher].append(result)
 
-    title = f"Simulated student: {dims}-D, {cells} cells/dim, {episodes} episodes, seeds 0-{seeds - 1}: % cells mastered"
+    title = (
+        f"Simulated student: {dims}-D, {cells} cells/dim, {episodes} episodes, seeds {seeds}: % cells mastered, "
+        "mean ± std (ddof 1)"
+    )
     table = Table(title=title)
     table.add_column("teacher")
     for c in checkpoints:
@@ -317,7 +319,7 @@ def simulate_cmd(
                 for name in names
             },
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-            "config": {"episodes": episodes, "seeds": list(range(seeds)), "checkpoints": checkpoints, "student": student},
+            "config": {"episodes": episodes, "seeds": seed_list, "checkpoints": checkpoints, "student": student},
         }
         try:
             json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -330,16 +332,61 @@ def simulate_cmd(
 cli.add_command(simulate_cmd, "simulate")
 
 
+def _check_simulation(names: list[str], params: dict[str, dict[str, Any]], student: dict[str, Any]) -> None:
+    """Build the student and every teacher once, so that bad options fail now with one message, not in a worker."""
+    try:
+        space = SimulatedStudent(**student).task_space
+    except ValueError as exc:
+        raise UserError(f"simulated student: {exc}") from exc
+    for name in names:
+        try:
+            needs = make_teacher(name, space, **params[name]).required_scores
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"teacher '{name}': {exc}") from exc
+        if needs:
+            raise UserError(
+                f"teacher '{name}' needs the student's {', '.join(needs)} score, which the simulated student does not "
+                "provide; train an RL student with 'cli.py run' instead"
+            )
+
+
+def _check_writable_dir(path: Path, flag: str) -> None:
+    """Refuse, before any work, a folder that cannot be created or written (nothing is created)."""
+    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        problem = "is a file" if existing == path else f"'{existing}' is not a writable folder"
+        raise UserError(f"{flag} {path}: cannot write there ({problem})")
+
+
+def _seed_list(text: str) -> list[int]:
+    """``--seeds`` as everywhere: ``0-4``, ``0,1,2`` or ``0-2,7``."""
+    from students.compare import CompareError, parse_seeds
+
+    try:
+        return parse_seeds(str(text))
+    except CompareError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _check_writable(path: Path, flag: str) -> None:
+    """Refuse, before any work, a path that cannot be written (nothing is created)."""
+    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    blocked = path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK)
+    if blocked or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{flag} {path}: cannot write there (not a writable file path)")
+
+
 def _yaml_values(options: Iterable[str], flag: str) -> dict[str, Any]:
     """``KEY=VALUE`` options with YAML values (``observation_mode=privileged``, ``horizon=50``)."""
-    import yaml
 
     parsed: dict[str, Any] = {}
+    from students.algorithms import parse_value
+
     for key, text in _key_values(options, flag).items():
         try:
-            parsed[key] = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise UserError(f"{flag} {key}={text}: not a value ({str(exc).splitlines()[0]})") from None
+            parsed[key] = parse_value(text)
+        except ValueError as exc:
+            raise UserError(f"{flag} {key}={text}: {exc}") from None
     return parsed
 
 
@@ -349,6 +396,8 @@ def _key_values(options: Iterable[str], flag: str) -> dict[str, str]:
         key, sep, value = option.partition("=")
         if not sep or not key.strip():
             raise UserError(f"{flag} '{option}' must look like KEY=VALUE")
+        if key.strip() in parsed:
+            raise UserError(f"{flag} gives '{key.strip()}' twice; give each key once")
         parsed[key.strip()] = value.strip()
     return parsed
 
@@ -358,10 +407,16 @@ def _key_values(options: Iterable[str], flag: str) -> dict[str, str]:
 @click.option("--teacher", required=True, help="Teacher name or module:Class path (see list teachers).")
 @click.option("--student", default="ppo", show_default=True, help="SB3 algorithm: ppo, a2c, sac, td3 (tqc with sb3-contrib).")
 @click.option("--steps", default=200000, show_default=True, type=click.IntRange(min=1), help="Environment steps.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="The run's seed (every stream).")
 @click.option("--n-envs", default=4, show_default=True, type=click.IntRange(min=1), help="Parallel sub-environments.")
 @click.option("--subproc/--dummy", default=False, show_default=True, help="Sub-environments in subprocesses or in this one.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    help="Where the student trains (auto: CUDA when present).",
+)
 @click.option(
     "--teacher-param",
     "teacher_param",
@@ -371,10 +426,12 @@ def _key_values(options: Iterable[str], flag: str) -> dict[str, str]:
 )
 @click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter override, YAML value (repeatable).")
 @click.option(
-    "--eval-every", default=20000, show_default=True, type=click.IntRange(min=1), help="Steps between test-set evaluations."
+    "--eval-every", default=10000, show_default=True, type=click.IntRange(min=1), help="Steps between test-set evaluations."
 )
 @click.option("--test-set", default="default", show_default=True, help="Test set to evaluate on.")
-@click.option("--checkpoint-every", default=50000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--checkpoint-every", default=50000, show_default=True, type=click.IntRange(min=1), help="Steps between checkpoints."
+)
 @click.option(
     "--save-replay-buffer/--no-save-replay-buffer",
     default=True,
@@ -481,8 +538,9 @@ def run(
         ValueError,
         TypeError,
     ) as exc:
-        raise UserError(str(exc).strip("'\"")) from exc
+        raise UserError(_message(exc)) from exc
     folder = out or default_run_dir(config, experiment)
+    _check_writable_dir(folder, "--out")
     try:
         check_run_dir(config, folder, resume)
     except RunError as exc:
@@ -613,6 +671,7 @@ def compare_cmd(
             parsed = _parse_teacher_param_options(teacher_param, config.teachers)
             config.teacher_params = {**config.teacher_params, **{k: v for k, v in parsed.items() if v}}
         folder = out or Path("results") / f"compare_{config.env.replace(':', '_').replace('/', '_')}"
+        _check_writable_dir(folder, "--out")
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -648,7 +707,7 @@ def compare_cmd(
         ValueError,
         TypeError,
     ) as exc:
-        raise UserError(str(exc).strip("'\"")) from exc
+        raise UserError(_message(exc)) from exc
     _report_folder(folder)
     if result.failed:
         for path, error in result.failed.items():
@@ -694,7 +753,7 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
         config, model = load_run(run_dir)
         tasks = make_env(config.env, **config.env_kwargs).test_set(test_set or config.test_set)
     except (RunError, KeyError) as exc:
-        raise UserError(str(exc).strip("'\"")) from exc
+        raise UserError(_message(exc)) from exc
     seed = Streams(config.seed).evaluation if seed is None else seed
     result = evaluate(
         lambda obs: model.predict(obs, deterministic=True)[0], config.env, tasks, seed, config.env_kwargs, episodes
@@ -709,12 +768,16 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
 def _parse_task_option(text: str, env: Any) -> Any:
     """``name=value,...`` to a task vector; dimensions not given keep the environment's default task."""
     values = dict(zip(env.task_space.names, np.asarray(env.default_task, dtype=float).tolist(), strict=True))
+    given: set[str] = set()
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
         if not sep:
             raise UserError(f"--task '{part}' must look like NAME=VALUE; dimensions: {', '.join(env.task_space.names)}")
         if key.strip() not in values:
             raise UserError(f"--task: unknown dimension '{key.strip()}'; valid: {', '.join(env.task_space.names)}")
+        if key.strip() in given:
+            raise UserError(f"--task gives '{key.strip()}' twice; give each dimension once")
+        given.add(key.strip())
         try:
             values[key.strip()] = float(value)
         except ValueError as exc:
@@ -741,6 +804,7 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
 
     if out.suffix.lower() not in (".png", ".gif"):
         raise UserError(f"--out must end in .png or .gif, got '{out.name}'")
+    _check_writable(out, "--out")
     try:
         env = make_env(env_name, render_mode="rgb_array")
     except UnknownEnvironmentError as exc:
@@ -753,7 +817,7 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
     elif policy == "zero":
         act = zero_policy(env)
     else:
-        act = _load_sb3_policy(Path(policy))
+        act = _load_sb3_policy(Path(policy), env)
     frames, episode_return, _ = rollout_frames(env, act, task, seed=seed, max_steps=steps, every=every)
     env.close()
     save_frames(frames, out)
@@ -762,18 +826,20 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
     )
 
 
-def _load_sb3_policy(path: Path) -> Callable[[Any], np.ndarray]:
-    if not path.is_file():
-        raise UserError(f"--policy: no file '{path}'; give random, zero, or a saved Stable-Baselines3 model (.zip)")
-    import stable_baselines3 as sb3
+def _load_sb3_policy(path: Path, env: Any) -> Callable[[Any], np.ndarray]:
+    """The deterministic policy of a saved SB3 model (or run folder) that reads and acts in ``env``'s spaces."""
+    from students.kickstart import KickstartError, load_policy
 
-    for algo in (sb3.PPO, sb3.SAC, sb3.TD3, sb3.A2C, sb3.DDPG):
-        try:
-            model = algo.load(path, device="cpu")
-        except Exception:  # try the next algorithm: a file tells which one saved it only by loading
-            continue
-        return lambda obs: model.predict(obs, deterministic=True)[0]
-    raise UserError(f"--policy: '{path}' is not a model saved by PPO, SAC, TD3, A2C or DDPG")
+    try:
+        policy = load_policy(path)
+    except KickstartError as exc:
+        raise UserError(f"--policy: {exc}; give random, zero, or a saved Stable-Baselines3 model (.zip)") from None
+    if policy.observation_space != env.observation_space or policy.action_space != env.action_space:
+        raise UserError(
+            f"--policy '{path}' reads {policy.observation_space} and acts in {policy.action_space}; this environment "
+            f"gives {env.observation_space} and takes {env.action_space}"
+        )
+    return lambda obs: policy.predict(obs, deterministic=True)[0]
 
 
 def main() -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import stable_baselines3 as sb3
+import torch as th
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -61,15 +64,59 @@ def default_hyperparams(name: str, env_name: str) -> dict[str, Any]:
     return dict(table.get(env_name) or table.get(base) or table.get("default") or {"policy": "MlpPolicy"})
 
 
-def resolve_hyperparams(name: str, env_name: str, overrides: dict[str, str]) -> dict[str, Any]:
-    """Defaults overridden by ``--hp key=value`` options (values parsed as YAML: numbers, lists, dicts...)."""
+def parse_value(text: Any) -> Any:
+    """A command-line value as a user means it: YAML (numbers, lists, dicts...), and numbers YAML 1.1 reads as
+    strings (``1e-3``, ``5E4``) as numbers.
+
+    :raises ValueError: not YAML
+    """
+    if not isinstance(text, str):
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not a value ({str(exc).splitlines()[0]})") from None
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def resolve_hyperparams(name: str, env_name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Defaults overridden by ``--hp key=value`` options (values parsed by :func:`parse_value`)."""
     valid = accepted_hyperparams(name)
     resolved = default_hyperparams(name, env_name)
     for key, text in overrides.items():
         if key not in valid:
             raise StudentConfigError(f"student '{name}' takes no hyperparameter '{key}'; valid: {', '.join(valid)}")
         try:
-            resolved[key] = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise StudentConfigError(f"--hp {key}={text}: not a value ({exc})") from exc
+            resolved[key] = parse_value(text)
+        except ValueError as exc:
+            raise StudentConfigError(f"--hp {key}={text}: {exc}") from None
     return resolved
+
+
+def check_hyperparams(name: str, env_factory: Callable[[], Any], n_envs: int, hyperparams: dict[str, Any]) -> None:
+    """Build the student once on ``n_envs`` copies of the environment (a small replay buffer, on the CPU) so that a
+    bad hyperparameter (``batch_size=0``, ``policy_kwargs={net_arch: foo}``...) fails before anything is written.
+
+    :raises StudentConfigError: the algorithm refuses them (the message is SB3's, on one line)
+    """
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    hp = dict(hyperparams)
+    policy = hp.pop("policy", "MlpPolicy")
+    env = DummyVecEnv([env_factory] * n_envs)
+    try:
+        if "buffer_size" in accepted_hyperparams(name):
+            hp["buffer_size"] = min(int(hp.get("buffer_size", 1000)), 1000)
+        with warnings.catch_warnings(), th.random.fork_rng():  # a probe: no warnings twice, no random draws taken
+            warnings.simplefilter("ignore")
+            algorithm_class(name)(policy, env, device="cpu", **hp)
+    except Exception as exc:  # SB3 raises assertions, ValueError, TypeError, KeyError... for bad settings
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise StudentConfigError(f"student '{name}' refuses its hyperparameters: {message}") from None
+    finally:
+        env.close()

@@ -91,6 +91,30 @@ class CompareConfig:
     hp: dict[str, str] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Check each setting's type and range, as the command-line options are checked.
+
+        :raises CompareError: the first bad setting, with what it should be
+        """
+        for key in ("steps", "n_envs", "eval_every", "checkpoint_every"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise CompareError(f"{key} must be an integer >= 1, got {value!r}")
+        for key in ("env", "test_set", "device"):
+            if not isinstance(getattr(self, key), str):
+                raise CompareError(f"{key} must be a name, got {getattr(self, key)!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise CompareError(f"unknown device '{self.device}'; valid: auto, cpu, cuda")
+        if not isinstance(self.teachers, list) or not all(isinstance(t, str) for t in self.teachers):
+            raise CompareError(f"teachers must be a list of names, got {self.teachers!r}")
+        if not isinstance(self.students, list | dict):
+            raise CompareError(f"students must be a list of names or a mapping of variants, got {self.students!r}")
+        for key in ("teacher_params", "hp", "env_kwargs"):
+            if not isinstance(getattr(self, key), dict):
+                raise CompareError(f"{key} must be a mapping (KEY: VALUE), got {getattr(self, key)!r}")
+        if any(not isinstance(v, dict) for v in self.teacher_params.values()):
+            raise CompareError("teacher_params must map each teacher name to a mapping of its parameters")
+
     def run_configs(self) -> list[RunConfig]:
         """One resolved :class:`RunConfig` per teacher x student x seed (raises clear errors for bad names)."""
         unknown = sorted(set(self.teacher_params) - set(self.teachers))
@@ -167,7 +191,10 @@ def load_compare_config(path: Path, overrides: dict[str, Any]) -> CompareConfig:
     if path is not None:
         if not Path(path).is_file():
             raise CompareError(f"config file '{path}' does not exist")
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:  # also refuses python/... tags: safe loading
+            raise CompareError(f"config file '{path}' is not valid YAML: {' '.join(str(exc).split())}") from None
         if not isinstance(data, dict):
             raise CompareError(f"config file '{path}' must hold a mapping of settings")
     valid = list(CompareConfig.__dataclass_fields__)

@@ -42,7 +42,13 @@ from curriculum.base import Teacher
 from curriculum.registry import make_teacher
 from curriculum.seeding import Streams
 from environments.registry import env_entry, make_env
-from students.algorithms import algorithm_class, masked_algorithm_class, resolve_hyperparams
+from students.algorithms import (
+    StudentConfigError,
+    algorithm_class,
+    check_hyperparams,
+    masked_algorithm_class,
+    resolve_hyperparams,
+)
 from students.curriculum import STUDENT_SCORES, CurriculumCallback
 from students.callbacks import PeriodicCallback
 from students.evaluation import EvalCallback, evaluate
@@ -127,6 +133,10 @@ class RunConfig:
 
     def resolve(self) -> RunConfig:
         """Validate names and parameters (raising clear errors) and resolve hyperparameters."""
+        for key in ("steps", "n_envs", "eval_every", "checkpoint_every"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise RunError(f"{key} must be an integer >= 1, got {value!r}")
         entry = env_entry(self.env)
         if not entry.trainable:
             raise RunError(f"environment '{self.env}' cannot train an RL student (it is a teacher benchmark)")
@@ -140,8 +150,11 @@ class RunConfig:
         probe.close()
         if dict_obs and "policy" not in self.hp_overrides and self.hyperparams.get("policy") == "MlpPolicy":
             self.hyperparams["policy"] = "MultiInputPolicy"  # dict observations (observation_mode=privileged)
-        if self.steps < 1 or self.n_envs < 1:
-            raise RunError("steps and n_envs must be >= 1")
+        try:
+            check_hyperparams(self.algorithm, lambda: make_env(self.env, **self.env_kwargs), self.n_envs, self.hyperparams)
+        except StudentConfigError as exc:
+            given = ", ".join(f"{k}={v}" for k, v in self.hp_overrides.items())
+            raise StudentConfigError(f"{exc}{f' (overrides: {given})' if given else ''}") from None
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise RunError(f"unknown device '{self.device}'; valid: auto, cpu, cuda")
         if self.device.startswith("cuda") and not th.cuda.is_available():
