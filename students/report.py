@@ -176,29 +176,43 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
     return shown
 
 
+def curve_band(curves: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, mean over seeds, low, high) of one teacher's curve: the 95% t-interval of the mean, percentages
+    clipped to [0, 100] (a single seed has no band: low = high = mean)."""
+    points = curves.groupby("timesteps")[metric].apply(lambda v: mean_ci(v.to_numpy()))
+    x = points.index.to_numpy()
+    mean = np.array([p[0] for p in points])
+    half = np.nan_to_num(np.array([p[2] for p in points]))
+    low, high = mean - half, mean + half
+    if metric == "mastered_pct":
+        low, high = np.clip(low, 0.0, 100.0), np.clip(high, 0.0, 100.0)
+    return x, mean, low, high
+
+
 def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
-    """Mastered % and mean return against steps: mean over seeds per teacher, shaded 95% interval."""
+    """Mastered % and mean return against steps: mean over seeds per teacher, shaded 95% t-interval (mastered %
+    clipped to [0, 100]); teachers in the table's order; the figure says what the band is and over how many seeds."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
     from matplotlib.ticker import FuncFormatter
 
-    figure = Figure(figsize=(10, 3.6))
+    figure = Figure(figsize=(11, 4.2))
     axes = figure.subplots(1, 2)
+    seeds = sorted({int(n) for n in curves.groupby("teacher", sort=False)["seed"].nunique()})
     for teacher, own in curves.groupby("teacher", sort=False):
         for axis, metric in zip(axes, ("mastered_pct", "mean_return"), strict=True):
-            points = own.groupby("timesteps")[metric].apply(lambda v: mean_ci(v.to_numpy()))
-            x = points.index.to_numpy()
-            mean = np.array([p[0] for p in points])
-            half = np.nan_to_num(np.array([p[2] for p in points]))
+            x, mean, low, high = curve_band(own, metric)
             (line,) = axis.plot(x, mean, label=teacher)
-            axis.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+            axis.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
     for axis in axes:
         axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x < 1e6 else f"{x / 1e6:g}M"))
-    axes[0].set(xlabel="steps", ylabel="test tasks mastered (%)")
+        axis.grid(alpha=0.3)
+    axes[0].set(xlabel="steps", ylabel="test tasks mastered (%)", ylim=(-2, 102))
     axes[1].set(xlabel="steps", ylabel="mean test return")
-    axes[0].legend(fontsize=8)
-    figure.suptitle(title, fontsize=10)
+    axes[0].legend(fontsize=9)
+    n = "/".join(map(str, seeds))
+    figure.suptitle(f"{title}\nline: mean over {n} seeds; band: 95% t-interval of the mean (mastered % clipped to [0, 100])")
     figure.tight_layout()
-    figure.savefig(path, dpi=80)
+    figure.savefig(path, dpi=90)
 
 
 def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:

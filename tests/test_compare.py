@@ -286,3 +286,23 @@ def test_report_separates_runs_of_other_settings(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "Runs: a." in report and "Runs: b: 2000 steps." in report
     assert "reported separately, never pooled: point-mass, ppo: 2 groups" in report
+
+
+def test_curve_bands_keep_percentages_in_range():
+    from students.report import curve_band
+
+    curves = pd.DataFrame(
+        {
+            "timesteps": [10, 10, 20, 20],
+            "seed": [0, 1, 0, 1],
+            "mastered_pct": [0.0, 40.0, 95.0, 100.0],
+            "mean_return": [1, 3, 5, 7],
+        }
+    )
+    x, mean, low, high = curve_band(curves, "mastered_pct")
+    assert list(x) == [10, 20] and list(mean) == [20.0, 97.5]
+    # t(0.975, 1) = 12.706205; std of (0, 40) is 28.28, of (95, 100) 3.54: half-widths 254.1 and 31.8
+    assert (low[0], high[0], high[1]) == (0.0, 100.0, 100.0)  # clipped, not -234% / 274% / 129%
+    assert low[1] == pytest.approx(97.5 - 12.706205 * 2.5, rel=1e-6)
+    _, _, low_return, _ = curve_band(curves, "mean_return")
+    assert low_return[0] == pytest.approx(2.0 - 12.706205, rel=1e-6)  # returns are not clipped
