@@ -197,6 +197,50 @@ def test_stump_tracks_terrain_follows_the_task_and_level_seed():
     assert counts[0] > 4 * counts[1]
 
 
+def stump_edges(env: StumpTracksEnv, probe: float) -> list[tuple[float, float]]:
+    """(left, right) x of every stump, found by horizontal ray casts just above the ground: rightwards to a stump's
+    left face, then leftwards from ``probe`` beyond it to its right face."""
+    from Box2D import b2RayCastCallback
+    from gymnasium.envs.box2d import bipedal_walker as bw
+
+    class First(b2RayCastCallback):
+        def __init__(self):
+            super().__init__()
+            self.x = None
+
+        def ReportFixture(self, fixture, point, normal, fraction):
+            if fixture.body.userData != "grass":  # the ground edges lie along the ray's height only at their ends
+                self.x = point[0]
+                return fraction
+            return -1
+
+    y = bw.TERRAIN_HEIGHT + 0.01
+    edges, x, end = [], 0.0, bw.TERRAIN_LENGTH * bw.TERRAIN_STEP
+    while True:
+        hit = First()
+        env.world.RayCast(hit, (x, y), (end, y))
+        if hit.x is None:
+            return edges
+        back = First()
+        env.world.RayCast(back, (hit.x + probe, y), (hit.x, y))
+        edges.append((hit.x, back.x))
+        x = back.x + 1e-4
+
+
+def test_stump_spacing_is_the_gap_in_world_units():
+    from gymnasium.envs.box2d import bipedal_walker as bw
+
+    env = StumpTracksEnv(max_episode_steps=10)
+    for spacing in (0.5, 2.0, 6.0):
+        env.set_task([1.0, spacing], level_seed=3)
+        env.reset(seed=0)
+        edges = stump_edges(env, bw.TERRAIN_STEP + spacing / 2)
+        gaps = [b[0] - a[1] for a, b in zip(edges, edges[1:], strict=False)]
+        widths = [right - left for left, right in edges]
+        assert len(gaps) > 5 and np.allclose(gaps, spacing, atol=1e-3), (spacing, gaps[:5])
+        assert np.allclose(widths, bw.TERRAIN_STEP, atol=2e-3)
+
+
 def test_stump_tracks_variants_and_privileged_terrain_ahead():
     assert StumpTracksEnv(variant="infeasible").task_space.high[0] == 9.0
     assert StumpTracksEnv(variant="trivial").task_space.low[0] == -3.0

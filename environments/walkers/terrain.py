@@ -58,14 +58,16 @@ def flat_ground(world: Box2D.b2World, terrain: Terrain) -> None:
 
 
 def stump_track(world: Box2D.b2World, task: np.ndarray, rng: np.random.Generator) -> Terrain:
-    """Stumps one step wide, ``task[1]`` steps apart, heights N(``task[0]``, 0.1) floored at ``MIN_STUMP`` steps."""
+    """Stumps one step wide, ``task[1]`` world units apart (teachDeepRL and TeachMyAgent: a flat stretch of
+    ``obstacle_spacing`` world units between two stumps), heights N(``task[0]``, 0.1) floored at ``MIN_STUMP``
+    steps."""
     height_mean, spacing = float(task[0]), float(task[1])
     terrain = Terrain()
     x = START
     while x + STEP <= END:
         height = max(float(rng.normal(height_mean, 0.1)), MIN_STUMP) * STEP
         terrain.add_obstacle(world, [(x, GROUND), (x + STEP, GROUND), (x + STEP, GROUND + height), (x, GROUND + height)])
-        x += STEP * (1.0 + spacing)
+        x += STEP + spacing
     flat_ground(world, terrain)
     return terrain
 
