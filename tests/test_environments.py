@@ -1,3 +1,4 @@
+import itertools
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -235,7 +236,7 @@ def test_stump_spacing_is_the_gap_in_world_units():
         env.set_task([1.0, spacing], level_seed=3)
         env.reset(seed=0)
         edges = stump_edges(env, bw.TERRAIN_STEP + spacing / 2)
-        gaps = [b[0] - a[1] for a, b in zip(edges, edges[1:], strict=False)]
+        gaps = [b[0] - a[1] for a, b in itertools.pairwise(edges)]
         widths = [right - left for left, right in edges]
         assert len(gaps) > 5 and np.allclose(gaps, spacing, atol=1e-3), (spacing, gaps[:5])
         assert np.allclose(widths, bw.TERRAIN_STEP, atol=2e-3)

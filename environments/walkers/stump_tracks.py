@@ -1,10 +1,10 @@
 """Stump Tracks (teachDeepRL): stumps of a mean height and spacing, on any walker body.
 
 Task: ``stump_height`` (mean stump height, in terrain steps of 14/30 world units) and ``obstacle_spacing``
-(flat gap between two stumps, in world units, as in teachDeepRL and TeachMyAgent). After the flat start pad, stumps one terrain step wide follow
-one another with that gap until the end of the 200-step track; each stump's height is drawn from
-N(stump_height, 0.1) with the level's own generator and floored at 0.05 steps, so the same task and level
-seed always build the same terrain. Bounds: heights [0, 3] and spacing [0, 6] (``variant="default"``);
+(flat gap between two stumps, in world units, as in teachDeepRL and TeachMyAgent). After the flat start pad,
+stumps one terrain step wide follow one another with that gap until the end of the 200-step track; each stump's
+height is drawn from N(stump_height, 0.1) with the level's own generator and floored at 0.05 steps, so the same
+task and level seed always build the same terrain. Bounds: heights [0, 3] and spacing [0, 6] (``variant="default"``);
 ``infeasible`` uses heights [0, 9] (mostly infeasible), ``trivial`` heights [-3, 3] (mostly trivial).
 Test set ``default``: a 10 x 10 grid over the variant's bounds (TeachMyAgent).
 """
