@@ -831,9 +831,9 @@ def _load_sb3_policy(path: Path, env: Any) -> Callable[[Any], np.ndarray]:
     from students.kickstart import KickstartError, load_policy
 
     try:
-        policy = load_policy(path)
+        policy = load_policy(path, role="model")
     except KickstartError as exc:
-        raise UserError(f"--policy: {exc}; give random, zero, or a saved Stable-Baselines3 model (.zip)") from None
+        raise UserError(f"--policy: {exc}; or give random or zero") from None
     if policy.observation_space != env.observation_space or policy.action_space != env.action_space:
         raise UserError(
             f"--policy '{path}' reads {policy.observation_space} and acts in {policy.action_space}; this environment "

@@ -145,7 +145,7 @@ class Schedule:
 
 
 # -- experts ---------------------------------------------------------------------------------------------------------
-def model_path(path: Path) -> Path:
+def model_path(path: Path, role: str = "expert") -> Path:
     """The ``model.zip`` of a run folder (its final model, else its last checkpoint) or the zip itself.
 
     :raises KickstartError: no such file or folder, or a folder without a model
@@ -155,18 +155,18 @@ def model_path(path: Path) -> Path:
         for candidate in (path / "model.zip", path / "checkpoint" / "model.zip"):
             if candidate.is_file():
                 return candidate
-        raise KickstartError(f"expert '{path}' is a folder without a model.zip (a run folder is expected)")
+        raise KickstartError(f"{role} '{path}' is a folder without a model.zip (a run folder is expected)")
     if not path.is_file():
-        raise KickstartError(f"expert '{path}' does not exist (give a run folder or a model.zip)")
+        raise KickstartError(f"{role} '{path}' does not exist (give a run folder or a model.zip)")
     return path
 
 
-def load_policy(path: Path, device: th.device | str = "cpu") -> BasePolicy:
+def load_policy(path: Path, device: th.device | str = "cpu", role: str = "expert") -> BasePolicy:
     """The frozen policy of a saved SB3 model (its class is read from the zip).
 
     :raises KickstartError: not an SB3 model
     """
-    zip_path = model_path(path)
+    zip_path = model_path(path, role)
     try:
         data, params, _ = load_from_zip_file(zip_path, device=device)
         kwargs = dict(data.get("policy_kwargs") or {})
@@ -178,7 +178,7 @@ def load_policy(path: Path, device: th.device | str = "cpu") -> BasePolicy:
     except KickstartError:
         raise
     except Exception as exc:  # a corrupt or foreign file: one line, not a traceback
-        raise KickstartError(f"expert '{path}' is not a Stable-Baselines3 model ({type(exc).__name__}: {exc})") from None
+        raise KickstartError(f"{role} '{path}' is not a Stable-Baselines3 model ({type(exc).__name__}: {exc})") from None
     policy.to(device)
     policy.set_training_mode(False)
     policy.requires_grad_(False)

@@ -347,7 +347,7 @@ def test_render_cli_writes_pictures_that_show_the_task(tmp_path):
         (["--env", "point-mass", "--out", "a.jpg"], "must end in .png or .gif"),
         (["--env", "point-mass", "--out", "a.png", "--task", "gate_x=9"], "'gate_x' = 9 is outside its bounds"),
         (["--env", "point-mass", "--out", "a.png", "--task", "width=1"], "unknown dimension 'width'; valid: gate_x"),
-        (["--env", "point-mass", "--out", "a.png", "--policy", "missing.zip"], "no file 'missing.zip'"),
+        (["--env", "point-mass", "--out", "a.png", "--policy", "missing.zip"], "model 'missing.zip' does not exist"),
     ]:
         result = runner.invoke(cli, ["render", *args])
         assert result.exit_code == 2, (args, result.output)
