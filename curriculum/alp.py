@@ -19,10 +19,11 @@ class NearestNeighbourALP:
     the tail reaches ``max(256, prefix / 16)`` points.
 
     :param dim: task dimension
-    :param min_history: ALP is 0 until this many earlier episodes exist
+    :param min_history: ALP is 0 until this many earlier episodes exist (6: teachDeepRL computes ALP once its
+        history holds more than 5 points)
     """
 
-    def __init__(self, dim: int, min_history: int = 5) -> None:
+    def __init__(self, dim: int, min_history: int = 6) -> None:
         self.dim = dim
         self.min_history = min_history
         self._points = np.zeros((1024, dim))

@@ -7,7 +7,7 @@ import numpy as np
 from curriculum.alp import NearestNeighbourALP
 
 
-def brute_force_alps(points: np.ndarray, returns: np.ndarray, min_history: int = 5) -> list[float]:
+def brute_force_alps(points: np.ndarray, returns: np.ndarray, min_history: int = 6) -> list[float]:
     out = []
     for i, (p, r) in enumerate(zip(points, returns, strict=True)):
         if i < min_history:
@@ -35,3 +35,9 @@ def test_matches_brute_force_across_tree_rebuilds_and_copies():
         np.testing.assert_allclose(other.compute_and_add(points[1500:], returns[1500:]), expected[1500:])
     assert len(alp) == 3000
     assert alp._tree is not None and alp._n_tree > 1000  # the tree was really used
+
+
+def test_alp_starts_after_more_than_five_earlier_episodes_as_in_the_reference():
+    alp = NearestNeighbourALP(1)
+    got = [float(alp.compute_and_add(np.array([[i / 10]]), np.array([float(i)]))[0]) for i in range(8)]
+    assert got == [0.0] * 6 + [1.0, 1.0]  # teachDeepRL: ALP once its history holds more than 5 points

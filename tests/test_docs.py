@@ -1,0 +1,48 @@
+"""The README's result tables say what the committed reference results say (so they cannot drift apart)."""
+
+import json
+import statistics
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+REFERENCE = ROOT / "results" / "reference"
+
+
+def cell(mean: float, std: float, digits: int) -> str:
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+@pytest.mark.parametrize("folder", ["point_mass_ppo_500k", "demo"])
+def test_comparison_tables_match_their_summaries(folder):
+    summary = pd.read_csv(REFERENCE / folder / "summary.csv")
+    for row in summary.itertuples():
+        mastered = cell(row.mastered_pct_mean, row.mastered_pct_std, 1)
+        returns = cell(row.mean_return_mean, row.mean_return_std, 2)
+        auc = cell(row.auc_mean, row.auc_std, 1)
+        assert any(
+            line.strip().startswith(f"| {row.teacher} |") and mastered in line and returns in line and auc in line
+            for line in README.splitlines()
+        ), (folder, row.teacher, mastered, returns, auc)
+
+
+def test_simulated_student_table_matches_its_reference():
+    data = json.loads((REFERENCE / "simulated_student_2d.json").read_text())
+    for teacher, result in data["teachers"].items():
+        cells = [cell(statistics.mean(v), statistics.stdev(v), 1) for v in result["mastered"].values()]
+        line = next(line for line in README.splitlines() if line.startswith(f"│ {teacher} "))
+        assert [c.strip() for c in line.split("│")[2:5]] == cells, (teacher, line)
+
+
+def test_kickstarting_table_matches_its_summary():
+    summary = pd.read_csv(REFERENCE / "kickstart_point_mass" / "summary.csv").set_index(["teacher", "student"])
+    for teacher in ("random", "plr"):
+        for net, prefix in (("64-64", "ppo"), ("16-16", "ppo-small")):
+            scratch, kick = (summary.loc[(teacher, name)] for name in (prefix, f"{prefix}-kick"))
+            line = next(line for line in README.splitlines() if line.startswith(f"| {teacher} | {net} |"))
+            expected = f"{cell(scratch.mastered_pct_mean, scratch.mastered_pct_std, 1)} / "
+            expected += f"**{cell(kick.mastered_pct_mean, kick.mastered_pct_std, 1)}**"
+            assert line.rstrip(" |").endswith(expected), (line, expected)
