@@ -48,9 +48,10 @@ class RiacTeacher(Teacher):
     each child gets at least ``max_region_size * min_points_fraction`` points and is at least
     ``min_width_fraction`` of the range wide on the split dimension; the best valid split maximises
     |ALP(low child) - ALP(high child)| * size(low child) * size(high child). Without a valid split the oldest
-    quarter of the window is dropped. Sampling: with probability ``p_alp`` a leaf chosen in proportion to its
-    ALP, uniform inside it; with ``p_random`` a uniform task; otherwise the lowest-return task of an
-    ALP-chosen leaf perturbed by Gaussian noise of ``perturbation_std`` (fraction of the range).
+    quarter of the window is dropped. Sampling: with probability ``p_alp`` a region chosen in proportion to its
+    ALP, uniform inside it; with ``p_random`` a uniform task; otherwise the lowest-return task of an ALP-chosen
+    region perturbed by Gaussian noise of ``perturbation_std`` task units, clipped to that region (the
+    reference's mode 3).
 
     Deviations from the reference, each measured with ``cli.py simulate`` (3 seeds unless noted):
 
@@ -59,7 +60,12 @@ class RiacTeacher(Teacher):
     - ``max_region_size`` defaults to 50 instead of 200: regions then split and react four times sooner.
       % cells mastered at 20k episodes, 200 -> 50: 48.7 -> 89.0 (2-D, 10 cells); with return noise 0.05
       47.0 -> 72.5; 3-D, 5 cells 25.2 -> 37.2; 2 distractor dimensions 18.5 -> 23.5 (2 seeds each).
-      Smaller windows (30) do better without noise (99.7) but worse with it (61.5).
+      Smaller windows (30) do better without noise (99.7) but worse with it (61.5);
+    - regions are sampled among the leaves only, and a region forgets its window when it splits
+      (``leaves_only=True``). The reference (``leaves_only=False``) samples among all regions, root included, and
+      every region on an episode's path keeps collecting. Measured (2-D, 10 cells, 20k episodes, seeds 0-2, %
+      mastered, mean ± std): leaves only 90.7 ± 1.2 vs reference 77.0 ± 4.6; with return noise 0.05, 74.0 ± 4.4
+      vs 58.3 ± 4.6. The reference's mode 3 is kept as it is (0.1 task units, clipped to the region).
 
     :param max_region_size: window of (task, return) pairs kept per region
     :param nb_split_attempts: random splits tried when a region is full
@@ -67,10 +73,11 @@ class RiacTeacher(Teacher):
     :param min_width_fraction: least width of a child on the split dimension, as a share of the range
     :param p_alp: probability of sampling inside an ALP-chosen region
     :param p_random: probability of a uniform task
-    :param perturbation_std: noise (share of the range) around the lowest-return task of a region
+    :param perturbation_std: noise (task units) around the lowest-return task of a region
+    :param leaves_only: sample among the leaves only, and forget a region's window when it splits
     """
 
-    state_attrs = ("regions", "_leaves", "_leaf_alps")
+    state_attrs = ("regions", "_leaves", "_leaf_alps", "_alps")
 
     def __init__(
         self,
@@ -84,6 +91,7 @@ class RiacTeacher(Teacher):
         p_alp: float = 0.7,
         p_random: float = 0.2,
         perturbation_std: float = 0.1,
+        leaves_only: bool = True,
     ) -> None:
         super().__init__(task_space, seed, return_bounds)
         if max_region_size < 4:
@@ -97,11 +105,13 @@ class RiacTeacher(Teacher):
         self.p_alp = p_alp
         self.p_random = p_random
         self.perturbation_std = perturbation_std
+        self.leaves_only = leaves_only
         d = task_space.dim
         self.regions: list[Region] = [Region(np.zeros(d), np.ones(d))]
         # leaf region indices and their ALPs, kept in step so that sampling costs one cumsum
         self._leaves: list[int] = [0]
         self._leaf_alps = np.zeros(1)
+        self._alps = np.zeros(1)  # every region's ALP, by index (sampled from unless leaves_only)
 
     # -- tree ------------------------------------------------------------------------------------------------
     def _leaf_of(self, unit: np.ndarray) -> int:
@@ -144,45 +154,58 @@ class RiacTeacher(Teacher):
             children.append(Region(low, high, list(tasks[mask]), child_returns, window_alp(child_returns)))
         self.regions.extend(children)
         region.split = (dim, threshold, len(self.regions) - 2, len(self.regions) - 1)
-        region.tasks, region.returns = [], []
+        if self.leaves_only:
+            region.tasks, region.returns = [], []
         position = self._leaves.index(index)
         self._leaves[position : position + 1] = [len(self.regions) - 2, len(self.regions) - 1]
         self._leaf_alps = np.array([self.regions[i].alp for i in self._leaves])
+        self._alps = np.append(self._alps, [c.alp for c in children])
         return True
 
     # -- teacher API -----------------------------------------------------------------------------------------
     def _update(self, task: np.ndarray, feedback: Feedback) -> None:
         unit = self.task_space.normalize(task)
-        index = self._leaf_of(unit)
-        region = self.regions[index]
-        region.tasks.append(unit)
-        region.returns.append(self.normalize_return(feedback.episode_return))
+        value = self.normalize_return(feedback.episode_return)
+        index = 0
+        while True:  # down the path to the leaf; ancestors keep a window too (unless leaves_only)
+            region = self.regions[index]
+            if region.split is None or not self.leaves_only:
+                region.tasks.append(unit)
+                region.returns.append(value)
+                if region.split is not None and len(region.returns) > self.max_region_size:
+                    del region.tasks[0], region.returns[0]
+                region.alp = self._alps[index] = window_alp(region.returns)
+            if region.split is None:
+                break
+            index = region.contains_index(unit)
         if len(region.returns) >= self.max_region_size and not self._try_split(index):
             drop = self.max_region_size // 4
             del region.tasks[:drop], region.returns[:drop]
+            region.alp = self._alps[index] = window_alp(region.returns)
         if region.split is None:
-            region.alp = window_alp(region.returns)
             self._leaf_alps[self._leaves.index(index)] = region.alp
 
-    def _choose_leaf(self) -> Region:
-        cumulative = np.cumsum(self._leaf_alps)
+    def _choose_region(self) -> Region:
+        alps = self._leaf_alps if self.leaves_only else self._alps
+        cumulative = np.cumsum(alps)
         if cumulative[-1] > 0:
             pick = min(int(cumulative.searchsorted(self.rng.random() * cumulative[-1], side="right")), len(cumulative) - 1)
         else:
             pick = int(self.rng.integers(len(cumulative)))
-        return self.regions[self._leaves[pick]]
+        return self.regions[self._leaves[pick] if self.leaves_only else pick]
 
     def _sample(self) -> np.ndarray:
         space = self.task_space
         mode = self.rng.random()
         if mode < self.p_random:
             return space.sample(self.rng)
-        region = self._choose_leaf()
+        region = self._choose_region()
         if mode < self.p_random + self.p_alp or not region.returns:
             unit = self.rng.uniform(region.low, region.high)
         else:
             worst = region.tasks[int(np.argmin(region.returns))]
-            unit = np.clip(worst + self.rng.normal(0.0, self.perturbation_std, size=len(worst)), 0.0, 1.0)
+            noise = self.rng.normal(0.0, self.perturbation_std, size=len(worst)) / (space.high - space.low)
+            unit = np.clip(worst + noise, region.low, region.high)
         return space.denormalize(unit)
 
     def stats(self) -> dict[str, float]:

@@ -187,3 +187,30 @@ def test_user_teacher_by_module_path():
         teacher_class("tests.test_teachers:Nope")
     with pytest.raises(UnknownTeacherError, match="not a subclass"):
         teacher_class("numpy:ndarray")
+
+
+def test_riac_reference_mode_keeps_ancestors_windows_and_samples_every_region():
+    from curriculum.riac import RiacTeacher
+
+    space = BoxTaskSpace(["x", "y"], [0.0, 0.0], [10.0, 10.0])
+    reference = RiacTeacher(space, seed=0, max_region_size=20, leaves_only=False)
+    ours = RiacTeacher(space, seed=0, max_region_size=20)
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        task = rng.uniform(0, 10, 2)
+        for teacher in (reference, ours):
+            teacher.update(task, Feedback(episode_return=float(task[0] > 5) * rng.random()))
+    root_ref, root_ours = reference.regions[0], ours.regions[0]
+    assert root_ref.split is not None and len(root_ref.returns) == 20  # the root keeps its last window
+    assert root_ours.split is not None and root_ours.returns == []
+    assert len(reference._alps) == len(reference.regions) > len(reference.leaves())
+    # mode 3: the chosen region's lowest-return task, moved by noise of 0.1 task units, clipped to the region
+    reference.p_alp = reference.p_random = 0.0
+    region = reference.regions[reference.leaves()[0]]
+    reference._choose_region = lambda: region
+    worst = space.denormalize(region.tasks[int(np.argmin(region.returns))])
+    tasks = np.array([reference.sample() for _ in range(300)])
+    low, high = space.denormalize(region.low), space.denormalize(region.high)
+    assert np.all(tasks >= low - 1e-9) and np.all(tasks <= high + 1e-9)
+    inside = tasks[np.all((tasks > low + 0.3) & (tasks < high - 0.3), axis=1)] if np.all(high - low > 0.6) else tasks
+    assert np.std(tasks - worst) < 0.2 and np.std(inside - worst) > 0.05  # 0.1 units, not 0.1 x range (1.0)
