@@ -239,8 +239,9 @@ class AccelTeacher(RobustPlrTeacher):
     """ACCEL: Robust PLR whose high-regret replayed levels are mutated into children.
 
     After a replay episode whose level's score is at least the ``mutate_quantile`` quantile of the buffer's
-    scores, a child is queued: ``num_edits`` edits, each moving one random dimension by a uniform step of at most
-    ``edit_step`` times its range (clipped to the bounds), with a fresh level seed. Queued children are played
+    scores, a child is queued: ``num_edits`` edits, each moving one random dimension by ``edit_step`` times its
+    range times a factor drawn from {-1, 0, +1} (``edit_moves="discrete"``, dcd's edits of parametric levels) or
+    from U(-1, 1) (``"uniform"``), clipped to the bounds, with a fresh level seed. Queued children are played
     next, without gradient, and admitted by the same rule as new levels (their parent's seed is kept). New random
     levels come from the environment's easy region when ``easy_start`` is set and the environment defines one
     (``easy_task_space``; see ``cli.py list envs``).
@@ -249,6 +250,7 @@ class AccelTeacher(RobustPlrTeacher):
 
     :param num_edits: edits per child
     :param edit_step: largest move of one edit, as a share of the dimension's range
+    :param edit_moves: ``discrete`` ({-1, 0, +1} x step) or ``uniform`` (U(-1, 1) x step)
     :param mutate_quantile: replayed levels scoring at least this quantile of the buffer's scores get a child
     :param easy_start: draw new random levels from the environment's easy region
     """
@@ -271,6 +273,7 @@ class AccelTeacher(RobustPlrTeacher):
         edit_step: float = 0.05,
         mutate_quantile: float = 0.5,
         easy_start: bool = True,
+        edit_moves: str = "uniform",
     ) -> None:
         super().__init__(
             task_space,
@@ -292,6 +295,9 @@ class AccelTeacher(RobustPlrTeacher):
             mutate_quantile,
             easy_start,
         )
+        if edit_moves not in ("discrete", "uniform"):
+            raise ValueError(f"unknown edit_moves '{edit_moves}'; valid: discrete, uniform")
+        self.edit_moves = edit_moves
         self.children: deque[Level] = deque()
 
     def set_start_space(self, space: BoxTaskSpace | None) -> None:
@@ -331,7 +337,8 @@ class AccelTeacher(RobustPlrTeacher):
         child = np.array(task, dtype=np.float64)
         for _ in range(self.num_edits):
             d = int(self.rng.integers(self.task_space.dim))
-            step = self.rng.uniform(-1.0, 1.0) * self.edit_step * (high[d] - low[d])
+            factor = self.rng.integers(-1, 2) if self.edit_moves == "discrete" else self.rng.uniform(-1.0, 1.0)
+            step = factor * self.edit_step * (high[d] - low[d])
             child[d] = min(high[d], max(low[d], child[d] + step))
         return child
 

@@ -168,3 +168,14 @@ def test_bad_feedback_and_parameters_are_refused():
     names = {p.name: p for p in teacher_params(AccelTeacher)}
     assert names["replay_prob"].default == 0.9 and "replaying" in names["replay_prob"].help  # inherited docs
     assert "edits per child" in names["num_edits"].help
+
+
+def test_accel_discrete_edits_move_by_whole_steps():
+    space = BoxTaskSpace(["a", "b"], [0.0, 0.0], [10.0, 20.0])
+    teacher = AccelTeacher(space, seed=0, num_edits=1, edit_step=0.05, edit_moves="discrete")
+    parent = np.array([5.0, 10.0])
+    moves = np.array([teacher.mutate(parent) - parent for _ in range(300)])
+    assert set(np.round(moves[:, 0], 9)) <= {-0.5, 0.0, 0.5} and set(np.round(moves[:, 1], 9)) <= {-1.0, 0.0, 1.0}
+    assert {-0.5, 0.5} <= set(np.round(moves[:, 0], 9)) and (moves == 0).all(axis=1).any()  # all three factors occur
+    with pytest.raises(ValueError, match="unknown edit_moves 'gaussian'; valid: discrete, uniform"):
+        AccelTeacher(space, edit_moves="gaussian")
