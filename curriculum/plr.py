@@ -248,6 +248,11 @@ class AccelTeacher(RobustPlrTeacher):
 
     Other parameters as for ``plr`` (``replay_prob`` defaults to 0.9, the reference's ACCEL setting).
 
+    Defaults are dcd's: every replayed level gets a child (``mutate_quantile=0``) and edits move by whole steps
+    (``edit_moves="discrete"``). An earlier version mutated only replays at or above the buffer's median score with
+    uniform moves; on the point-mass gate (PPO, 500k steps, seeds 0-2, the old semi-implicit dynamics) both gave the
+    same within noise: 16.3 ± 6.0 % mastered (earlier) vs 15.0 ± 1.1 % (dcd's).
+
     :param num_edits: edits per child
     :param edit_step: largest move of one edit, as a share of the dimension's range
     :param edit_moves: ``discrete`` ({-1, 0, +1} x step) or ``uniform`` (U(-1, 1) x step)
@@ -271,9 +276,9 @@ class AccelTeacher(RobustPlrTeacher):
         score_alpha: float = 1.0,
         num_edits: int = 3,
         edit_step: float = 0.05,
-        mutate_quantile: float = 0.5,
+        mutate_quantile: float = 0.0,
         easy_start: bool = True,
-        edit_moves: str = "uniform",
+        edit_moves: str = "discrete",
     ) -> None:
         super().__init__(
             task_space,

@@ -4,8 +4,11 @@ A point mass starts at (0, 3) and must reach (0, -3). A wall along y = 0 has a g
 outside the gate (|x at the crossing - gate_x| > width / 2) is a crash and ends the episode.
 Task: ``gate_x`` in [-4, 4], ``gate_width`` in [0.5, 8], ``friction`` in [0, 4].
 Dynamics: acceleration = 1.5 * force - friction * velocity + N(0, 0.05); Euler steps of 0.01 s, 10 per env
-step; positions clipped to [-4, 4]. Action: force in [-10, 10]^2. Reward per step: exp(-0.6 * distance to
-the goal); horizon 100 steps (truncation), so returns lie in (0, 100].
+step; positions clipped to [-4, 4]. By default as SPDL's code: explicit Euler (positions move with the
+velocity before the sub-step's acceleration), and only a downward crossing of the wall can crash (the mass then
+rests at the wall). ``dynamics="semi-implicit"`` (an earlier version: velocities first, crossings in both
+directions) is kept for comparison; the README gives both measured. Action: force in [-10, 10]^2. Reward per
+step: exp(-0.6 * distance to the goal); horizon 100 steps (truncation), so returns lie in (0, 100].
 Success: the final distance to the goal is below 0.25 (``info["is_success"]`` on the final step).
 """
 
@@ -24,6 +27,7 @@ from environments.base import ParametricEnv, check_observation_mode
 START = (0.0, 3.0)
 GOAL = (0.0, -3.0)
 SUCCESS_DISTANCE = 0.25
+DYNAMICS = ("spdl", "semi-implicit")
 
 
 class PointMassGateEnv(ParametricEnv):
@@ -33,6 +37,7 @@ class PointMassGateEnv(ParametricEnv):
     :param observation_mode: ``plain`` (an array) or ``privileged`` (``{"student": state, "privileged": task}``)
     :param horizon: steps per episode before truncation
     :param render_mode: ``rgb_array`` or None
+    :param dynamics: ``spdl`` (explicit Euler, downward crashes: the reference) or ``semi-implicit``
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -51,7 +56,11 @@ class PointMassGateEnv(ParametricEnv):
         observation_mode: str = "plain",
         horizon: int = 100,
         render_mode: str | None = None,
+        dynamics: str = "spdl",
     ) -> None:
+        if dynamics not in DYNAMICS:
+            raise ValueError(f"unknown dynamics '{dynamics}'; valid: {', '.join(DYNAMICS)}")
+        self.dynamics = dynamics
         self.task_visible = task_visible
         self.observation_mode = check_observation_mode(observation_mode)
         self.horizon = horizon
@@ -85,19 +94,30 @@ class PointMassGateEnv(ParametricEnv):
         noise = self.np_random.normal(0.0, 0.05, 20).tolist()
         x, y, vx, vy, mu = self.x, self.y, self.vx, self.vy, self.friction
         half_gate = 0.5 * self.gate_width
+        explicit = self.dynamics == "spdl"
         for i in range(10):
             ax = 1.5 * fx - mu * vx + noise[2 * i]
             ay = 1.5 * fy - mu * vy + noise[2 * i + 1]
-            vx += 0.01 * ax
-            vy += 0.01 * ay
-            new_x = min(max(x + 0.01 * vx, -4.0), 4.0)
-            new_y = min(max(y + 0.01 * vy, -4.0), 4.0)
-            if (y > 0.0) != (new_y > 0.0):  # crossed the wall this sub-step
+            if explicit:  # SPDL: positions move with the velocity the sub-step starts with
+                new_x = min(max(x + 0.01 * vx, -4.0), 4.0)
+                new_y = min(max(y + 0.01 * vy, -4.0), 4.0)
+                vx += 0.01 * ax
+                vy += 0.01 * ay
+                crossed = y >= 0.0 > new_y  # SPDL checks downward crossings only
+            else:
+                vx += 0.01 * ax
+                vy += 0.01 * ay
+                new_x = min(max(x + 0.01 * vx, -4.0), 4.0)
+                new_y = min(max(y + 0.01 * vy, -4.0), 4.0)
+                crossed = (y > 0.0) != (new_y > 0.0)
+            if crossed:  # crossed the wall this sub-step
                 frac = y / (y - new_y) if y != new_y else 0.0
                 x_cross = x + frac * (new_x - x)
                 if abs(x_cross - self.gate_x) > half_gate:
                     self.crashed = True
                     x, y = x_cross, 0.0
+                    if explicit:  # SPDL's crash state: at the wall, at rest
+                        vx = vy = 0.0
                     break
             x, y = new_x, new_y
         self.x, self.y, self.vx, self.vy = x, y, vx, vy

@@ -372,3 +372,26 @@ def test_plugin_environments_from_entry_points(monkeypatch):
     assert "corridor" in [e.name for e in registry.all_entries()]
     result = CliRunner().invoke(cli, ["list", "envs"])
     assert result.exit_code == 0 and "corridor" in result.output
+
+
+def test_point_mass_follows_spdl_dynamics_by_default():
+    from environments.point_mass import PointMassGateEnv
+
+    moved = {}
+    for dynamics in ("spdl", "semi-implicit"):
+        env = PointMassGateEnv(dynamics=dynamics)
+        env.set_task([0.0, 8.0, 0.0])
+        env.reset(seed=0)
+        obs, *_ = env.step(np.array([0.0, -10.0]))
+        moved[dynamics] = 3.0 - float(obs[1])
+    # from rest, a = 15: explicit Euler moves 1e-4 * 15 * (0 + 1 + ... + 9), semi-implicit 1e-4 * 15 * (1 + ... + 10)
+    assert moved["spdl"] == pytest.approx(0.0675, abs=2e-3) and moved["semi-implicit"] == pytest.approx(0.0825, abs=2e-3)
+    for dynamics, crashes in (("spdl", False), ("semi-implicit", True)):  # SPDL checks downward crossings only
+        env = PointMassGateEnv(dynamics=dynamics)
+        env.set_task([3.5, 0.5, 0.0])
+        env.reset(seed=0)
+        env.y, env.vy = -0.05, 2.0  # just below the wall, moving up, far from the gate
+        _, _, terminated, _, _ = env.step(np.array([0.0, 0.0]))
+        assert terminated == crashes and env.crashed == crashes, dynamics
+    with pytest.raises(ValueError, match="unknown dynamics 'rk4'; valid: spdl, semi-implicit"):
+        PointMassGateEnv(dynamics="rk4")
