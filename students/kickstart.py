@@ -371,7 +371,7 @@ class KickstartCallback(BaseCallback):
     # -- wiring ----------------------------------------------------------------------------------------------------
     @property
     def _buffer(self) -> Any:
-        return getattr(self.model, "rollout_buffer", None) or self.model.replay_buffer
+        return self.model.rollout_buffer if self._on_policy else self.model.replay_buffer
 
     @property
     def _on_policy(self) -> bool:
