@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from students.lock import FolderLock, check_unlocked
-from students.run import RunConfig, RunError, run_subpath, settings_diff
+from students.run import RunConfig, RunError, run_subpath, settings_diff, settings_error
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("local", "ray")
@@ -96,15 +96,12 @@ class CompareConfig:
 
         :raises CompareError: the first bad setting, with what it should be
         """
-        for key in ("steps", "n_envs", "eval_every", "checkpoint_every"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise CompareError(f"{key} must be an integer >= 1, got {value!r}")
-        for key in ("env", "test_set", "device"):
+        problem = settings_error(self)
+        if problem:
+            raise CompareError(problem)
+        for key in ("env", "test_set"):
             if not isinstance(getattr(self, key), str):
                 raise CompareError(f"{key} must be a name, got {getattr(self, key)!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise CompareError(f"unknown device '{self.device}'; valid: auto, cpu, cuda")
         if not isinstance(self.teachers, list) or not all(isinstance(t, str) for t in self.teachers):
             raise CompareError(f"teachers must be a list of names, got {self.teachers!r}")
         if not isinstance(self.students, list | dict):

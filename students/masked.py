@@ -165,18 +165,18 @@ class _MaskedReplay:
         buffer: Any = self
         obs = buffer._normalize_obs(_take(buffer.observations, batch_inds, envs), env)
         next_obs = buffer._normalize_obs(_take(buffer.next_observations, batch_inds, envs), env)
-        actions = buffer.to_torch(buffer.actions[batch_inds, envs, :])
+        actions = buffer.actions[batch_inds, envs, :]
         dones = (buffer.dones[batch_inds, envs] * (1 - buffer.timeouts[batch_inds, envs])).reshape(-1, 1)
         rewards = buffer._normalize_reward(buffer.rewards[batch_inds, envs].reshape(-1, 1), env)
         if isinstance(obs, dict):
             return DictReplayBufferSamples(
                 {k: buffer.to_torch(v) for k, v in obs.items()},
-                actions,
+                buffer.to_torch(actions),
                 {k: buffer.to_torch(v) for k, v in next_obs.items()},
                 buffer.to_torch(dones),
                 buffer.to_torch(rewards),
             )
-        return ReplayBufferSamples(*map(buffer.to_torch, (obs, buffer.actions[batch_inds, envs, :], next_obs, dones, rewards)))
+        return ReplayBufferSamples(*map(buffer.to_torch, (obs, actions, next_obs, dones, rewards)))
 
 
 class MaskedReplayBuffer(_MaskedReplay, ReplayBuffer):

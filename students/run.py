@@ -72,6 +72,19 @@ class RunError(ValueError):
     """A run that cannot start as asked (bad resume, mismatched settings...)."""
 
 
+def settings_error(settings: Any) -> str | None:
+    """What is wrong with the counts and device of a run or comparison (``steps``, ``n_envs``, ``eval_every``,
+    ``checkpoint_every``, ``device`` attributes), or ``None``; shared by :class:`RunConfig` and compare's config."""
+    for key in ("steps", "n_envs", "eval_every", "checkpoint_every"):
+        value = getattr(settings, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"{key} must be an integer >= 1, got {value!r}"
+    device = settings.device
+    if not isinstance(device, str) or (device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:")):
+        return f"unknown device {device!r}; valid: auto, cpu, cuda"
+    return None
+
+
 @dataclass
 class RunConfig:
     """Everything that defines a run (saved as ``config.yaml``)."""
@@ -132,11 +145,14 @@ class RunConfig:
             env.close()
 
     def resolve(self) -> RunConfig:
-        """Validate names and parameters (raising clear errors) and resolve hyperparameters."""
-        for key in ("steps", "n_envs", "eval_every", "checkpoint_every"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise RunError(f"{key} must be an integer >= 1, got {value!r}")
+        """Validate names and parameters (raising clear errors) and resolve hyperparameters.
+
+        Also sets ``reads_privileged`` (not a setting, not saved): whether the kickstarting experts read the
+        environment's privileged dict (see :meth:`kickstart_reads_privileged`).
+        """
+        problem = settings_error(self)
+        if problem:
+            raise RunError(problem)
         entry = env_entry(self.env)
         if not entry.trainable:
             raise RunError(f"environment '{self.env}' cannot train an RL student (it is a teacher benchmark)")
@@ -155,15 +171,12 @@ class RunConfig:
         except StudentConfigError as exc:
             given = ", ".join(f"{k}={v}" for k, v in self.hp_overrides.items())
             raise StudentConfigError(f"{exc}{f' (overrides: {given})' if given else ''}") from None
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise RunError(f"unknown device '{self.device}'; valid: auto, cpu, cuda")
         if self.device.startswith("cuda") and not th.cuda.is_available():
             raise RunError(f"--device {self.device}: CUDA is not available on this machine; use --device auto or cpu")
-        if self.kickstart:
-            try:
-                self.kickstart_reads_privileged()
-            except KickstartError as exc:
-                raise RunError(str(exc)) from exc
+        try:
+            self.reads_privileged = bool(self.kickstart) and self.kickstart_reads_privileged()
+        except KickstartError as exc:
+            raise RunError(str(exc)) from exc
         return self
 
 
@@ -431,7 +444,7 @@ def _train(
 ) -> dict[str, Any]:
     teacher, test_tasks, algo = built
     checkpoint, streams = out / "checkpoint", Streams(config.seed)
-    privileged = bool(config.kickstart) and config.kickstart_reads_privileged()
+    privileged = config.reads_privileged  # set by resolve(), which train() calls first
     train_kwargs = {**config.env_kwargs, "observation_mode": "privileged"} if privileged else config.env_kwargs
     vec_env: VecEnv = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, train_kwargs)
     if privileged:  # the experts read the privileged dict, the student its "student" part
