@@ -23,6 +23,34 @@ def random_policy(env: Any, seed: int = 0) -> Policy:
     return lambda obs: env.action_space.sample()
 
 
+def parse_task(text: str, env: Any) -> Any:
+    """``NAME=VALUE,...`` to a task of ``env``; dimensions not given keep the environment's default task.
+
+    :raises ValueError: a malformed part, an unknown or repeated dimension, a value that is not a number or is
+        out of bounds (the message names the dimensions)
+    """
+    names = env.task_space.names
+    values = dict(zip(names, np.asarray(env.default_task, dtype=float).tolist(), strict=True))
+    given: set[str] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if not sep:
+            raise ValueError(f"--task '{part}' must look like NAME=VALUE; dimensions: {', '.join(names)}")
+        if key not in values:
+            raise ValueError(f"--task: unknown dimension '{key}'; valid: {', '.join(names)}")
+        if key in given:
+            raise ValueError(f"--task gives '{key}' twice; give each dimension once")
+        given.add(key)
+        try:
+            values[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--task: '{value}' is not a number (dimension {key})") from None
+    try:
+        return env.task_space.validate(values)
+    except ValueError as exc:
+        raise ValueError(f"--task: {exc}") from None
+
+
 def rollout_frames(
     env: Any, policy: Policy, task: Any, seed: int = 0, max_steps: int = 2000, every: int = 1
 ) -> tuple[list[np.ndarray], float, dict[str, Any]]:

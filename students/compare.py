@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from students.config import ConfigError, load_settings, parse_seeds, split_names
 from students.lock import FolderLock, check_unlocked
 from students.run import RunConfig, RunError, run_subpath, settings_diff, settings_error
 
@@ -68,7 +69,7 @@ _IDENTITY = (
 VARIANT_KEYS = ("algo", "kickstart", "kick_coef", "kick_schedule", "kick_value_coef", "hp")
 
 
-class CompareError(ValueError):
+class CompareError(ConfigError):
     """A comparison that cannot start as asked (bad seeds, teachers, config keys, mismatched folder...)."""
 
 
@@ -119,10 +120,6 @@ class CompareConfig:
             raise CompareError(
                 f"teacher parameters given for {', '.join(unknown)}, which is not among: {', '.join(self.teachers)}"
             )
-        from curriculum.registry import make_teacher
-        from environments.registry import make_env
-        from students.run import student_class_for
-
         if not self.seeds or any(int(s) < 0 for s in self.seeds):
             raise CompareError(f"seeds must be a non-empty list of non-negative integers, got {self.seeds}")
         if not self.teachers or not self.students:
@@ -149,13 +146,6 @@ class CompareConfig:
                         **{k: v for k, v in variant.items() if k != "hp"},
                     )
                     configs.append(config.resolve())
-        probe = make_env(self.env, **self.env_kwargs)
-        probe.test_set(self.test_set)
-        for teacher in self.teachers:  # bad names or parameters fail here, before any run starts
-            built = make_teacher(teacher, probe.task_space, **self.teacher_params.get(teacher, {}))
-            for config in configs[: len(variants)]:
-                student_class_for(built, config.algorithm, kickstart=bool(config.kickstart))
-        probe.close()
         return configs
 
     def student_variants(self) -> dict[str, dict[str, Any]]:
@@ -179,55 +169,24 @@ class CompareConfig:
         return variants
 
 
-def load_compare_config(path: Path, overrides: dict[str, Any]) -> CompareConfig:
+def load_compare_config(path: Path | None, overrides: dict[str, Any]) -> CompareConfig:
     """A comparison from a YAML file, with command-line values (not ``None``) taking precedence.
 
     :raises CompareError: missing file, unknown keys (the message lists the valid ones), missing required keys
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        if not Path(path).is_file():
-            raise CompareError(f"config file '{path}' does not exist")
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except yaml.YAMLError as exc:  # also refuses python/... tags: safe loading
-            raise CompareError(f"config file '{path}' is not valid YAML: {' '.join(str(exc).split())}") from None
-        if not isinstance(data, dict):
-            raise CompareError(f"config file '{path}' must hold a mapping of settings")
-    valid = list(CompareConfig.__dataclass_fields__)
-    unknown = sorted(set(data) - set(valid))
-    if unknown:
-        raise CompareError(f"unknown key(s) in '{path}': {', '.join(unknown)}; valid: {', '.join(valid)}")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    for key in ("env", "teachers"):
-        if not data.get(key):
-            raise CompareError(f"no {key} given (option --{key} or key '{key}' in the config file)")
-    if isinstance(data.get("seeds"), str | int):
-        data["seeds"] = parse_seeds(str(data["seeds"]))
-    for key in ("teachers", "students"):
-        if isinstance(data.get(key), str):
-            data[key] = [t.strip() for t in data[key].split(",") if t.strip()]
+    try:
+        data = load_settings(path, overrides, CompareConfig.__dataclass_fields__)
+        for key in ("env", "teachers"):
+            if not data.get(key):
+                raise CompareError(f"no {key} given (option --{key} or key '{key}' in the config file)")
+        if isinstance(data.get("seeds"), str | int):
+            data["seeds"] = parse_seeds(data["seeds"])
+        for key in ("teachers", "students"):
+            if isinstance(data.get(key), str):
+                data[key] = split_names(data[key])
+    except ConfigError as exc:
+        raise CompareError(str(exc)) from None
     return CompareConfig(**data)
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"0-4"``, ``"0,3,7"`` or ``"0-2,10"`` to a sorted list of distinct non-negative seeds.
-
-    :raises CompareError: anything else
-    """
-    seeds: set[int] = set()
-    for part in filter(None, (p.strip() for p in str(text).split(","))):
-        low, dash, high = part.partition("-")
-        try:
-            first, last = int(low), int(high if dash else low)
-        except ValueError:
-            raise CompareError(f"--seeds '{text}': '{part}' is not a seed or a range like 0-4") from None
-        if first < 0 or last < first:
-            raise CompareError(f"--seeds '{text}': '{part}' must be a non-negative seed or a range low-high with low <= high")
-        seeds.update(range(first, last + 1))
-    if not seeds:
-        raise CompareError(f"--seeds '{text}': no seed given (e.g. 0-4 or 0,1,2)")
-    return sorted(seeds)
 
 
 def run_state(folder: Path) -> str:

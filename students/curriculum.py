@@ -34,20 +34,18 @@ cannot be scored (cut by an interrupted rollout) are not reported to a teacher t
 from __future__ import annotations
 
 import copy
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import Figure
 from stable_baselines3.common.vec_env import VecEnv
 
 from curriculum.base import Feedback, Level, Teacher
+from students.curriculum_log import CurriculumStats
 
-_NOT_TEXT = ("stdout", "log", "json", "csv")  # histograms and images go to TensorBoard only
 #: scores every SB3 student provides in ``Feedback.scores``
 STUDENT_SCORES = ("positive_value_loss", "value_l1", "mean_value", "initial_value")
 OFF_POLICY_GAE_LAMBDA = 0.95
@@ -120,22 +118,6 @@ def _stack(observations: list[Any]) -> Any:
     if isinstance(observations[0], dict):
         return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
     return np.stack(observations)
-
-
-@dataclass
-class CurriculumStats:
-    """Episode count and the last ``window`` episodes' returns, tasks and successes (for the logs)."""
-
-    window: int = 500
-    episodes: int = 0
-    recent_returns: deque[float] = field(init=False)
-    recent_tasks: deque[np.ndarray] = field(init=False)
-    recent_success: deque[bool] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.recent_returns = deque(maxlen=self.window)
-        self.recent_tasks = deque(maxlen=self.window)
-        self.recent_success = deque(maxlen=self.window)
 
 
 class CurriculumCallback(BaseCallback):
@@ -313,53 +295,6 @@ class CurriculumCallback(BaseCallback):
                 level_seed=outcome["level_seed"],
             )
             self.teacher.update(outcome["task"], feedback)
-        s = self.stats
-        s.episodes += 1
-        s.recent_returns.append(outcome["return"])
-        s.recent_tasks.append(np.asarray(outcome["task"]))
-        s.recent_success.append(outcome["success"])
-        if self.logger is not None and s.episodes % 10 == 0:
-            self._log()
-        if self.logger is not None and self.image_every and s.episodes % self.image_every == 0:
-            self._log_task_scatter()
-
-    def _log(self) -> None:
-        s = self.stats
-        self.logger.record("curriculum/episodes", s.episodes)
-        self.logger.record("curriculum/return_mean", float(np.mean(s.recent_returns)))
-        self.logger.record("curriculum/success_rate", float(np.mean(s.recent_success)))
-        for key, value in self.teacher.stats().items():
-            self.logger.record(f"curriculum/teacher/{key}", value)
-        tasks = np.array(s.recent_tasks)
-        for d, name in enumerate(getattr(self.teacher.task_space, "names", ())):
-            self.logger.record(f"curriculum/task/{name}", tasks[:, d], exclude=_NOT_TEXT)
-
-    def _log_task_scatter(self) -> None:
-        """Images of the recent tasks' first two dimensions coloured by return, and of the teacher's own points
-        (e.g. its level buffer coloured by score)."""
-        if len(getattr(self.teacher.task_space, "names", ())) < 2:
-            return
-        tasks = np.array(self.stats.recent_tasks)
-        self.logger.record(
-            "curriculum/tasks", self._scatter(tasks, np.array(self.stats.recent_returns), "return"), exclude=_NOT_TEXT
-        )
-        points = self.teacher.plot_levels()
-        if points is not None:
-            self.logger.record("curriculum/teacher_levels", self._scatter(*points), exclude=_NOT_TEXT)
-
-    def _scatter(self, tasks: np.ndarray, values: np.ndarray, label: str) -> Figure:
-        from matplotlib.figure import Figure as MplFigure  # no pyplot: the user's backend and figures stay untouched
-
-        space = self.teacher.task_space
-        figure = MplFigure(figsize=(4, 3.5))
-        axis = figure.add_subplot()
-        points = axis.scatter(tasks[:, 0], tasks[:, 1], c=values, s=8, cmap="viridis")
-        axis.set(
-            xlim=(space.low[0], space.high[0]),
-            ylim=(space.low[1], space.high[1]),
-            xlabel=space.names[0],
-            ylabel=space.names[1],
-        )
-        figure.colorbar(points, label=label)
-        figure.tight_layout()
-        return Figure(figure, close=False)
+        self.stats.add(outcome["task"], outcome["return"], outcome["success"])
+        if self.logger is not None:
+            self.stats.log(self.logger, self.teacher, image_every=self.image_every)

@@ -39,6 +39,7 @@ at the start, on the run's test set with the run's evaluation episodes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,20 @@ def load_policy(path: Path, device: th.device | str = "cpu", role: str = "expert
     policy.set_training_mode(False)
     policy.requires_grad_(False)
     return policy
+
+
+def policy_for_env(path: Path, env: Any) -> Callable[[Any], np.ndarray]:
+    """The deterministic policy of a saved SB3 model (or run folder) that reads and acts in ``env``'s spaces.
+
+    :raises KickstartError: not an SB3 model, or one of other spaces
+    """
+    policy = load_policy(path, role="model")
+    if policy.observation_space != env.observation_space or policy.action_space != env.action_space:
+        raise KickstartError(
+            f"model '{path}' reads {policy.observation_space} and acts in {policy.action_space}; this environment "
+            f"gives {env.observation_space} and takes {env.action_space}"
+        )
+    return lambda obs: policy.predict(obs, deterministic=True)[0]
 
 
 @dataclass

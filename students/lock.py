@@ -14,7 +14,7 @@ from types import TracebackType
 LOCK_NAME = ".lock"
 
 
-class FolderInUseError(RuntimeError):
+class FolderInUseError(ValueError):
     """Another process holds the folder's lock."""
 
 

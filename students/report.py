@@ -215,6 +215,29 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
     figure.savefig(path, dpi=90)
 
 
+#: the report columns a terminal shows, with their short headings (they fit 80 characters; report.md has them all)
+TERMINAL_COLUMNS = {
+    "teacher": "teacher",
+    "seeds": "seeds",
+    "mastered %": "mastered %",
+    "mastered 95% CI": "95% CI",
+    "mean return": "mean return",
+    "AUC mastered %": "AUC %",
+    "p mastered vs random": "p",
+}
+
+
+def terminal_tables(rows: list[dict[str, str]]) -> list[tuple[str, list[dict[str, str]]]]:
+    """The display rows of :func:`write_report` as one titled table per environment, student and group."""
+    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        groups.setdefault((row["env"], row["student"], row["group"]), []).append(row)
+    return [
+        (f"{env}, {student} ({label}): final test set, mean ± std (ddof 1) over seeds; p: Welch vs random", shown)
+        for (env, student, label), shown in groups.items()
+    ]
+
+
 def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:
     """Write ``report.md``, ``summary.csv`` and the curve PNGs into ``out``; return (summary, display rows, failures).
 

@@ -177,6 +177,7 @@ class RunConfig:
             self.reads_privileged = bool(self.kickstart) and self.kickstart_reads_privileged()
         except KickstartError as exc:
             raise RunError(str(exc)) from exc
+        _build_teacher(self)  # the teacher's name and parameters, the test set and the student class it needs
         return self
 
 

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from scipy import stats
 
 from cli import cli
-from students.compare import CompareConfig, CompareError, compare, load_compare_config, parse_seeds
+from students.compare import CompareConfig, CompareError, compare, load_compare_config
+from students.config import ConfigError, parse_seeds
 from students.report import write_report
 
 ECHO = "tests.user_env:TaskEchoEnv"
@@ -29,7 +30,7 @@ def test_seed_ranges_and_bad_seeds():
     assert parse_seeds("3,1,1") == [1, 3]
     assert parse_seeds("0-2,7") == [0, 1, 2, 7]
     for bad, message in [("a", "'a' is not a seed"), ("3-1", "low <= high"), ("", "no seed given"), ("-2", "not a seed")]:
-        with pytest.raises(CompareError, match=message):
+        with pytest.raises(ConfigError, match=message):
             parse_seeds(bad)
 
 

@@ -27,6 +27,8 @@ def workspace(tmp_path):
     bad_yaml.write_text("env: point-mass\nteachers: [random\n")
     tagged = tmp_path / "tagged.yaml"
     tagged.write_text("env: !!python/object/apply:os.system ['true']\nteachers: [random]\n")
+    (tmp_path / "sim_steps.yaml").write_text("teachers: [random]\nepisodes: abc\n")
+    (tmp_path / "sim_key.yaml").write_text("teachers: [random]\nteacher_param: [riac.p_alp=0.5]\n")
     return tmp_path
 
 
@@ -47,6 +49,8 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["compare", "--env", "point-mass", "--teachers", "random", "--out", str(tmp / "a_file" / "x")], "not a writable"),
         (["simulate", "--config", str(tmp / "bad.yaml")], "is not valid YAML"),
         (["simulate", "--teachers", "random", "--seeds", "3-1"], "low <= high"),
+        (["simulate", "--config", str(tmp / "sim_steps.yaml")], "episodes must be an integer >= 1, got 'abc'"),
+        (["simulate", "--config", str(tmp / "sim_key.yaml")], "unknown key(s) in"),
         (["simulate", "--teachers", "random", "--json", str(tmp / "a_file" / "x.json")], "--json"),
         (
             ["render", "--env", "point-mass", "--task", "gate_x=1,gate_x=2", "--out", str(tmp / "x.png")],

@@ -256,8 +256,8 @@ def test_teacher_diagnostics_reach_the_logs():
         callback.stats.recent_tasks.append(np.array([0.5, 0.5]))
         callback.stats.recent_returns.append(1.0)
         callback.stats.recent_success.append(False)
-    callback._log()
-    callback._log_task_scatter()
+    callback.stats.log_scalars(logger, teacher)
+    callback.stats.log_images(logger, teacher)
     stats = {
         k.removeprefix("curriculum/teacher/"): v for k, v in logger.records.items() if k.startswith("curriculum/teacher/")
     }

@@ -1,0 +1,131 @@
+"""Settings from YAML files and command-line strings, checked once for every command.
+
+One loader (:func:`load_settings`) serves ``compare``, ``simulate`` and ``distill``: a YAML mapping whose keys
+are the fields of a settings dataclass, with command-line values taking precedence. The small parsers here turn
+the strings a user types (``0-2,7``, ``KEY=VALUE``) into values, and the path checks refuse an output that cannot
+be written before any work starts. Every problem is a :class:`ConfigError` with one line naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A setting, a config file or an output path that cannot be used as given."""
+
+
+def load_settings(path: Path | None, overrides: Mapping[str, Any], valid: Iterable[str]) -> dict[str, Any]:
+    """The settings of a YAML file (when ``path`` is given) updated with the ``overrides`` that are not ``None``.
+
+    :raises ConfigError: a missing file, invalid YAML (``!!python`` tags included: safe loading), a file that is
+        not a mapping, or keys outside ``valid`` (the message lists the valid ones)
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"config file '{path}' does not exist")
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file '{path}' is not valid YAML: {' '.join(str(exc).split())}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file '{path}' must hold a mapping of settings")
+    valid = list(valid)
+    unknown = sorted(set(map(str, data)) - set(valid))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in '{path}': {', '.join(unknown)}; valid: {', '.join(valid)}")
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return data
+
+
+def parse_seeds(text: str | int) -> list[int]:
+    """``"0-4"``, ``"0,3,7"`` or ``"0-2,10"`` to a sorted list of distinct non-negative seeds.
+
+    :raises ConfigError: anything else
+    """
+    seeds: set[int] = set()
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        low, dash, high = part.partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise ConfigError(f"--seeds '{text}': '{part}' is not a seed or a range like 0-4") from None
+        if first < 0 or last < first:
+            raise ConfigError(f"--seeds '{text}': '{part}' must be a non-negative seed or a range low-high with low <= high")
+        seeds.update(range(first, last + 1))
+    if not seeds:
+        raise ConfigError(f"--seeds '{text}': no seed given (e.g. 0-4 or 0,1,2)")
+    return sorted(seeds)
+
+
+def split_names(text: str | list[str]) -> list[str]:
+    """``"a, b"`` (or a list) to ``["a", "b"]``.
+
+    :raises ConfigError: no name at all
+    """
+    names = [str(t).strip() for t in (text.split(",") if isinstance(text, str) else text) if str(t).strip()]
+    if not names:
+        raise ConfigError("no name given; expected a comma-separated list")
+    return names
+
+
+def parse_key_values(options: Iterable[str], flag: str) -> dict[str, str]:
+    """``KEY=VALUE`` strings to a mapping (each key once).
+
+    :raises ConfigError: an option without ``=`` or a key given twice
+    """
+    parsed: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} '{option}' must look like KEY=VALUE")
+        if key.strip() in parsed:
+            raise ConfigError(f"{flag} gives '{key.strip()}' twice; give each key once")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def parse_yaml_values(options: Iterable[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings with YAML values (``observation_mode=privileged``, ``horizon=50``, ``lr=1e-3``)."""
+    from students.algorithms import parse_value
+
+    parsed: dict[str, Any] = {}
+    for key, text in parse_key_values(options, flag).items():
+        try:
+            parsed[key] = parse_value(text)
+        except ValueError as exc:
+            raise ConfigError(f"{flag} {key}={text}: {exc}") from None
+    return parsed
+
+
+def check_writable_file(path: Path, flag: str) -> None:
+    """Refuse, before any work, a file path that cannot be written (nothing is created)."""
+    parent = next((p for p in [path.parent, *path.parent.parents] if p.exists()), Path("."))
+    blocked = path.is_dir() or not parent.is_dir() or not os.access(parent, os.W_OK)
+    if blocked or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{flag} {path}: cannot write there (not a writable file path)")
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Refuse, before any work, a folder that cannot be created or written (nothing is created)."""
+    existing = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        problem = "is a file" if existing == path else f"'{existing}' is not a writable folder"
+        raise ConfigError(f"{flag} {path}: cannot write there ({problem})")
+
+
+def format_seeds(seeds: list[int]) -> str:
+    """The shortest ``--seeds`` text of a list: ``[0, 1, 2, 7]`` -> ``"0-2,7"``."""
+    parts: list[str] = []
+    for seed in sorted(set(seeds)):
+        if parts and parts[-1].rpartition("-")[2].isdigit() and int(parts[-1].rpartition("-")[2]) == seed - 1:
+            parts[-1] = f"{parts[-1].partition('-')[0]}-{seed}"
+        else:
+            parts.append(str(seed))
+    return ",".join(parts)
