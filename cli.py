@@ -9,7 +9,9 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -19,18 +21,13 @@ from rich.table import Table
 
 from curriculum.registry import TEACHERS, parse_teacher_params, teacher_class, teacher_params
 from environments.registry import all_entries, describe_env, make_env
-from students.config import (
-    check_writable_dir,
-    check_writable_file,
-    format_seeds,
-    parse_key_values,
-    parse_seeds,
-    parse_yaml_values,
-    split_names,
-)
+from students.compare import CompareConfig
+from students.distill import DistillConfig
+from students.config import check_writable_dir, check_writable_file, format_seeds, parse_key_values, parse_yaml_values
+from students.run import RunConfig
+from students.simulate import SimulateConfig
 
 console = Console()
-HELP = {"help_option_names": ["-h", "--help"]}
 
 
 class UserError(click.ClickException):
@@ -69,7 +66,36 @@ def print_table(title: str, rows: list[dict[str, str]], headers: dict[str, str] 
     console.print(table)
 
 
-@click.group(context_settings=HELP)
+def setting_options(settings_class: type) -> Any:
+    """One option per setting of a settings dataclass that carries help (``students.config.setting``): one schema
+    for options and config-file keys. An option not given is ``None`` (the dataclass's default, or a config file's
+    value, stands); a setting without a default is a required option unless a config file may give it."""
+
+    def decorate(command: Any) -> Any:
+        for spec in reversed([f for f in fields(settings_class) if "help" in f.metadata]):
+            meta, flag = spec.metadata, "--" + spec.name.replace("_", "-")
+            default = None if spec.default is MISSING else spec.default
+            shown = meta.get("shown", default if default not in (None, "") else None)
+            kwargs: dict[str, Any] = {"help": meta["help"] + (f" [default: {shown}]" if shown is not None else "")}
+            if isinstance(default, bool):
+                flag = f"{flag}/--no-{flag[2:]}"
+            elif meta.get("multiple"):
+                kwargs.update(multiple=True, type=meta["type"], default=None)
+            else:
+                kwargs.update(type=meta.get("type", type(default) if default not in (None, "") else str))
+            required = spec.default is MISSING and spec.default_factory is MISSING and not meta.get("optional")
+            command = click.option(flag, *meta.get("aliases", ()), spec.name, required=required, **kwargs)(command)
+        return command
+
+    return decorate
+
+
+def given(values: dict[str, Any]) -> dict[str, Any]:
+    """The options a user gave (``None`` and empty repeatable options left out; repeatable ones as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items() if v is not None and v != ()}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """teachrl: automatic curriculum learning for Stable-Baselines3 students."""
 
@@ -100,45 +126,31 @@ def list_envs(include: tuple[str, ...]) -> None:
         kind = "RL environment" if d.trainable else "simulated student (teachers only)"
         console.print(f"[bold]{escape(d.name)}[/bold]  ({kind}{f', gymnasium id {d.gym_id}' if d.gym_id else ''})")
         sets = ", ".join(f"{n} ({k} tasks)" for n, k in d.test_sets.items()) or "-"
-        for label, text in [("task", d.task_space), ("default task", d.default_task), ("test sets", sets)]:
+        lines = [("task", d.task_space), ("default task", d.default_task), ("test sets", sets), ("success", d.success_rule)]
+        for label, text in [*lines, ("easy region (ACCEL's start)", d.easy_region)]:
             console.print(f"    {label}: {escape(text)}", highlight=False)
-        console.print(f"    success: {escape(d.success_rule)}", highlight=False)
-        console.print(f"    easy region (ACCEL's start): {escape(d.easy_region)}", highlight=False)
     console.print("A user's own environment: pass 'package.module:Factory' wherever an environment name is expected.")
 
 
 @cli.command("simulate")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file of these settings.")
-@click.option("--teachers", help="Teacher names or module:Class paths [default: random,alp-gmm,covar-gmm,riac].")
-@click.option("--episodes", type=click.IntRange(min=1), help="Episodes per run [default: 20000].")
-@click.option("--seeds", help="Seeds: 0-4, 0,1,2 or 0-2,7 (as everywhere) [default: 0-2].")
-@click.option("--dims", type=click.IntRange(min=1), help="Relevant task dimensions [default: 2].")
-@click.option("--cells", type=click.IntRange(min=1), help="Bins per relevant dimension [default: 10].")
-@click.option("--distractors", type=click.IntRange(min=0), help="Extra task dimensions that change nothing [default: 0].")
-@click.option("--unlearnable", type=click.FloatRange(0.0, 1.0, max_open=True), help="Share of dim 0's bins that never learn.")
-@click.option("--noise", type=click.FloatRange(min=0.0), help="Std of Gaussian noise on returns [default: 0].")
-@click.option("--forgetting", type=click.FloatRange(min=0.0), help="Competence lost per episode by unpractised cells.")
+@setting_options(SimulateConfig)
 @click.option("--teacher-param", multiple=True, metavar="TEACHER.PARAM=VALUE", help="A teacher's parameter (repeatable).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Parallel processes.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the results here.")
-def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], workers: int, json_path: Path | None, **given):
+def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], workers: int, json_path: Path | None, **options):
     """Compare teachers on the simulated student (no deep RL: seconds per run).
 
     Prints the % of cells mastered at 25/50/100% of the budget (mean ± std over seeds) and each teacher's own
     cost per episode (sample + update, in microseconds, excluding the student).
     """
-    import json
-
-    from students.simulate import SimulateConfig, parse_teacher_param_options, run_simulations
+    from students.simulate import add_teacher_param_options, run_simulations
 
     with user_errors():
         if json_path is not None:  # refuse an unwritable --json before the simulation, not after it
             check_writable_file(json_path, "--json")
-        config = SimulateConfig.load(config_path, given)
-        if teacher_param:
-            parsed = parse_teacher_param_options(teacher_param, config.teachers)
-            config.teacher_params = {**config.teacher_params, **{k: v for k, v in parsed.items() if v}}
-            config.check()
+        config = SimulateConfig.load(config_path, options)
+        add_teacher_param_options(config, teacher_param).check()
     with progress_bar(transient=True) as bar:
         job = bar.add_task("simulating", total=len(config.jobs()))
         results = run_simulations(config, workers, lambda label, done, _: bar.update(job, completed=done, description=label))
@@ -149,64 +161,34 @@ def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], worke
     print_table(title, results.rows())
     console.print("(teacher cost is wall time and varies between runs; mastered % is deterministic per seed)", style="dim")
     if json_path is not None:
-        try:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(results.to_json(), indent=2))
-        except OSError as exc:
-            raise UserError(f"cannot write --json file {json_path}: {exc.strerror or exc}") from exc
+        with user_errors():
+            results.write_json(json_path)
         console.print(f"wrote {json_path}")
 
 
 @cli.command()
-@click.option("--env", "env_name", required=True, help="Environment name or module:Factory path (see list envs).")
-@click.option("--teacher", required=True, help="Teacher name or module:Class path (see list teachers).")
-@click.option("--student", default="ppo", show_default=True, help="SB3 algorithm: ppo, a2c, sac, td3 (tqc with sb3-contrib).")
-@click.option("--steps", default=200000, show_default=True, type=click.IntRange(min=1), help="Environment steps.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="The run's seed (every stream).")
-@click.option("--n-envs", default=4, show_default=True, type=click.IntRange(min=1), help="Parallel sub-environments.")
-@click.option("--subproc/--dummy", default=False, show_default=True, help="Sub-environments in subprocesses or in this one.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@setting_options(RunConfig)
 @click.option("--teacher-param", multiple=True, metavar="PARAM=VALUE", help="Teacher parameter (repeatable).")
 @click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter override, YAML value (repeatable).")
-@click.option("--eval-every", default=10000, show_default=True, type=click.IntRange(min=1), help="Steps between evaluations.")
-@click.option("--test-set", default="default", show_default=True, help="Test set to evaluate on.")
-@click.option("--checkpoint-every", default=50000, show_default=True, type=click.IntRange(min=1), help="Checkpoint period.")
-@click.option(
-    "--save-replay-buffer/--no-save-replay-buffer",
-    default=True,
-    show_default=True,
-    help="Checkpoint the replay buffer (off-policy students); without it a resume starts with an empty buffer.",
-)
 @click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Environment argument, YAML value (repeatable).")
-@click.option(
-    "--kickstart",
-    multiple=True,
-    metavar="PATH[@REGION]",
-    help="Expert to kickstart from: a run folder or model.zip, optionally covering a task region "
-    "(e.g. runs/narrow@gate_width=0.5:4). Repeatable.",
-)
-@click.option("--kick-coef", multiple=True, type=click.FloatRange(min=0), help="One, or one per expert [default: 1].")
-@click.option("--kick-schedule", default="constant", show_default=True, help="constant, linear:N, exp:N, until-expert[:W].")
-@click.option("--kick-value-coef", default=0.0, show_default=True, type=click.FloatRange(min=0), help="PPO/A2C value term.")
+@click.option("--obs", type=click.Choice(["plain", "privileged"]), help="privileged: the {student, privileged} dict.")
 @click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
 @click.option("--resume", is_flag=True, help="Continue the run in the folder from its last checkpoint.")
-def run(teacher_param, hp, env_kwarg, kickstart, kick_coef, experiment, out, resume, **settings) -> None:
+def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, **settings) -> None:
     """Train an SB3 student while a teacher chooses the task of every episode."""
-    from students.run import RunConfig, check_run_dir, default_run_dir
+    from students.run import check_run_dir, default_run_dir
 
     teacher = settings["teacher"]
     with user_errors():
         teacher_class(teacher)
         raw = parse_key_values(teacher_param, "--teacher-param")
+        env_kwargs = parse_yaml_values(env_kwarg, "--env-kwarg")
         config = RunConfig(
-            env=settings.pop("env_name"),
             teacher_params=parse_teacher_params({k.removeprefix(f"{teacher}."): v for k, v in raw.items()}, teacher),
             hp_overrides=parse_key_values(hp, "--hp"),
-            env_kwargs=parse_yaml_values(env_kwarg, "--env-kwarg"),
-            kickstart=list(kickstart),
-            kick_coef=list(kick_coef) or [1.0],
-            **settings,
+            env_kwargs={**env_kwargs, **({"observation_mode": obs} if obs else {})},
+            **given(settings),
         ).resolve()
         folder = out or default_run_dir(config, experiment)
         check_writable_dir(folder, "--out")
@@ -214,20 +196,18 @@ def run(teacher_param, hp, env_kwarg, kickstart, kick_coef, experiment, out, res
     _train(config, folder, resume)
 
 
-def _train(config, folder: Path, resume: bool) -> None:
-    from students.run import train
-
+def with_progress(label: str, total: int, folder: Path, work: Any) -> dict[str, Any]:
+    """``work(report)`` under a progress bar; a Ctrl-C ends with how to resume. Prints and returns its metrics."""
     with progress_bar() as bar:
-        task_id = bar.add_task(f"{config.teacher} -> {config.student} on {config.env}", total=config.steps)
+        task_id = bar.add_task(label, total=total)
 
-        def report(timesteps: int, episodes: int, mastered: float | None) -> None:
+        def report(steps: int, episodes: int, mastered: float | None) -> None:
             shown = "-" if mastered is None else f"{mastered:.1f}%"
-            description = f"{config.teacher} -> {config.student}: {episodes} episodes, mastered {shown}"
-            bar.update(task_id, completed=min(timesteps, config.steps), description=description)
+            bar.update(task_id, completed=min(steps, total), description=f"{label}: {episodes} episodes, mastered {shown}")
 
         try:
             with user_errors():
-                metrics = train(config, folder, resume=resume, progress=report, notify=console.print)
+                metrics = work(report)
         except KeyboardInterrupt:
             console.print(f"interrupted: checkpoint saved in {folder / 'checkpoint'}; continue with --resume --out {folder}")
             raise SystemExit(130) from None
@@ -237,19 +217,19 @@ def _train(config, folder: Path, resume: bool) -> None:
         f"{final['mastered_pct']:.1f}% mastered, mean return {final['mean_return']:.2f} ({final['tasks']} tasks) -> {folder}",
         soft_wrap=True,
     )
+    return metrics
+
+
+def _train(config: RunConfig, folder: Path, resume: bool) -> None:
+    from students.run import train
+
+    label = f"{config.teacher} -> {config.student}"
+    with_progress(label, config.steps, folder, lambda report: train(config, folder, resume, report, console.print))
 
 
 @cli.command("compare")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file of these settings.")
-@click.option("--env", "env", default=None, help="Environment name or module:Factory path.")
-@click.option("--teachers", default=None, help="Comma-separated teacher names (e.g. random,alp-gmm,plr).")
-@click.option("--students", "--student", "students", default=None, help="Comma-separated students [default: ppo].")
-@click.option("--seeds", default=None, help="Seeds: 0-4, 0,1,2 or 0-2,7 [default: 0].")
-@click.option("--steps", default=None, type=click.IntRange(min=1), help="Steps per run [default: 100000].")
-@click.option("--n-envs", default=None, type=click.IntRange(min=1), help="Sub-environments per run [default: 4].")
-@click.option("--eval-every", default=None, type=click.IntRange(min=1), help="Steps between evaluations [default: 10000].")
-@click.option("--test-set", default=None, help="Test set to evaluate on [default: default].")
-@click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
+@setting_options(CompareConfig)
 @click.option("--teacher-param", multiple=True, metavar="TEACHER.PARAM=VALUE", help="A teacher's parameter (repeatable).")
 @click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter override for every run (repeatable).")
 @click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Environment argument, YAML value (repeatable).")
@@ -258,23 +238,19 @@ def _train(config, folder: Path, resume: bool) -> None:
 @click.option("--ray-address", default=None, help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")
 @click.option("--gpus-per-run", default=0.0, show_default=True, type=click.FloatRange(min=0), help="GPUs per run (Ray).")
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False, path_type=Path), help="Experiment folder.")
-def compare_cmd(config_path, teacher_param, hp, env_kwarg, workers, backend, ray_address, gpus_per_run, out, **given):
+def compare_cmd(config_path, teacher_param, hp, env_kwarg, workers, backend, ray_address, gpus_per_run, out, **options):
     """Compare teachers: every teacher x student x seed as an independent run, then a report.
 
     Re-running the same command skips finished runs and resumes interrupted ones. Exit status 1 when a run failed.
     """
     from students.compare import compare, load_compare_config
-    from students.simulate import parse_teacher_param_options
+    from students.simulate import add_teacher_param_options
 
     with user_errors():
-        for key, parse in (("teachers", split_names), ("students", split_names), ("seeds", parse_seeds)):
-            given[key] = parse(given[key]) if given[key] is not None else None
-        given["hp"] = parse_key_values(hp, "--hp") or None
-        given["env_kwargs"] = parse_yaml_values(env_kwarg, "--env-kwarg") or None
-        config = load_compare_config(config_path, given)
-        if teacher_param:
-            parsed = parse_teacher_param_options(teacher_param, config.teachers)
-            config.teacher_params = {**config.teacher_params, **{k: v for k, v in parsed.items() if v}}
+        options["hp"] = parse_key_values(hp, "--hp") or None
+        options["env_kwargs"] = parse_yaml_values(env_kwarg, "--env-kwarg") or None
+        config = load_compare_config(config_path, options)
+        add_teacher_param_options(config, teacher_param)
         folder = out or Path("results") / f"compare_{config.env.replace(':', '_').replace('/', '_')}"
         check_writable_dir(folder, "--out")
         with progress_bar(count=False) as bar:
@@ -379,6 +355,34 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
     console.print(
         f"wrote {out} ({len(frames)} frame(s); episode return {episode_return:.1f}; task {env.task_space.to_dict(task)})"
     )
+
+
+@cli.command("distill")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file of these settings.")
+@setting_options(DistillConfig)
+@click.option("--teacher-param", multiple=True, metavar="PARAM=VALUE", help="Teacher parameter (repeatable).")
+@click.option("--hp", multiple=True, metavar="KEY=VALUE", help="The PPO student's hyperparameter, e.g. policy_kwargs.")
+@click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Environment argument [default: the expert's].")
+@click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
+@click.option("--resume", is_flag=True, help="Continue the distillation in the folder from its last checkpoint.")
+def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resume, **options) -> None:
+    """Distil a privileged expert into a student that reads its own sensors (DAgger; see students/distill.py)."""
+    from students.distill import distill, finetune_plan, load_distill_config
+    from students.run import default_run_dir
+
+    with user_errors():
+        options["teacher_params"] = parse_key_values(teacher_param, "--teacher-param") or None
+        options["hp"] = parse_yaml_values(hp, "--hp") or None
+        options["env_kwargs"] = parse_yaml_values(env_kwarg, "--env-kwarg") or None
+        config = load_distill_config(config_path, options)
+        folder = out or default_run_dir(config.run_config(), experiment)
+        check_writable_dir(folder, "--out")
+        tuned = finetune_plan(config, folder, None if out else experiment, resume) if config.finetune_steps else None
+    metrics = with_progress("dagger", config.steps, folder, lambda report: distill(config, folder, resume, report))
+    console.print(f"{100 * metrics['distill']['expert_action_share']:.0f}% of the executed actions were the expert's")
+    if tuned is not None:
+        _train(tuned[0], tuned[1], resume and (tuned[1] / "checkpoint").exists())
 
 
 def main() -> None:

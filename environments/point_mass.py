@@ -10,6 +10,11 @@ rests at the wall). ``dynamics="semi-implicit"`` (an earlier version: velocities
 directions) is kept for comparison; the README gives both measured. Action: force in [-10, 10]^2. Reward per
 step: exp(-0.6 * distance to the goal); horizon 100 steps (truncation), so returns lie in (0, 100].
 Success: the final distance to the goal is below 0.25 (``info["is_success"]`` on the final step).
+
+A student that must find the gate with its own sensors (privileged-teacher distillation): ``task_visible=False,
+gate_sensor=R`` hides the task and appends three readings to the state, ``[seen, left edge - x, right edge - x]``,
+non-zero only while the mass is above the wall within ``R`` of it (``0 <= y <= R``); friction stays hidden and
+can be told from the velocity's response to the force (``history``, see :mod:`environments.history`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class PointMassGateEnv(ParametricEnv):
     :param horizon: steps per episode before truncation
     :param render_mode: ``rgb_array`` or None
     :param dynamics: ``spdl`` (explicit Euler, downward crashes: the reference) or ``semi-implicit``
+    :param gate_sensor: range above the wall within which the state includes the gate's edges (0: no sensor)
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -57,15 +63,19 @@ class PointMassGateEnv(ParametricEnv):
         horizon: int = 100,
         render_mode: str | None = None,
         dynamics: str = "spdl",
+        gate_sensor: float = 0.0,
     ) -> None:
         if dynamics not in DYNAMICS:
             raise ValueError(f"unknown dynamics '{dynamics}'; valid: {', '.join(DYNAMICS)}")
+        if not (isinstance(gate_sensor, int | float) and 0.0 <= gate_sensor <= 8.0):
+            raise ValueError(f"gate_sensor must be a range in [0, 8] (0: no sensor), got {gate_sensor!r}")
+        self.gate_sensor = float(gate_sensor)
         self.dynamics = dynamics
         self.task_visible = task_visible
         self.observation_mode = check_observation_mode(observation_mode)
         self.horizon = horizon
         self.render_mode = render_mode
-        state_dim = 4 + (3 if task_visible else 0)
+        state_dim = 4 + (3 if task_visible else 0) + (3 if self.gate_sensor else 0)
         state_space = gym.spaces.Box(-np.inf, np.inf, (state_dim,), np.float32)
         if observation_mode == "privileged":
             self.observation_space = gym.spaces.Dict(
@@ -141,6 +151,9 @@ class PointMassGateEnv(ParametricEnv):
         state = [self.x, self.y, self.vx, self.vy]
         if self.task_visible:
             state += [self.gate_x, self.gate_width, self.friction]
+        if self.gate_sensor:
+            half, seen = 0.5 * self.gate_width, 0.0 <= self.y <= self.gate_sensor
+            state += [1.0, self.gate_x - half - self.x, self.gate_x + half - self.x] if seen else [0.0, 0.0, 0.0]
         obs = np.array(state, dtype=np.float32)
         if self.observation_mode == "privileged":
             return {"student": obs, "privileged": self.task.astype(np.float32)}

@@ -107,9 +107,19 @@ def all_entries() -> list[EnvEntry]:
 
 
 def make_env(name: str, **kwargs: Any) -> Any:
-    """Build an environment by name or path; ``kwargs`` override the registered ones."""
+    """Build an environment by name or path; ``kwargs`` override the registered ones.
+
+    ``history=k`` (k >= 1) is every environment's: it observes its last ``k`` observations with the actions
+    between them (:class:`environments.history.HistoryEnv`); ``history=0`` is the environment itself.
+    """
+    history = kwargs.pop("history", 0)
     entry = env_entry(name)
-    return _load(entry.entry_point)(**{**entry.kwargs, **kwargs})
+    env = _load(entry.entry_point)(**{**entry.kwargs, **kwargs})
+    if history:
+        from environments.history import HistoryEnv
+
+        env = HistoryEnv(env, history)
+    return env
 
 
 @dataclass(frozen=True)

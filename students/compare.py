@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from students.config import ConfigError, load_settings, parse_seeds, split_names
+from students.config import ConfigError, load_settings, parse_seeds, setting, split_names
 from students.lock import FolderLock, check_unlocked
 from students.run import RunConfig, RunError, run_subpath, settings_diff, settings_error
 
@@ -77,16 +77,18 @@ class CompareError(ConfigError):
 class CompareConfig:
     """Everything that defines a comparison (the keys of a ``--config`` YAML file)."""
 
-    env: str
-    teachers: list[str]
+    env: str = setting(help="Environment name or module:Factory path (here or in --config).", optional=True)
+    teachers: list[str] = setting(help="Comma-separated teacher names, e.g. random,plr (here or in --config).", optional=True)
     #: algorithm names, or named variants: ``{ppo: {}, ppo-kick: {algo: ppo, kickstart: PATH, ...}}``
-    students: list[str] | dict[str, dict[str, Any]] = field(default_factory=lambda: ["ppo"])
-    seeds: list[int] = field(default_factory=lambda: [0])
-    steps: int = 100_000
-    n_envs: int = 4
-    eval_every: int = 10_000
-    test_set: str = "default"
-    device: str = "auto"
+    students: list[str] | dict[str, dict[str, Any]] = setting(
+        help="Comma-separated students.", factory=lambda: ["ppo"], aliases=("--student",)
+    )
+    seeds: list[int] = setting(help="Seeds: 0-4, 0,1,2 or 0-2,7.", factory=lambda: [0], shown="0")
+    steps: int = setting(100_000, "Steps per run.")
+    n_envs: int = setting(4, "Sub-environments per run.")
+    eval_every: int = setting(10_000, "Steps between evaluations.")
+    test_set: str = setting("default", "Test set to evaluate on.")
+    device: str = setting("auto", "auto, cpu or cuda.")
     checkpoint_every: int = 50_000
     teacher_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per teacher name
     hp: dict[str, str] = field(default_factory=dict)

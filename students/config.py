@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import MISSING, field
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +130,18 @@ def format_seeds(seeds: list[int]) -> str:
         else:
             parts.append(str(seed))
     return ",".join(parts)
+
+
+def setting(default: Any = MISSING, help: str = "", *, factory: Any = None, **meta: Any) -> Any:
+    """A settings-dataclass field with its command-line help: ``cli.py`` builds its options from these, so that an
+    option and a config-file key are one setting, checked the same way.
+
+    :param factory: a default factory (lists, dicts) instead of ``default``
+    :param meta: ``multiple=True`` (a repeatable option), ``type`` (the option's type when the default does not
+        tell it), ``shown`` (the default as the help shows it), ``optional=True`` (no default, but a config file
+        may give it: the option is not required), ``aliases`` (other option names)
+    """
+    metadata = {"help": help, **meta}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(metadata=metadata) if default is MISSING else field(default=default, metadata=metadata)

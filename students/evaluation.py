@@ -112,11 +112,16 @@ class EvalCallback(PeriodicCallback):
         self.last, self.last_step = evaluation, timesteps
         self.logger.record("eval/mastered_pct", evaluation.mastered_pct)
         self.logger.record("eval/mean_return", evaluation.mean_return)
-        new_file = not self.csv_path.exists()
-        with self.csv_path.open("a", newline="") as handle:
-            writer = csv.writer(handle)
-            if new_file:
-                writer.writerow(["timesteps", "task_index", "task", "return", "success"])
-            for i, r in enumerate(evaluation.results):
-                writer.writerow([timesteps, i, " ".join(f"{v:g}" for v in r.task), f"{r.episode_return:.4f}", int(r.success)])
+        append_eval_rows(self.csv_path, timesteps, evaluation)
         return evaluation
+
+
+def append_eval_rows(path: Path, timesteps: int, evaluation: Evaluation) -> None:
+    """Append an evaluation's per-task rows (timesteps, task index, task values, return, success) to ``eval.csv``."""
+    new_file = not path.exists()
+    with path.open("a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new_file:
+            writer.writerow(["timesteps", "task_index", "task", "return", "success"])
+        for i, r in enumerate(evaluation.results):
+            writer.writerow([timesteps, i, " ".join(f"{v:g}" for v in r.task), f"{r.episode_return:.4f}", int(r.success)])

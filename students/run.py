@@ -64,6 +64,7 @@ from students.kickstart import (
     load_policy,
     region_level,
 )
+from students.config import setting
 from students.lock import FolderLock
 from students.vec_env import make_vec_env
 
@@ -89,26 +90,37 @@ def settings_error(settings: Any) -> str | None:
 class RunConfig:
     """Everything that defines a run (saved as ``config.yaml``)."""
 
-    env: str
-    teacher: str
-    student: str
-    steps: int
-    seed: int = 0
-    n_envs: int = 4
-    subproc: bool = False
-    device: str = "auto"
+    env: str = setting(help="Environment name or module:Factory path (see list envs).")
+    teacher: str = setting(help="Teacher name or module:Class path (see list teachers).")
+    student: str = setting("ppo", "SB3 algorithm: ppo, a2c, sac, td3 (tqc with sb3-contrib), or a variant's name.")
+    steps: int = setting(200_000, "Environment steps.")
+    seed: int = setting(0, "The run's seed (every stream).")
+    n_envs: int = setting(4, "Parallel sub-environments.")
+    subproc: bool = setting(False, "Sub-environments in subprocesses (or in this one).")
+    device: str = setting("auto", "auto (CUDA when present), cpu or cuda.")
     teacher_params: dict[str, Any] = field(default_factory=dict)
     hp_overrides: dict[str, str] = field(default_factory=dict)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
-    eval_every: int = 10000
-    test_set: str = "default"
-    checkpoint_every: int = 50000
-    save_replay_buffer: bool = True  # off-policy students: without it a resume starts with an empty buffer
+    eval_every: int = setting(10_000, "Steps between test-set evaluations.")
+    test_set: str = setting("default", "Test set to evaluate on.")
+    checkpoint_every: int = setting(50_000, "Steps between checkpoints.")
+    save_replay_buffer: bool = setting(True, "Checkpoint the replay buffer (off-policy; else a resume starts empty).")
     algo: str = ""  # the SB3 algorithm when ``student`` names a variant (compare's ``ppo-kick: {algo: ppo, ...}``)
-    kickstart: list[str] = field(default_factory=list)  # experts, ``PATH[@REGION]`` (students.kickstart)
-    kick_coef: list[float] = field(default_factory=lambda: [1.0])  # one for every expert, or one each
-    kick_schedule: str = "constant"
-    kick_value_coef: float = 0.0
+    kickstart: list[str] = setting(
+        help="Expert to kickstart from: a run folder or model.zip, optionally @REGION (runs/x@gate_width=0.5:4).",
+        factory=list,
+        multiple=True,
+        type=str,
+    )
+    kick_coef: list[float] = setting(
+        help="Kickstarting coefficient: one, or one per expert [default: 1].",
+        factory=lambda: [1.0],
+        multiple=True,
+        type=float,
+    )
+    kick_schedule: str = setting("constant", "constant, linear:STEPS, exp:HALF_LIFE or until-expert[:WINDOW].")
+    kick_value_coef: float = setting(0.0, "Value-distillation weight (PPO/A2C students).")
+    init_model: str = ""  # a model.zip whose parameters the student starts from (a distilled student's fine-tuning)
     hyperparams: dict[str, Any] = field(default_factory=dict)  # resolved at start
 
     @property
@@ -474,6 +486,11 @@ def _train(
             # no seed= here: SB3 would also reseed every sub-environment with seed + i at the first reset
             model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / "tb"), verbose=0, **hp)
             model.action_space.seed(streams.student)
+            if config.init_model:
+                try:
+                    model.set_parameters(config.init_model, exact_match=True, device=model.device)
+                except (OSError, ValueError, RuntimeError) as exc:
+                    raise RunError(f"cannot start from '{config.init_model}': {' '.join(str(exc).split())}") from None
             curriculum.prime(vec_env)
         kick = _kickstart_callback(config, model, teacher.task_space, curriculum, evaluator, privileged, resume)
         if resume:

@@ -7,6 +7,7 @@ every teacher before any work; :func:`run_simulations` plays every teacher x see
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -18,7 +19,7 @@ from typing import Any
 
 from curriculum.registry import make_teacher, parse_teacher_params, teacher_class
 from environments.simulated_student import SimulatedStudent, SimulationResult, simulate
-from students.config import ConfigError, load_settings, parse_seeds, split_names
+from students.config import ConfigError, load_settings, parse_seeds, setting, split_names
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -46,19 +47,32 @@ def parse_teacher_param_options(options: Sequence[str], teachers: Sequence[str])
     return {name: parse_teacher_params(raw[name], name) for name in teachers}
 
 
+def add_teacher_param_options(config: Any, options: Sequence[str]) -> Any:
+    """Merge ``NAME.param=value`` options into a comparison's ``teacher_params`` (see
+    :func:`parse_teacher_param_options`); return the config."""
+    if options:
+        parsed = parse_teacher_param_options(options, config.teachers)
+        config.teacher_params = {**config.teacher_params, **{k: v for k, v in parsed.items() if v}}
+    return config
+
+
 @dataclass
 class SimulateConfig:
     """A simulated-student comparison: teachers x seeds on one student."""
 
-    teachers: list[str] = field(default_factory=lambda: ["random", "alp-gmm", "covar-gmm", "riac"])
-    episodes: int = 20_000
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    dims: int = 2  # relevant task dimensions
-    cells: int = 10  # bins per relevant dimension
-    distractors: int = 0  # task dimensions that change nothing
-    unlearnable: float = 0.0  # share of dimension 0's bins (high end) that never learn
-    noise: float = 0.0  # std of Gaussian noise on returns
-    forgetting: float = 0.0  # competence lost per episode by unpractised cells
+    teachers: list[str] = setting(
+        help="Teacher names or module:Class paths.",
+        factory=lambda: ["random", "alp-gmm", "covar-gmm", "riac"],
+        shown="random,alp-gmm,covar-gmm,riac",
+    )
+    episodes: int = setting(20_000, "Episodes per run.")
+    seeds: list[int] = setting(help="Seeds: 0-4, 0,1,2 or 0-2,7 (as everywhere).", factory=lambda: [0, 1, 2], shown="0-2")
+    dims: int = setting(2, "Relevant task dimensions.")
+    cells: int = setting(10, "Bins per relevant dimension.")
+    distractors: int = setting(0, "Extra task dimensions that change nothing.")
+    unlearnable: float = setting(0.0, "Share of dimension 0's bins (high end) that never learn.")
+    noise: float = setting(0.0, "Std of Gaussian noise on returns.")
+    forgetting: float = setting(0.0, "Competence lost per episode by unpractised cells.")
     teacher_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per teacher name
 
     @classmethod
@@ -167,6 +181,17 @@ class SimulateResults:
                 row["% played unlearnable"] = f"{100 * mean_std([r.unlearnable_share_played for r in runs])[0]:.1f}"
             rows.append(row)
         return rows
+
+    def write_json(self, path: Path) -> None:
+        """Write :meth:`to_json` to ``path``.
+
+        :raises ConfigError: the file cannot be written
+        """
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(self.to_json(), indent=2))
+        except OSError as exc:
+            raise ConfigError(f"cannot write --json file {path}: {exc.strerror or exc}") from None
 
     def to_json(self) -> dict[str, Any]:
         """Per-seed mastery at each checkpoint, mean teacher cost, parameters, machine and settings."""

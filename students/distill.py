@@ -1,0 +1,613 @@
+"""Privileged-teacher distillation: an expert that reads the privileged observation teaches a student that reads
+only its own sensors, by DAgger (Ross et al. 2011), while a curriculum teacher chooses the tasks.
+
+The loop, one *round* at a time (``rollout_steps`` environment steps over ``n_envs`` environments):
+
+1. every environment plays in ``observation_mode="privileged"``: the expert reads the whole dict, the student
+   its ``student`` part (with its last ``history`` frames, :class:`environments.history.FrameHistory`, exactly
+   as ``make_env(..., history=k)`` builds it for evaluation);
+2. at each step the executed action is the expert's with probability ``beta`` (the round's value of the beta
+   schedule), else the student's, sampled from its Gaussian (``rsl_rl`` lets the student act stochastically);
+3. every visited state is labelled with the expert's deterministic action and added to a FIFO dataset of
+   ``dataset_size`` transitions (float32 arrays);
+4. the student is fitted for ``epochs`` passes over the dataset (Adam, ``learning_rate``, minibatches of
+   ``batch_size``): ``mse`` between its mean action and the label, or ``nll``, the negative log-likelihood of the
+   label under its Gaussian (its std learns too);
+5. each finished episode is reported to the curriculum teacher (return, success), which sets the task of the
+   environment's next episode, as in ``run``.
+
+The critic is warmed up in the same fits: the student's value head regresses each state's discounted return to
+go (its PPO ``gamma``; an episode cut by the time limit is not bootstrapped), so that ``--finetune-steps``
+starts PPO with a critic that already matches the distilled policy's returns.
+
+Defaults: DAgger's linear beta schedule over 15 rounds (the ``imitation`` library's), MSE on the expert's
+deterministic action, Adam 1e-3 and 2 epochs per round (``rsl_rl``'s ``Distillation``). ``rsl_rl``'s variant is
+``beta=0, loss=mse, dataset_size=rollout_steps, epochs=1``: the student always acts and fits its latest rollout.
+
+The student is an ordinary SB3 PPO model (``model.zip``) in an ordinary run folder (``config.yaml`` in the
+:class:`~students.run.RunConfig` format with ``student: dagger``, ``eval.csv``, ``metrics.json``), so ``eval``,
+``render``, ``report`` and ``compare`` read it as any run. ``distill.yaml`` holds the distillation settings.
+A checkpoint (every ``checkpoint_every`` steps, at round ends) holds the student and its optimiser, the dataset,
+the teacher, every environment's state and history, the episodes in progress and the generators: a resume after
+a crash continues exactly where the environment can capture its state (point-mass) and restarts the episodes in
+progress otherwise (the walkers), as ``run`` does.
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import shutil
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+import yaml
+from stable_baselines3 import PPO
+from stable_baselines3.common.utils import get_device
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from curriculum.base import Feedback, Teacher
+from curriculum.registry import make_teacher
+from curriculum.seeding import Streams
+from environments.history import FrameHistory
+from environments.registry import env_entry, make_env
+from students.algorithms import resolve_hyperparams
+from students.config import setting
+from students.evaluation import Evaluation, append_eval_rows, evaluate
+from students.kickstart import KickstartError, load_policy, model_path
+from students.lock import FolderLock
+from students.run import RunConfig, _StopRequest, _truncate_eval_csv, _write_json, settings_error
+
+BETA_SCHEDULES = ("linear:ROUNDS", "exp:P", "a constant in [0, 1]")
+LOSSES = ("mse", "nll")
+
+
+class DistillError(ValueError):
+    """A distillation that cannot start as asked (expert, spaces, schedule, settings)."""
+
+
+@dataclass(frozen=True)
+class BetaSchedule:
+    """The probability of executing the expert's action in round ``r`` (from 0): ``linear:N`` is
+    ``max(0, 1 - r / N)`` (imitation's ``LinearBetaSchedule``), ``exp:P`` is ``P ** r``, a number is constant."""
+
+    kind: str
+    value: float
+
+    @classmethod
+    def parse(cls, text: str | float) -> BetaSchedule:
+        """:raises DistillError: anything but the forms above (the message lists them)"""
+        kind, sep, value = str(text).partition(":")
+        try:
+            if not sep:
+                number = float(kind)
+                if 0.0 <= number <= 1.0:
+                    return cls("constant", number)
+            elif kind == "linear" and float(value) >= 1:
+                return cls("linear", float(value))
+            elif kind == "exp" and 0.0 <= float(value) <= 1.0:
+                return cls("exp", float(value))
+        except ValueError:
+            pass
+        raise DistillError(f"bad beta schedule '{text}'; valid: {', '.join(BETA_SCHEDULES)} (linear N >= 1, 0 <= P <= 1)")
+
+    def __call__(self, round_index: int) -> float:
+        if self.kind == "linear":
+            return max(0.0, 1.0 - round_index / self.value)
+        if self.kind == "exp":
+            return self.value**round_index
+        return self.value
+
+
+class Dataset:
+    """A FIFO of the last ``size`` labelled states: student observations, expert actions and (once the episode
+    has ended) discounted returns to go, as float32 arrays."""
+
+    def __init__(self, size: int, obs_dim: int, action_dim: int) -> None:
+        self.size = size
+        self.obs = np.zeros((size, obs_dim), np.float32)
+        self.actions = np.zeros((size, action_dim), np.float32)
+        self.returns = np.full(size, np.nan, np.float32)
+        self.written = 0  # transitions ever added; slot = index % size
+
+    def __len__(self) -> int:
+        return min(self.written, self.size)
+
+    def add(self, obs: np.ndarray, action: np.ndarray) -> int:
+        """Store one labelled state; return its index (for :meth:`set_return`)."""
+        slot = self.written % self.size
+        self.obs[slot], self.actions[slot], self.returns[slot] = obs, action, np.nan
+        self.written += 1
+        return self.written - 1
+
+    def set_return(self, index: int, value: float) -> None:
+        """The return to go of the state added as ``index``, unless it has already left the FIFO."""
+        if index >= self.written - self.size:
+            self.returns[index % self.size] = value
+
+
+@dataclass
+class DistillConfig:
+    """Everything that defines a distillation (saved as ``distill.yaml``; the keys of ``distill --config``)."""
+
+    expert: str = setting("", "The expert: a run folder or model.zip (trained with --obs privileged).")
+    env: str = setting("", "Environment [default: the expert's].")
+    teacher: str = setting("random", "Teacher choosing the tasks of the collected episodes.")
+    steps: int = setting(100_000, "Environment steps of distillation.")
+    seed: int = setting(0, "The run's seed (every stream).")
+    n_envs: int = setting(4, "Environments collecting in parallel.")
+    rollout_steps: int = setting(2_000, "Environment steps per DAgger round (all environments together).")
+    beta: str = setting("linear:15", "Expert-action probability per round: linear:ROUNDS, exp:P or a constant.")
+    loss: str = setting("mse", "mse (mean action vs the expert's) or nll (log-likelihood of the expert's action).")
+    history: int = setting(0, "Frames (observation + previous action) the student reads; 0: the current one.")
+    dataset_size: int = setting(100_000, "Transitions kept (FIFO).")
+    epochs: int = setting(2, "Passes over the dataset per round.")
+    batch_size: int = setting(256, "Minibatch size.")
+    learning_rate: float = setting(1e-3, "Adam's learning rate.")
+    eval_every: int = setting(10_000, "Steps between test-set evaluations.")
+    test_set: str = setting("default", "Test set to evaluate on.")
+    checkpoint_every: int = setting(20_000, "Steps between checkpoints (at round ends).")
+    device: str = setting("auto", "auto, cpu or cuda.")
+    finetune_steps: int = setting(0, "PPO steps that then continue the distilled student (its critic warmed up).")
+    teacher_params: dict[str, Any] = field(default_factory=dict)
+    hp: dict[str, Any] = field(default_factory=dict)  # the PPO student's hyperparameters (policy_kwargs, gamma...)
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # default: the expert's, in plain observation mode
+
+    def resolve(self) -> DistillConfig:
+        """Check every setting, the expert against the environment's privileged view, the teacher and the student.
+
+        :raises DistillError: the first problem, in one line (nothing is written)
+        """
+        problem = settings_error(self)
+        if isinstance(self.finetune_steps, bool) or not isinstance(self.finetune_steps, int) or self.finetune_steps < 0:
+            problem = problem or f"finetune_steps must be an integer >= 0, got {self.finetune_steps!r}"
+        for key in ("rollout_steps", "dataset_size", "epochs", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problem = problem or f"{key} must be an integer >= 1, got {value!r}"
+        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0:
+            problem = problem or f"history must be an integer >= 0 (frames; 0: none), got {self.history!r}"
+        if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
+            problem = problem or f"learning_rate must be a number > 0, got {self.learning_rate!r}"
+        if self.loss not in LOSSES:
+            problem = problem or f"unknown loss '{self.loss}'; valid: {', '.join(LOSSES)}"
+        if problem:
+            raise DistillError(problem)
+        BetaSchedule.parse(self.beta)
+        try:
+            self.expert_zip = model_path(Path(self.expert), "expert")
+            self.policy = load_policy(self.expert_zip, role="expert")
+        except KickstartError as exc:
+            raise DistillError(str(exc)) from None
+        folder = Path(self.expert) if Path(self.expert).is_dir() else self.expert_zip.parent
+        run_config = folder / "config.yaml"
+        expert_run = yaml.safe_load(run_config.read_text()) if run_config.exists() else {}
+        self.env = self.env or expert_run.get("env", "")
+        if not self.expert:
+            raise DistillError("no expert given (--expert RUN_DIR or model.zip)")
+        if not self.env:
+            raise DistillError(f"expert '{self.expert}' is not in a run folder: give its environment with --env")
+        if not env_entry(self.env).trainable:
+            raise DistillError(f"environment '{self.env}' cannot train an RL student (it is a teacher benchmark)")
+        base = {k: v for k, v in expert_run.get("env_kwargs", {}).items() if k not in ("observation_mode", "history")}
+        base = {**base, **self.env_kwargs}
+        base.pop("observation_mode", None)
+        self.history = int(base.pop("history", self.history))
+        self.env_kwargs = {**base, **({"history": self.history} if self.history else {})}
+        self._check_spaces(base)
+        self.hyperparams = resolve_hyperparams("ppo", self.env, self.hp)
+        self.hyperparams.pop("policy", None)
+        env = make_env(self.env, **base)
+        try:
+            self.test_tasks = env.test_set(self.test_set)
+            teacher = make_teacher(self.teacher, env.task_space, **self.teacher_params)
+        finally:
+            env.close()
+        if teacher.required_scores:
+            raise DistillError(
+                f"teacher '{self.teacher}' needs the student's {', '.join(teacher.required_scores)} score, which "
+                "distillation does not provide (it gives return and success); choose another teacher"
+            )
+        return self
+
+    def _check_spaces(self, base: dict[str, Any]) -> None:
+        """The expert must read the environment's privileged dict (or its plain view); the student's view must be
+        the dict's ``student`` part with its history."""
+        try:
+            privileged = make_env(self.env, **base, observation_mode="privileged")
+        except (TypeError, ValueError) as exc:
+            raise DistillError(f"environment '{self.env}' has no privileged observation: {exc}") from None
+        plain = make_env(self.env, **base)
+        spaces = privileged.observation_space, plain.observation_space, privileged.action_space
+        for env in (privileged, plain):
+            env.close()
+        if not isinstance(spaces[0], gym.spaces.Dict) or "student" not in spaces[0].spaces:
+            raise DistillError(f"environment '{self.env}' gives no {{student, privileged}} dict in privileged mode")
+        if self.policy.observation_space == spaces[0]:
+            self.expert_reads = "privileged"
+        elif self.policy.observation_space == spaces[0]["student"]:
+            self.expert_reads = "student"
+        else:
+            raise DistillError(
+                f"expert '{self.expert}' reads {self.policy.observation_space}; the environment's privileged view is "
+                f"{spaces[0]} (check --env-kwarg: the expert must be trained on this view, e.g. with --obs privileged)"
+            )
+        if self.policy.action_space != spaces[2] or not isinstance(spaces[2], gym.spaces.Box):
+            raise DistillError(f"expert acts in {self.policy.action_space}; the student needs the env's Box {spaces[2]}")
+        if spaces[1] != spaces[0]["student"]:
+            raise DistillError(f"the plain observation {spaces[1]} is not the privileged dict's student part")
+        try:
+            FrameHistory(spaces[1], spaces[2], self.history) if self.history else None
+        except ValueError as exc:
+            raise DistillError(str(exc)) from None
+
+    def run_config(self) -> RunConfig:
+        """The run folder's ``config.yaml``: a PPO student on the student's view, named ``dagger``."""
+        return RunConfig(
+            env=self.env,
+            teacher=self.teacher,
+            student="dagger",
+            algo="ppo",
+            steps=self.steps,
+            seed=self.seed,
+            n_envs=self.n_envs,
+            device=self.device,
+            teacher_params=dict(self.teacher_params),
+            hp_overrides={k: str(v) for k, v in self.hp.items()},
+            env_kwargs=dict(self.env_kwargs),
+            eval_every=self.eval_every,
+            test_set=self.test_set,
+            checkpoint_every=self.checkpoint_every,
+            hyperparams={"policy": "MlpPolicy", **self.hyperparams},
+        )
+
+    def settings(self) -> dict[str, Any]:
+        """The settings as given (for ``distill.yaml``)."""
+        names = [f for f in self.__dataclass_fields__]
+        return {name: getattr(self, name) for name in names}
+
+
+@dataclass
+class _Episode:
+    """One environment's episode in progress."""
+
+    task: np.ndarray
+    level_seed: int
+    indices: list[int] = field(default_factory=list)  # dataset indices of its states
+    rewards: list[float] = field(default_factory=list)
+
+
+class Distiller:
+    """The DAgger loop of one run (see the module docstring); :func:`distill` drives it."""
+
+    def __init__(self, config: DistillConfig, out: Path) -> None:
+        self.config, self.out = config, out
+        streams = Streams(config.seed)
+        self.streams = streams
+        self.device = get_device(config.device)
+        base = {k: v for k, v in config.env_kwargs.items() if k != "history"}
+        self.envs = [make_env(config.env, **base, observation_mode="privileged") for _ in range(config.n_envs)]
+        self.expert = load_policy(config.expert_zip, self.device, role="expert")
+        self.teacher: Teacher = make_teacher(
+            config.teacher,
+            self.envs[0].task_space,
+            seed=streams.teacher,
+            return_bounds=self.envs[0].return_bounds,
+            **config.teacher_params,
+        )
+        student_space = self.envs[0].observation_space["student"]
+        self.histories = [
+            FrameHistory(student_space, self.envs[0].action_space, config.history) if config.history else None
+            for _ in self.envs
+        ]
+        with th.random.fork_rng(devices=[]):  # initial weights from the student's stream, global generators untouched
+            th.manual_seed(streams.student)
+            probe = DummyVecEnv([lambda: make_env(config.env, **config.env_kwargs)])
+            self.model = PPO("MlpPolicy", probe, device=self.device, verbose=0, **config.hyperparams)
+        self.policy = self.model.policy
+        self.optimizer = th.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
+        obs_dim = self.model.observation_space.shape[0]
+        self.dataset = Dataset(config.dataset_size, obs_dim, self.envs[0].action_space.shape[0])
+        self.rng = np.random.default_rng([streams.student, 1])  # action noise, beta mixing, minibatch order
+        self.beta = BetaSchedule.parse(config.beta)
+        self.gamma = float(config.hyperparams.get("gamma", 0.99))
+        self.steps = self.rounds = self.episodes = self.expert_steps = 0
+        self.last_eval: tuple[int, Evaluation] | None = None
+        self.losses: dict[str, float] = {}
+        self.episodes_now: list[_Episode] = []
+        self.student_obs: list[np.ndarray] = []
+        self.raw_obs: list[Any] = []
+
+    # -- environments -----------------------------------------------------------------------------------------
+    def _begin(self, i: int, seed: int | None = None) -> None:
+        """Start environment ``i``'s next episode on the level the teacher chooses."""
+        level = self.teacher.sample_level()
+        self.envs[i].set_task(level.task, level.seed)
+        self._reset(i, seed)
+
+    def _reset(self, i: int, seed: int | None) -> None:
+        obs, _ = self.envs[i].reset(seed=seed)
+        env = self.envs[i]
+        episode = _Episode(np.array(env.task, dtype=np.float64), int(env.level_seed))
+        view = obs["student"] if self.histories[i] is None else self.histories[i].reset(obs["student"])
+        if len(self.episodes_now) == i:  # the first episode
+            self.episodes_now.append(episode)
+            self.student_obs.append(view)
+            self.raw_obs.append(obs)
+        self.episodes_now[i], self.student_obs[i], self.raw_obs[i] = episode, view, obs
+
+    def start(self) -> None:
+        for i in range(len(self.envs)):
+            self._begin(i, seed=self.streams.env(i))
+
+    # -- one round ----------------------------------------------------------------------------------------------
+    def _expert_actions(self) -> np.ndarray:
+        if self.config.expert_reads == "privileged":
+            obs = {key: np.stack([o[key] for o in self.raw_obs]) for key in self.raw_obs[0]}
+        else:
+            obs = np.stack([o["student"] for o in self.raw_obs])
+        return self.expert.predict(obs, deterministic=True)[0]
+
+    def _student_actions(self) -> np.ndarray:
+        with th.no_grad():
+            obs = th.as_tensor(np.stack(self.student_obs), device=self.device)
+            dist = self.policy.get_distribution(obs).distribution
+            mean, std = dist.mean.cpu().numpy(), dist.stddev.cpu().numpy()
+        return mean + std * self.rng.standard_normal(mean.shape)
+
+    def collect(self) -> None:
+        """Play one round, adding every visited state with the expert's label to the dataset."""
+        beta = self.beta(self.rounds)
+        low, high = self.envs[0].action_space.low, self.envs[0].action_space.high
+        for _ in range(math.ceil(self.config.rollout_steps / len(self.envs))):
+            labels = self._expert_actions()
+            student = self._student_actions()
+            use_expert = self.rng.random(len(self.envs)) < beta
+            self.expert_steps += int(use_expert.sum())
+            for i, env in enumerate(self.envs):
+                episode = self.episodes_now[i]
+                episode.indices.append(self.dataset.add(self.student_obs[i], labels[i]))
+                action = np.clip(labels[i] if use_expert[i] else student[i], low, high)
+                obs, reward, terminated, truncated, info = env.step(action)
+                episode.rewards.append(float(reward))
+                self.raw_obs[i] = obs
+                history = self.histories[i]
+                self.student_obs[i] = obs["student"] if history is None else history.push(obs["student"], action)
+                if terminated or truncated:
+                    self._finish(i, info)
+            self.steps += len(self.envs)
+        self.rounds += 1
+
+    def _finish(self, i: int, info: dict[str, Any]) -> None:
+        episode, env = self.episodes_now[i], self.envs[i]
+        total, to_go = float(sum(episode.rewards)), 0.0
+        for index, reward in zip(reversed(episode.indices), reversed(episode.rewards), strict=True):
+            to_go = reward + self.gamma * to_go
+            self.dataset.set_return(index, to_go)
+        feedback = Feedback(
+            episode_return=total,
+            success=bool(env.is_success(total, info)),
+            length=len(episode.rewards),
+            level_seed=episode.level_seed,
+        )
+        self.teacher.update(episode.task, feedback)
+        self.episodes += 1
+        self._begin(i)
+
+    def fit(self) -> dict[str, float]:
+        """``epochs`` passes of minibatch Adam over the dataset; return the last pass's mean losses."""
+        n, batch = len(self.dataset), self.config.batch_size
+        sums = {"action": 0.0, "value": 0.0}
+        self.policy.set_training_mode(True)
+        for _ in range(self.config.epochs):
+            order = self.rng.permutation(n)
+            sums = {"action": 0.0, "value": 0.0}
+            for start in range(0, n, batch):
+                rows = order[start : start + batch]
+                obs = th.as_tensor(self.dataset.obs[rows], device=self.device)
+                labels = th.as_tensor(self.dataset.actions[rows], device=self.device)
+                returns = th.as_tensor(self.dataset.returns[rows], device=self.device)
+                dist = self.policy.get_distribution(obs)
+                if self.config.loss == "mse":
+                    action_loss = ((dist.distribution.mean - labels) ** 2).sum(dim=1).mean()
+                else:
+                    action_loss = -dist.log_prob(labels).mean()
+                known = ~th.isnan(returns)
+                value_loss = th.zeros((), device=self.device)
+                if known.any():
+                    values = self.policy.predict_values(obs[known]).flatten()
+                    value_loss = ((values - returns[known]) ** 2).mean()
+                self.optimizer.zero_grad()
+                (action_loss + value_loss).backward()
+                self.optimizer.step()
+                sums["action"] += action_loss.item() * len(rows)
+                sums["value"] += value_loss.item() * len(rows)
+        self.policy.set_training_mode(False)
+        self.losses = {key: value / max(n, 1) for key, value in sums.items()}
+        return self.losses
+
+    # -- evaluation and state -----------------------------------------------------------------------------------
+    def evaluate(self) -> Evaluation:
+        """The deterministic student on the test set (the run's evaluation stream), appended to ``eval.csv``."""
+        config = self.config
+
+        def act(obs: np.ndarray) -> np.ndarray:
+            return self.model.predict(obs, deterministic=True)[0]
+
+        evaluation = evaluate(act, config.env, config.test_tasks, self.streams.evaluation, config.env_kwargs)
+        append_eval_rows(self.out / "eval.csv", self.steps, evaluation)
+        self.last_eval = (self.steps, evaluation)
+        return evaluation
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "dataset": self.dataset,
+            "teacher": self.teacher.state_dict(),
+            "envs": [env.get_state() if env.supports_state else None for env in self.envs],
+            "histories": [None if h is None else h.frames.copy() for h in self.histories],
+            "episodes": self.episodes_now,
+            "student_obs": self.student_obs,
+            "raw_obs": self.raw_obs,
+            "rng": self.rng.bit_generator.state,
+            "counters": (self.steps, self.rounds, self.episodes, self.expert_steps),
+            "last_eval": self.last_eval,
+            "losses": self.losses,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.dataset = state["dataset"]
+        self.teacher.load_state_dict(state["teacher"])
+        self.episodes_now, self.student_obs, self.raw_obs = state["episodes"], state["student_obs"], state["raw_obs"]
+        self.rng.bit_generator.state = state["rng"]
+        self.steps, self.rounds, self.episodes, self.expert_steps = state["counters"]
+        self.last_eval, self.losses = state["last_eval"], state["losses"]
+        for i, (env, env_state) in enumerate(zip(self.envs, state["envs"], strict=True)):
+            if state["histories"][i] is not None:
+                self.histories[i].frames[:] = state["histories"][i]
+            if env_state is not None:
+                env.set_state(env_state)
+            else:  # an env that cannot capture its state restarts the level it was playing
+                env.set_task(self.episodes_now[i].task, self.episodes_now[i].level_seed)
+                self._reset(i, seed=self.streams.env_restart(i, self.steps))
+
+    def save_checkpoint(self) -> None:
+        """Written whole into a side folder, then swapped in: a crash leaves the previous checkpoint or this one."""
+        checkpoint, staging, previous = self.out / "checkpoint", self.out / "checkpoint.next", self.out / "checkpoint.old"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        self.model.save(staging / "model.zip")
+        with (staging / "state.pkl").open("wb") as handle:
+            pickle.dump(self.state_dict(), handle)
+        _write_json(staging / "progress.json", {"timesteps": self.steps, "rounds": self.rounds})
+        if checkpoint.exists():
+            checkpoint.rename(previous)
+        staging.rename(checkpoint)
+        shutil.rmtree(previous, ignore_errors=True)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.model.env.close()
+
+
+def _crossed(before: int, after: int, every: int) -> bool:
+    """Whether the step counter passed a multiple of ``every`` between two values."""
+    return after // every > before // every
+
+
+def distill(
+    config: DistillConfig,
+    out: Path,
+    resume: bool = False,
+    progress: Callable[[int, int, float | None], None] | None = None,
+) -> dict[str, Any]:
+    """Distil (or resume distilling) ``config.expert`` into a student in the run folder ``out``; return its metrics.
+
+    The first Ctrl-C (or SIGTERM) stops at the end of the round with a checkpoint and raises ``KeyboardInterrupt``.
+
+    :param progress: called with (steps, episodes, last mastered %) after every round
+    :raises DistillError: bad settings, a folder with another run, a resume without a checkpoint
+    """
+    config.resolve()
+    out = Path(out)
+    saved = out / "distill.yaml"
+    if resume and not (out / "checkpoint" / "state.pkl").exists():
+        raise DistillError(f"'{out}' has no distillation checkpoint to resume")
+    if not resume and (saved.exists() or (out / "config.yaml").exists()):
+        raise DistillError(f"'{out}' already holds a run; continue it with --resume or choose another --out")
+    if resume and saved.exists() and yaml.safe_load(saved.read_text()) != _plain(config.settings()):
+        raise DistillError(f"'{out}' holds a distillation with other settings ({saved})")
+    with FolderLock(out):
+        distiller = Distiller(config, out)
+        try:
+            if resume:
+                with (out / "checkpoint" / "state.pkl").open("rb") as handle:
+                    distiller.load_state_dict(pickle.load(handle))
+                _truncate_eval_csv(out / "eval.csv", distiller.steps)
+            else:
+                saved.write_text(yaml.safe_dump(_plain(config.settings()), sort_keys=False))
+                (out / "config.yaml").write_text(yaml.safe_dump(_plain(asdict(config.run_config())), sort_keys=False))
+                distiller.start()
+            with _StopRequest() as stop:
+                while distiller.steps < config.steps:
+                    before = distiller.steps
+                    distiller.collect()
+                    distiller.fit()
+                    if _crossed(before, distiller.steps, config.eval_every):
+                        distiller.evaluate()
+                    if progress is not None:
+                        shown = None if distiller.last_eval is None else distiller.last_eval[1].mastered_pct
+                        progress(distiller.steps, distiller.episodes, shown)
+                    if _crossed(before, distiller.steps, config.checkpoint_every) or stop.requested:
+                        distiller.save_checkpoint()
+                    if stop.requested:
+                        raise KeyboardInterrupt
+            if distiller.last_eval is None or distiller.last_eval[0] != distiller.steps:
+                distiller.evaluate()
+            distiller.save_checkpoint()
+            final = distiller.last_eval[1]
+            distiller.model.save(out / "model.zip")
+            with (out / "teacher.pkl").open("wb") as handle:
+                pickle.dump(distiller.teacher.state_dict(), handle)
+        finally:
+            distiller.close()
+    metrics = {
+        "timesteps": distiller.steps,
+        "episodes_reported": distiller.episodes,
+        "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
+        "teacher_updates": distiller.teacher.n_updates,
+        "teacher_stats": distiller.teacher.stats(),
+        "distill": {
+            "rounds": distiller.rounds,
+            "expert_action_share": distiller.expert_steps / max(distiller.steps, 1),
+            "dataset": len(distiller.dataset),
+            "action_loss": distiller.losses.get("action"),
+            "value_loss": distiller.losses.get("value"),
+        },
+    }
+    _write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def load_distill_config(path: Path | None, options: dict[str, Any]) -> DistillConfig:
+    """A distillation's settings from a YAML file and options (not ``None``), resolved (see
+    :meth:`DistillConfig.resolve`); ``teacher_params`` may be given as strings, parsed against the teacher."""
+    from curriculum.registry import parse_teacher_params
+    from students.config import load_settings
+
+    config = DistillConfig(**load_settings(path, options, DistillConfig.__dataclass_fields__))
+    raw = {k: v for k, v in config.teacher_params.items() if isinstance(v, str)}
+    config.teacher_params = {**config.teacher_params, **parse_teacher_params(raw, config.teacher)}
+    return config.resolve()
+
+
+def finetune_plan(config: DistillConfig, folder: Path, experiment: str | None, resume: bool) -> tuple[RunConfig, Path]:
+    """The PPO run that continues the student distilled into ``folder`` for ``finetune_steps`` steps (same view,
+    teacher, seed and test set; its critic was warmed up during distillation), named ``dagger-ft``: in the
+    experiment's layout beside the ``dagger`` student, or in ``<folder>-ft`` when ``experiment`` is ``None``.
+
+    :raises RunError: the fine-tuning folder holds another run
+    """
+    from students.run import check_run_dir, default_run_dir
+
+    tuned = config.run_config()
+    tuned.student, tuned.steps, tuned.init_model = "dagger-ft", config.finetune_steps, str(Path(folder) / "model.zip")
+    tuned.hyperparams = {}
+    tuned.resolve()
+    tuned_folder = folder.with_name(f"{folder.name}-ft") if experiment is None else default_run_dir(tuned, experiment)
+    check_run_dir(tuned, tuned_folder, resume and (tuned_folder / "checkpoint").exists())
+    return tuned, tuned_folder
+
+
+def _plain(value: Any) -> Any:
+    """Settings as YAML writes and reads them back (tuples as lists)."""
+    return yaml.safe_load(yaml.safe_dump(value, sort_keys=False))
