@@ -378,7 +378,7 @@ def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resu
         config = load_distill_config(config_path, options)
         folder = out or default_run_dir(config.run_config(), experiment)
         check_writable_dir(folder, "--out")
-        tuned = finetune_plan(config, folder, None if out else experiment, resume) if config.finetune_steps else None
+        tuned = finetune_plan(config, folder, out is None, resume) if config.finetune_steps else None
     metrics = with_progress("dagger", config.steps, folder, lambda report: distill(config, folder, resume, report))
     console.print(f"{100 * metrics['distill']['expert_action_share']:.0f}% of the executed actions were the expert's")
     if tuned is not None:

@@ -590,20 +590,21 @@ def load_distill_config(path: Path | None, options: dict[str, Any]) -> DistillCo
     return config.resolve()
 
 
-def finetune_plan(config: DistillConfig, folder: Path, experiment: str | None, resume: bool) -> tuple[RunConfig, Path]:
+def finetune_plan(config: DistillConfig, folder: Path, in_layout: bool, resume: bool) -> tuple[RunConfig, Path]:
     """The PPO run that continues the student distilled into ``folder`` for ``finetune_steps`` steps (same view,
-    teacher, seed and test set; its critic was warmed up during distillation), named ``dagger-ft``: in the
-    experiment's layout beside the ``dagger`` student, or in ``<folder>-ft`` when ``experiment`` is ``None``.
+    teacher, seed and test set; its critic was warmed up during distillation), named ``dagger-ft``: beside the
+    ``dagger`` student when ``folder`` follows the experiment layout (``.../<student>/seed<k>``), else in
+    ``<folder>-ft``.
 
     :raises RunError: the fine-tuning folder holds another run
     """
-    from students.run import check_run_dir, default_run_dir
+    from students.run import check_run_dir
 
     tuned = config.run_config()
     tuned.student, tuned.steps, tuned.init_model = "dagger-ft", config.finetune_steps, str(Path(folder) / "model.zip")
     tuned.hyperparams = {}
     tuned.resolve()
-    tuned_folder = folder.with_name(f"{folder.name}-ft") if experiment is None else default_run_dir(tuned, experiment)
+    tuned_folder = folder.parent.parent / "dagger-ft" / folder.name if in_layout else folder.with_name(f"{folder.name}-ft")
     check_run_dir(tuned, tuned_folder, resume and (tuned_folder / "checkpoint").exists())
     return tuned, tuned_folder
 

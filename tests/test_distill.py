@@ -240,3 +240,26 @@ def test_finetuning_starts_from_the_distilled_student(expert, tmp_path):
     paths = (tmp_path / "run" / "model.zip", tmp_path / "ft" / "model.zip")
     a, b = (PPO.load(path, device="cpu").policy.state_dict() for path in paths)
     assert all(th.equal(a[key], b[key]) for key in a)  # learning rate 0: the student it started from
+
+
+def test_cli_expert_distill_and_finetune_end_to_end(tmp_path):
+    view = ["--env-kwarg", "task_visible=false", "--env-kwarg", "gate_sensor=2.0"]
+    small = ["--hp", "n_steps=128", "--hp", "batch_size=64"]
+    expert = tmp_path / "expert"
+    args = ["run", "--env", "point-mass", "--teacher", "random", "--steps", "256", "--n-envs", "2", "--eval-every", "256"]
+    result = CliRunner().invoke(cli, [*args, "--obs", "privileged", *view, *small, "--device", "cpu", "--out", str(expert)])
+    assert result.exit_code == 0, result.output
+    observed = PPO.load(expert / "model.zip", device="cpu").observation_space
+    assert isinstance(observed, gym.spaces.Dict) and observed["student"].shape == (7,) and observed["privileged"].shape == (3,)
+    student = tmp_path / "student"
+    args = ["distill", "--expert", str(expert), "--steps", "400", "--rollout-steps", "200", "--history", "2"]
+    args += ["--eval-every", "400", "--finetune-steps", "256", "--teacher", "alp-gmm", *small, "--out", str(student)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    distilled = yaml.safe_load((student / "config.yaml").read_text())
+    assert distilled["env_kwargs"] == {"task_visible": False, "gate_sensor": 2.0, "history": 2}  # the expert's view
+    tuned = yaml.safe_load((tmp_path / "student-ft" / "config.yaml").read_text())
+    assert tuned["student"] == "dagger-ft" and tuned["init_model"] == str(student / "model.zip")
+    assert tuned["teacher"] == "alp-gmm" and tuned["env_kwargs"] == distilled["env_kwargs"]
+    # PPO collects whole rollouts: 4 envs x 128 steps >= the 256 asked
+    assert yaml.safe_load((tmp_path / "student-ft" / "metrics.json").read_text())["timesteps"] == 512

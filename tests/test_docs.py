@@ -46,3 +46,10 @@ def test_kickstarting_table_matches_its_summary():
             expected = f"{cell(scratch.mastered_pct_mean, scratch.mastered_pct_std, 1)} / "
             expected += f"**{cell(kick.mastered_pct_mean, kick.mastered_pct_std, 1)}**"
             assert line.rstrip(" |").endswith(expected), (line, expected)
+
+
+def test_distillation_table_is_the_benchmarks():
+    rows = (REFERENCE / "distill_point_mass" / "table.md").read_text().strip().splitlines()
+    assert len(rows) == 7
+    for row in rows:
+        assert row in README.splitlines(), row
