@@ -57,6 +57,16 @@ def test_shipped_experiment_configs_are_valid(tmp_path):
             assert result.exit_code == 0, result.output
             assert "covar-gmm" in result.output
             continue
+        if path.stem.startswith("distill"):  # for bench/distill.py: its two PPO stages and its distillations
+            setup = yaml.safe_load(path.read_text())
+            for stage, extra in (("expert", {"observation_mode": "privileged"}), ("scratch", {"history": setup["history"]})):
+                stage_config = CompareConfig(
+                    env=setup["env"], teachers=[setup[stage]["teacher"]], steps=setup[stage]["steps"],
+                    env_kwargs={**setup["view"], **extra}, eval_every=setup["eval_every"],
+                )  # fmt: skip
+                assert len(stage_config.run_configs()) == 1
+            assert setup["finetune"]["from"] in setup["distill"]
+            continue
         config = load_compare_config(path, {})
         variants = config.student_variants()
         for settings in variants.values():  # kickstarted variants: a small expert stands in for the benchmark's
