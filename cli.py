@@ -111,6 +111,8 @@ def list_teachers() -> None:
     for name, cls in TEACHERS.items():
         first_line = (cls.__doc__ or "").strip().splitlines()[0]
         console.print(f"[bold]{name}[/bold]  ({cls.__name__}): {escape(first_line)}")
+        kinds = " or ".join(kind.__name__.removesuffix("TaskSpace").lower() for kind in cls.supported_spaces)
+        console.print(f"    learns from: {escape(cls.needs)}; task spaces: {kinds}", highlight=False)
         for p in teacher_params(cls) or [None]:
             console.print(f"    {p.name} = {p.default!r}  {escape(p.help)}" if p else "    (no parameters)", highlight=False)
     console.print("A user's own teacher: pass 'package.module:ClassName' wherever a teacher name is expected.")

@@ -87,6 +87,8 @@ class Teacher(ABC):
     state_attrs: ClassVar[tuple[str, ...]] = ()
     #: whether some levels come with ``train=False`` (the student must be able to mask its updates)
     masks_updates: ClassVar[bool] = False
+    #: what the teacher learns from, as ``list teachers`` shows it (``required_scores`` are checked before a run)
+    needs: ClassVar[str] = "return"
 
     def __init__(
         self,
@@ -122,6 +124,11 @@ class Teacher(ABC):
         Teachers that do not pick level seeds need not override this.
         """
         return Level(self.sample())
+
+    def prepare(self, env: Any) -> None:
+        """Read what this teacher needs from the environment (or simulated student) before its first sample: its
+        easy region (``easy_task_space``), its initial and target task distributions... Nothing by default."""
+        return None
 
     @property
     def required_scores(self) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ there is room, or else if its score beats that of the level with the lowest repl
 from __future__ import annotations
 
 from collections import deque
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -97,6 +97,7 @@ class PlrTeacher(Teacher):
     :param score_alpha: weight of a new score in a replayed level's score (1 replaces it)
     """
 
+    needs = "the student's value score (positive_value_loss by default), level seeds"
     state_attrs: ClassVar[tuple[str, ...]] = ("buffer", "clock", "recent_kinds", "pending_parents")
     #: whether new levels are only scored, not trained on
     robust: ClassVar[bool] = False
@@ -304,6 +305,9 @@ class AccelTeacher(RobustPlrTeacher):
             raise ValueError(f"unknown edit_moves '{edit_moves}'; valid: discrete, uniform")
         self.edit_moves = edit_moves
         self.children: deque[Level] = deque()
+
+    def prepare(self, env: Any) -> None:
+        self.set_start_space(getattr(env, "easy_task_space", None))
 
     def set_start_space(self, space: BoxTaskSpace | None) -> None:
         """Where new random levels come from (with ``easy_start``); ``None`` means the whole task space.

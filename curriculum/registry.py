@@ -9,12 +9,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from curriculum.adr import AdrTeacher
 from curriculum.alp_gmm import AlpGmmTeacher
 from curriculum.base import Teacher
+from curriculum.goal_gan import GoalGanTeacher
 from curriculum.covar_gmm import CovarGmmTeacher
+from curriculum.lp_bandit import LpBanditTeacher
 from curriculum.plr import AccelTeacher, PlrTeacher, RobustPlrTeacher
 from curriculum.random_teacher import RandomTeacher
 from curriculum.riac import RiacTeacher
+from curriculum.schedules import OracleTeacher, StagesTeacher
+from curriculum.spdl import SpdlTeacher
 from curriculum.spaces import TaskSpace
 
 TEACHERS: dict[str, type[Teacher]] = {
@@ -25,6 +30,12 @@ TEACHERS: dict[str, type[Teacher]] = {
     "plr": PlrTeacher,
     "robust-plr": RobustPlrTeacher,
     "accel": AccelTeacher,
+    "adr": AdrTeacher,
+    "spdl": SpdlTeacher,
+    "goal-gan": GoalGanTeacher,
+    "lp-bandit": LpBanditTeacher,
+    "stages": StagesTeacher,
+    "oracle": OracleTeacher,
 }
 
 # Constructor arguments every teacher takes from the caller rather than from the user's parameters.

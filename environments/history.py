@@ -73,6 +73,12 @@ class HistoryEnv(ParametricEnv):
         self.easy_task_space = env.easy_task_space
         self.state_attrs = None if env.state_attrs is None else ()
 
+    def __getattr__(self, name: str) -> Any:
+        """Anything else a teacher may read (``spdl_target``...) is the wrapped environment's."""
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
     # the episode's level lives in the wrapped env (the vector env's snapshots read these)
     task = property(lambda self: self.env.task)
     level_seed = property(lambda self: self.env.level_seed)

@@ -54,6 +54,9 @@ class PointMassGateEnv(ParametricEnv):
     success_rule = f"final distance to the goal < {SUCCESS_DISTANCE}"
     #: ACCEL's start: gates wide (>= 4) and near the centre, low friction
     easy_task_space = BoxTaskSpace(["gate_x", "gate_width", "friction"], [-1.0, 4.0, 0.0], [1.0, 8.0, 1.0])
+    #: SPDL's initial and target task distributions (mean, std per dimension), from Klink et al. 2020
+    spdl_initial = (np.array([0.0, 4.25, 2.0]), np.array([2.0, 1.875, 1.0]))
+    spdl_target = (np.array([2.5, 0.5, 0.0]), np.array([4e-3, 4e-3, 4e-3]))
     state_attrs = ("gate_x", "gate_width", "friction", "x", "y", "vx", "vy", "steps", "crashed", "_trajectory")
 
     def __init__(

@@ -5,7 +5,8 @@ equal bins; each cell holds a competence in [0, 100], starting at 0. An episode 
 the origin cell always learns (+1), any other cell learns only if at least one of its *previous neighbours*
 (each index equal or one less, clamped at 0, diagonals included, the cell itself excluded) has competence
 >= ``mastery``. Competence is capped at 100. The episode's return is the cell's competence after the update
-divided by 100 (plus optional Gaussian noise). Score: % of all cells with competence > ``mastery``.
+divided by 100 (plus optional Gaussian noise). Score: % of all cells with competence > ``mastery``. An episode
+succeeds when its cell's competence (after it) is above ``mastery``, so success-based teachers run here too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from curriculum.base import Feedback
 from curriculum.registry import make_teacher
-from curriculum.spaces import BoxTaskSpace
+from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace
 
 
 class SimulatedStudent:
@@ -36,6 +37,8 @@ class SimulatedStudent:
     :param forgetting: competence every unpractised cell loses per episode (0: no forgetting)
     :param mastery: competence a neighbour needs to unlock a cell; a cell counts as mastered above it
     :param seed: seed of the return noise
+    :param discrete: tasks are the cells themselves (a discrete task space of ``cells^dims`` tasks, row-major), for
+        teachers of discrete task sets (the learning-progress bandit); no distractors then
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class SimulatedStudent:
         forgetting: float = 0.0,
         mastery: float = 75.0,
         seed: int = 0,
+        discrete: bool = False,
     ) -> None:
         if dims < 1 or cells < 1 or distractors < 0:
             raise ValueError(f"need dims >= 1, cells >= 1, distractors >= 0; got {dims}, {cells}, {distractors}")
@@ -59,6 +63,8 @@ class SimulatedStudent:
             )
         if return_noise < 0 or forgetting < 0:
             raise ValueError("return_noise and forgetting must be >= 0")
+        if discrete and distractors:
+            raise ValueError("a discrete simulated student has no distractor dimensions (its tasks are its cells)")
         self.dims, self.cells, self.distractors = dims, cells, distractors
         self.mastery = mastery
         self.return_noise = return_noise
@@ -67,6 +73,12 @@ class SimulatedStudent:
         names = [f"x{i}" for i in range(dims)] + [f"distractor{i}" for i in range(distractors)]
         self.task_space = BoxTaskSpace(names, [0.0] * len(names), [1.0] * len(names))
         self.return_bounds = (0.0, 1.0)
+        #: the origin cell, which always learns (where ADR and ACCEL start)
+        self.easy_task_space = BoxTaskSpace(names, [0.0] * len(names), [1.0 / cells] * dims + [1.0] * distractors)
+        self.discrete = discrete
+        if discrete:
+            cell_names = ["cell" + "_".join(map(str, index)) for index in itertools.product(range(cells), repeat=dims)]
+            self.task_space, self.easy_task_space = DiscreteTaskSpace(cell_names), None
         self.success_rule = f"not an RL env: teacher benchmark; score = % cells with competence > {mastery:g}"
         n_cells = cells**dims
         self.competence = np.zeros(n_cells)
@@ -86,7 +98,9 @@ class SimulatedStudent:
         return sum(i * s for i, s in zip(index, self._strides, strict=True))
 
     def cell_of(self, task: np.ndarray) -> int:
-        """Flat index of the cell a task falls in (distractor dimensions ignored)."""
+        """Flat index of the cell a task falls in (distractor dimensions ignored; a discrete task is its cell)."""
+        if self.discrete:
+            return int(task)
         c = self.cells
         return sum(min(int(task[i] * c), c - 1) * s for i, s in enumerate(self._strides))
 
@@ -104,6 +118,10 @@ class SimulatedStudent:
         if self.return_noise:
             value += self.rng.normal(0.0, self.return_noise)
         return float(value)
+
+    def is_mastered(self, task: np.ndarray) -> bool:
+        """The success flag of an episode on ``task``: its cell's competence is above ``mastery``."""
+        return bool(self.competence[self.cell_of(task)] > self.mastery)
 
     def get_state(self) -> dict[str, Any]:
         """Everything the student's future depends on: competences and the noise generator (a deep copy)."""
@@ -157,6 +175,7 @@ def simulate(
     agent = make_teacher(
         teacher, student.task_space, seed=seed, return_bounds=student.return_bounds, **dict(teacher_params or {})
     )
+    agent.prepare(student)
     marks = sorted({int(c) for c in (checkpoints or [episodes]) if 0 < c <= episodes})
     mastered: dict[int, float] = {}
     teacher_seconds = 0.0
@@ -169,7 +188,7 @@ def simulate(
         cell = student.cell_of(task)
         episode_return = student.episode(task)
         unlearnable_plays += not student.learnable[cell]
-        feedback = Feedback(episode_return=episode_return)
+        feedback = Feedback(episode_return=episode_return, success=student.is_mastered(task))
         start = clock()
         agent.update(task, feedback)
         teacher_seconds += clock() - start

@@ -300,6 +300,7 @@ class Distiller:
             return_bounds=self.envs[0].return_bounds,
             **config.teacher_params,
         )
+        self.teacher.prepare(self.envs[0])
         student_space = self.envs[0].observation_space["student"]
         self.histories = [
             FrameHistory(student_space, self.envs[0].action_space, config.history) if config.history else None

@@ -434,17 +434,14 @@ def _finished_metrics(out: Path, config: RunConfig) -> dict[str, Any] | None:
 def _build_teacher(config: RunConfig) -> tuple[Teacher, np.ndarray, type[BaseAlgorithm]]:
     """The run's teacher, test set and student class (raising clear errors before anything is written)."""
     env = make_env(config.env, **config.env_kwargs)
-    task_space, return_bounds, test_tasks, easy_space = (
-        env.task_space,
-        env.return_bounds,
-        env.test_set(config.test_set),
-        env.easy_task_space,
-    )
-    env.close()
-    seed = Streams(config.seed).teacher
-    teacher = make_teacher(config.teacher, task_space, seed=seed, return_bounds=return_bounds, **config.teacher_params)
-    if hasattr(teacher, "set_start_space"):  # ACCEL: new levels from the env's easy region
-        teacher.set_start_space(easy_space)
+    try:
+        test_tasks = env.test_set(config.test_set)
+        seed = Streams(config.seed).teacher
+        bounds = env.return_bounds
+        teacher = make_teacher(config.teacher, env.task_space, seed=seed, return_bounds=bounds, **config.teacher_params)
+        teacher.prepare(env)  # e.g. ACCEL's and ADR's easy start region, SPDL's distributions
+    finally:
+        env.close()
     return teacher, test_tasks, student_class_for(teacher, config.algorithm, kickstart=bool(config.kickstart))
 
 

@@ -73,6 +73,7 @@ class SimulateConfig:
     unlearnable: float = setting(0.0, "Share of dimension 0's bins (high end) that never learn.")
     noise: float = setting(0.0, "Std of Gaussian noise on returns.")
     forgetting: float = setting(0.0, "Competence lost per episode by unpractised cells.")
+    discrete: bool = setting(False, "Tasks are the cells (a discrete task set, e.g. for lp-bandit).")
     teacher_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per teacher name
 
     @classmethod
@@ -98,6 +99,7 @@ class SimulateConfig:
             "unlearnable_share": self.unlearnable,
             "return_noise": self.noise,
             "forgetting": self.forgetting,
+            "discrete": self.discrete,
         }
 
     @property
@@ -130,12 +132,13 @@ class SimulateConfig:
         for name in self.teachers:
             teacher_class(name)
         try:
-            space = SimulatedStudent(**self.student).task_space
+            student = SimulatedStudent(**self.student)
         except ValueError as exc:
             raise ConfigError(f"simulated student: {exc}") from exc
         for name in self.teachers:
             try:
-                needs = make_teacher(name, space, **self.teacher_params.get(name, {})).required_scores
+                params = self.teacher_params.get(name, {})
+                needs = make_teacher(name, student.task_space, return_bounds=student.return_bounds, **params).required_scores
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"teacher '{name}': {exc}") from exc
             if needs:

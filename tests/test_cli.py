@@ -16,6 +16,10 @@ def test_list_teachers_shows_names_parameters_and_defaults():
     for name in ("random", "alp-gmm", "covar-gmm", "riac"):
         assert name in result.output
     assert "fit_rate = 250" in result.output
+    for name in ("adr", "spdl", "goal-gan", "lp-bandit", "stages", "oracle"):
+        assert f"{name}  (" in result.output
+    assert "learns from: success; task spaces: box" in result.output  # GoalGAN
+    assert "learns from: return or success (signal); task spaces: discrete" in result.output  # the LP bandit
     assert "max_region_size = 50" in result.output
 
 
