@@ -90,6 +90,14 @@ def setting_options(settings_class: type) -> Any:
     return decorate
 
 
+def key_value_options(command: Any) -> Any:
+    """``--teacher-param``, ``--hp`` and ``--env-kwarg``: repeatable ``KEY=VALUE`` options (YAML values)."""
+    command = click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Env argument, e.g. history=4.")(command)
+    command = click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter: gamma=0.9.")(command)
+    help_text = "Teacher parameter, e.g. alp-gmm.fit_rate=150 (repeatable)."
+    return click.option("--teacher-param", multiple=True, metavar="[TEACHER.]PARAM=VALUE", help=help_text)(command)
+
+
 def given(values: dict[str, Any]) -> dict[str, Any]:
     """The options a user gave (``None`` and empty repeatable options left out; repeatable ones as lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items() if v is not None and v != ()}
@@ -170,9 +178,7 @@ def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], worke
 
 @cli.command()
 @setting_options(RunConfig)
-@click.option("--teacher-param", multiple=True, metavar="PARAM=VALUE", help="Teacher parameter (repeatable).")
-@click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter override, YAML value (repeatable).")
-@click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Environment argument, YAML value (repeatable).")
+@key_value_options
 @click.option("--obs", type=click.Choice(["plain", "privileged"]), help="privileged: the {student, privileged} dict.")
 @click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
@@ -225,16 +231,14 @@ def with_progress(label: str, total: int, folder: Path, work: Any) -> dict[str, 
 def _train(config: RunConfig, folder: Path, resume: bool) -> None:
     from students.run import train
 
-    label = f"{config.teacher} -> {config.student}"
-    with_progress(label, config.steps, folder, lambda report: train(config, folder, resume, report, console.print))
+    work = lambda report: train(config, folder, resume, report, console.print)  # noqa: E731
+    with_progress(f"{config.teacher} -> {config.student}", config.steps, folder, work)
 
 
 @cli.command("compare")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file of these settings.")
 @setting_options(CompareConfig)
-@click.option("--teacher-param", multiple=True, metavar="TEACHER.PARAM=VALUE", help="A teacher's parameter (repeatable).")
-@click.option("--hp", multiple=True, metavar="KEY=VALUE", help="Student hyperparameter override for every run (repeatable).")
-@click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Environment argument, YAML value (repeatable).")
+@key_value_options
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Runs at a time [default: CPU cores].")
 @click.option("--backend", default="local", show_default=True, type=click.Choice(["local", "ray"]))
 @click.option("--ray-address", default=None, help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")
@@ -362,9 +366,7 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
 @cli.command("distill")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file of these settings.")
 @setting_options(DistillConfig)
-@click.option("--teacher-param", multiple=True, metavar="PARAM=VALUE", help="Teacher parameter (repeatable).")
-@click.option("--hp", multiple=True, metavar="KEY=VALUE", help="The PPO student's hyperparameter, e.g. policy_kwargs.")
-@click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Environment argument [default: the expert's].")
+@key_value_options
 @click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
 @click.option("--resume", is_flag=True, help="Continue the distillation in the folder from its last checkpoint.")

@@ -586,8 +586,9 @@ def load_distill_config(path: Path | None, options: dict[str, Any]) -> DistillCo
     from students.config import load_settings
 
     config = DistillConfig(**load_settings(path, options, DistillConfig.__dataclass_fields__))
-    raw = {k: v for k, v in config.teacher_params.items() if isinstance(v, str)}
-    config.teacher_params = {**config.teacher_params, **parse_teacher_params(raw, config.teacher)}
+    raw = {k.removeprefix(f"{config.teacher}."): v for k, v in config.teacher_params.items() if isinstance(v, str)}
+    typed = {k: v for k, v in config.teacher_params.items() if not isinstance(v, str)}
+    config.teacher_params = {**typed, **parse_teacher_params(raw, config.teacher)}
     return config.resolve()
 
 
