@@ -19,6 +19,7 @@ from curriculum.plr import AccelTeacher, PlrTeacher, RobustPlrTeacher
 from curriculum.random_teacher import RandomTeacher
 from curriculum.riac import RiacTeacher
 from curriculum.schedules import OracleTeacher, StagesTeacher
+from curriculum.sfl import SflTeacher
 from curriculum.spdl import SpdlTeacher
 from curriculum.spaces import TaskSpace
 
@@ -36,6 +37,7 @@ TEACHERS: dict[str, type[Teacher]] = {
     "lp-bandit": LpBanditTeacher,
     "stages": StagesTeacher,
     "oracle": OracleTeacher,
+    "sfl": SflTeacher,
 }
 
 # Constructor arguments every teacher takes from the caller rather than from the user's parameters.

@@ -104,10 +104,13 @@ class SimulatedStudent:
         c = self.cells
         return sum(min(int(task[i] * c), c - 1) * s for i, s in enumerate(self._strides))
 
-    def episode(self, task: np.ndarray) -> float:
-        """Play one episode on ``task`` and return its return."""
+    def episode(self, task: np.ndarray, learn: bool = True) -> float:
+        """Play one episode on ``task`` and return its return; ``learn=False`` only measures (no practice, no
+        forgetting: a masked student's scoring episode)."""
         cell = self.cell_of(task)
         comp = self.competence
+        if not learn:
+            return float(comp[cell] / 100.0 + (self.rng.normal(0.0, self.return_noise) if self.return_noise else 0.0))
         if self.forgetting:
             practised = comp[cell]
             np.maximum(comp - self.forgetting, 0.0, out=comp)
@@ -183,12 +186,12 @@ def simulate(
     clock = time.perf_counter
     for episode in range(1, episodes + 1):
         start = clock()
-        task = agent.sample()
+        level = agent.sample_level()
         teacher_seconds += clock() - start
-        cell = student.cell_of(task)
-        episode_return = student.episode(task)
+        task, cell = level.task, student.cell_of(level.task)
+        episode_return = student.episode(task, learn=level.train)
         unlearnable_plays += not student.learnable[cell]
-        feedback = Feedback(episode_return=episode_return, success=student.is_mastered(task))
+        feedback = Feedback(episode_return, success=student.is_mastered(task), level_seed=level.seed)
         start = clock()
         agent.update(task, feedback)
         teacher_seconds += clock() - start

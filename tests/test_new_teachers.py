@@ -13,6 +13,7 @@ from curriculum.lp_bandit import LpBanditTeacher
 from curriculum.plr import AccelTeacher
 from curriculum.riac import RiacTeacher
 from curriculum.schedules import OracleTeacher, StagesTeacher
+from curriculum.sfl import SflTeacher
 from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace
 from curriculum.spdl import SpdlTeacher, gaussian_kl
 from environments.point_mass import PointMassGateEnv
@@ -212,3 +213,28 @@ def test_riac_split_score_counts_the_childrens_sizes():
     riac.rng = Candidates()
     assert riac._try_split(0)
     assert region.split[1] == 0.5  # 0.96 * 100 > 1.0 * 36; without sizes 0.1 would win
+
+
+def test_sfl_keeps_the_most_learnable_levels_and_scores_without_training():
+    space = DiscreteTaskSpace([f"t{i}" for i in range(10)])
+    sfl = SflTeacher(space, seed=0, n_candidates=10, rollouts=4, buffer_size=3, buffer_share=1.0, update_every=100)
+    success_rate = {2: 0.5, 5: 0.5, 7: 0.75}  # the others always or never succeed
+    scoring = [sfl.sample_level() for _ in range(40)]
+    assert all(not level.train for level in scoring)  # 10 candidates x 4 rollouts, no gradient
+    counts: dict[int, int] = {}
+    for level in scoring:
+        k = counts[level.seed] = counts.get(level.seed, 0) + 1
+        task = int(level.task)
+        p = success_rate.get(task, float(task % 2))
+        sfl.update(task, Feedback(0.0, success=k <= round(4 * p), level_seed=level.seed))
+    kept = [int(task) for task, _ in sfl.buffer]
+    candidates = list(dict.fromkeys((level.seed, int(level.task)) for level in scoring))  # in generation order
+    p = [round(4 * success_rate.get(task, float(task % 2))) / 4 for _, task in candidates]
+    learnability = [q * (1 - q) + 0.001 * q for q in p]
+    expected = [candidates[i][1] for i in sorted(range(10), key=lambda i: -learnability[i])[:3]]
+    assert kept == expected and all(0 < q < 1 for q in sorted(p, key=lambda q: -(q * (1 - q)))[:1])
+    training = [sfl.sample_level() for _ in range(50)]
+    assert all(level.train and int(level.task) in kept for level in training)  # buffer_share = 1
+    for level in training:
+        sfl.update(level.task, Feedback(0.0, level_seed=level.seed))
+    assert sfl.stats()["scoring_share"] == pytest.approx(40 / 90)

@@ -26,6 +26,7 @@ FAST.update(
         "goal-gan": {"update_size": 20, "gan_iterations": 5, "pretrain": True},
         "stages": {"stages": str(Path(__file__).parent / "data" / "stages.yaml")},
         "oracle": {"every": 10, "threshold": 0.2},
+        "sfl": {"n_candidates": 10, "rollouts": 2, "buffer_size": 3, "update_every": 50},
     }
 )
 #: the teachers of box task spaces (the contract tests below play them on boxes; lp-bandit has its own tests)
