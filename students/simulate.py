@@ -204,6 +204,7 @@ class SimulateResults:
                 name: {
                     "mastered": {str(c): [r.mastered[c] for r in runs] for c in config.checkpoints},
                     "teacher_us_per_episode": mean_std([r.teacher_us_per_episode for r in runs])[0],
+                    "unlearnable_share_played": mean_std([r.unlearnable_share_played for r in runs])[0],
                     "params": config.teacher_params.get(name, {}),
                 }
                 for name, runs in self.runs.items()

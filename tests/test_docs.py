@@ -53,3 +53,12 @@ def test_distillation_table_is_the_benchmarks():
     assert len(rows) == 7
     for row in rows:
         assert row in README.splitlines(), row
+
+
+@pytest.mark.parametrize("name", ["simulated_student_3d5", "simulated_student_unlearnable", "simulated_student_discrete"])
+def test_simulated_student_variant_tables_match_their_references(name):
+    data = json.loads((REFERENCE / f"{name}.json").read_text())
+    for teacher, result in data["teachers"].items():
+        cells = [cell(statistics.mean(v), statistics.stdev(v), 1) for v in result["mastered"].values()]
+        row = f"| {teacher} | " + " | ".join(cells) + f" | {result['teacher_us_per_episode']:.0f} |"
+        assert any(line.startswith(row) for line in README.splitlines()), row
