@@ -23,7 +23,7 @@ FAST.update(
     {
         "adr": {"queue_len": 5, "expand_threshold": 0.3, "shrink_threshold": 0.05},
         "spdl": {"update_frequency": 40, "update_offset": 40, "max_kl": 0.2},
-        "goal-gan": {"update_size": 20, "gan_iterations": 5, "pretrain": True},
+        "goal-gan": {"update_size": 10, "gan_iterations": 5, "goid_low": 0.0, "goid_high": 1.0},  # trains every 10
         "stages": {"stages": str(Path(__file__).parent / "data" / "stages.yaml")},
         "oracle": {"every": 10, "threshold": 0.2},
         "sfl": {"n_candidates": 10, "rollouts": 2, "buffer_size": 3, "update_every": 50},
