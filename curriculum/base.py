@@ -85,6 +85,9 @@ class Teacher(ABC):
     supported_spaces: ClassVar[tuple[type[TaskSpace], ...]] = (BoxTaskSpace,)
     #: attribute names (besides the RNG and update count) saved by :meth:`state_dict`
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    #: attributes with ``state_dict()`` / ``load_state_dict()`` (a network teacher's modules and optimisers), saved
+    #: through those so that optimisers stay bound to their modules' parameters
+    module_attrs: ClassVar[tuple[str, ...]] = ()
     #: whether some levels come with ``train=False`` (the student must be able to mask its updates)
     masks_updates: ClassVar[bool] = False
     #: what the teacher learns from, as ``list teachers`` shows it (``required_scores`` are checked before a run)
@@ -173,6 +176,7 @@ class Teacher(ABC):
         state = {name: copy.deepcopy(getattr(self, name)) for name in self.state_attrs}
         state["rng"] = copy.deepcopy(self.rng.bit_generator.state)
         state["n_updates"] = self.n_updates
+        state["modules"] = copy.deepcopy({name: getattr(self, name).state_dict() for name in self.module_attrs})
         state["teacher_class"] = type(self).__qualname__
         return state
 
@@ -188,6 +192,8 @@ class Teacher(ABC):
             setattr(self, name, copy.deepcopy(state[name]))
         self.rng.bit_generator.state = copy.deepcopy(state["rng"])
         self.n_updates = int(state["n_updates"])
+        for name in self.module_attrs:
+            getattr(self, name).load_state_dict(copy.deepcopy(state["modules"][name]))
 
     # -- to implement --------------------------------------------------------------------------------------
     @abstractmethod

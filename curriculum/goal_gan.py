@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
@@ -15,7 +14,8 @@ from curriculum.base import Feedback, Teacher
 from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
 
 
-def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
+def mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
+    """Linear layers of the given sizes with ``activation`` between them."""
     layers: list[nn.Module] = []
     for k in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[k], sizes[k + 1]))
@@ -55,7 +55,8 @@ class GoalGanTeacher(Teacher):
     """
 
     supported_spaces = (BoxTaskSpace,)
-    state_attrs = ("queue", "pending", "contexts", "labels", "old_tasks", "trainings")  # and the nets (state_dict)
+    state_attrs = ("queue", "pending", "contexts", "labels", "old_tasks", "trainings")
+    module_attrs = ("generator", "discriminator", "g_optimizer", "d_optimizer")
     needs = "success"
 
     def __init__(
@@ -82,8 +83,8 @@ class GoalGanTeacher(Teacher):
         d = task_space.dim
         with th.random.fork_rng(devices=[]):  # initial weights from the teacher's seed, global generators untouched
             th.manual_seed(seed)
-            self.generator = _mlp([d, 256, 256, d], nn.ReLU)
-            self.discriminator = _mlp([d, 128, 128, 1], nn.LeakyReLU)
+            self.generator = mlp([d, 256, 256, d], nn.ReLU)
+            self.discriminator = mlp([d, 128, 128, 1], nn.LeakyReLU)
         self.g_optimizer = th.optim.RMSprop(self.generator.parameters(), lr=1e-3)
         self.d_optimizer = th.optim.RMSprop(self.discriminator.parameters(), lr=1e-3)
         self.torch_rng = th.Generator().manual_seed(seed)
@@ -172,18 +173,9 @@ class GoalGanTeacher(Teacher):
             return None
         return np.array(self.contexts), np.array(self.labels, dtype=float), "GOID label"
 
-    def _nets(self) -> dict[str, Any]:
-        names = ("generator", "discriminator", "g_optimizer", "d_optimizer")
-        return {name: getattr(self, name) for name in names}
-
     def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        state["nets"] = copy.deepcopy({name: part.state_dict() for name, part in self._nets().items()})
-        state["torch_rng"] = self.torch_rng.get_state()
-        return state
+        return {**super().state_dict(), "torch_rng": self.torch_rng.get_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        for name, part in self._nets().items():
-            part.load_state_dict(copy.deepcopy(state["nets"][name]))
         self.torch_rng.set_state(state["torch_rng"])

@@ -19,6 +19,7 @@ from curriculum.plr import AccelTeacher, PlrTeacher, RobustPlrTeacher
 from curriculum.random_teacher import RandomTeacher
 from curriculum.riac import RiacTeacher
 from curriculum.schedules import OracleTeacher, StagesTeacher
+from curriculum.setter_solver import SetterSolverTeacher
 from curriculum.sfl import SflTeacher
 from curriculum.spdl import SpdlTeacher
 from curriculum.spaces import TaskSpace
@@ -38,6 +39,7 @@ TEACHERS: dict[str, type[Teacher]] = {
     "stages": StagesTeacher,
     "oracle": OracleTeacher,
     "sfl": SflTeacher,
+    "setter-solver": SetterSolverTeacher,
 }
 
 # Constructor arguments every teacher takes from the caller rather than from the user's parameters.

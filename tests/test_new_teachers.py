@@ -238,3 +238,19 @@ def test_sfl_keeps_the_most_learnable_levels_and_scores_without_training():
     for level in training:
         sfl.update(level.task, Feedback(0.0, level_seed=level.seed))
     assert sfl.stats()["scoring_share"] == pytest.approx(40 / 90)
+
+
+def test_setter_solver_judge_learns_where_the_student_succeeds():
+    import torch as th
+
+    from curriculum.setter_solver import SetterSolverTeacher
+
+    teacher = SetterSolverTeacher(LINE, seed=0, update_frequency=10, hidden=32, blocks=2)
+    for _ in range(3000):
+        task = teacher.sample()
+        assert 0.0 <= task[0] <= 10.0
+        teacher.update(task, Feedback(0.0, success=bool(task[0] > 5.0)))
+    assert teacher.updates == 300 and not teacher.pending
+    with th.no_grad():
+        low, high = teacher.judge(th.tensor([[0.2], [0.8]])).flatten().tolist()  # unit coordinates
+    assert high > low + 1.0  # success is likelier where it happened

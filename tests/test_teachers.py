@@ -27,6 +27,7 @@ FAST.update(
         "stages": {"stages": str(Path(__file__).parent / "data" / "stages.yaml")},
         "oracle": {"every": 10, "threshold": 0.2},
         "sfl": {"n_candidates": 10, "rollouts": 2, "buffer_size": 3, "update_every": 50},
+        "setter-solver": {"update_frequency": 10, "hidden": 16, "blocks": 1},
     }
 )
 #: the teachers of box task spaces (the contract tests below play them on boxes; lp-bandit has its own tests)
