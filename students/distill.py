@@ -179,6 +179,8 @@ class DistillConfig:
         if problem:
             raise DistillError(problem)
         BetaSchedule.parse(self.beta)
+        if not self.expert:
+            raise DistillError("no expert given (--expert RUN_DIR or model.zip)")
         try:
             self.expert_zip = model_path(Path(self.expert), "expert")
             self.policy = load_policy(self.expert_zip, role="expert")
@@ -188,8 +190,6 @@ class DistillConfig:
         run_config = folder / "config.yaml"
         expert_run = yaml.safe_load(run_config.read_text()) if run_config.exists() else {}
         self.env = self.env or expert_run.get("env", "")
-        if not self.expert:
-            raise DistillError("no expert given (--expert RUN_DIR or model.zip)")
         if not self.env:
             raise DistillError(f"expert '{self.expert}' is not in a run folder: give its environment with --env")
         if not env_entry(self.env).trainable:

@@ -194,6 +194,7 @@ def test_mismatched_expert_or_history_is_one_line_and_writes_nothing(expert, tmp
         (["--expert", str(expert), "--env", TOY, "--teacher", "plr"], "needs the student's positive_value_loss"),
         (["--expert", str(tmp_path / "missing"), "--env", TOY], "does not exist"),
         (["--expert", str(expert)], "is not in a run folder: give its environment with --env"),
+        (["--env", TOY], "no expert given (--expert RUN_DIR or model.zip)"),
     ]
     before = _files(tmp_path)
     for args, message in cases:
