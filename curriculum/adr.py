@@ -37,6 +37,7 @@ class AdrTeacher(Teacher):
     :param expand_threshold: mean normalised return (or success rate) at or above which a bound expands
     :param shrink_threshold: mean at or below which a bound shrinks
     :param signal: return (normalised by the environment's bounds; raw without them) or success
+    :param start: the starting task, ``name=value,...`` for every dimension (default: the easy region's centre)
     """
 
     supported_spaces = (BoxTaskSpace,)
@@ -54,6 +55,7 @@ class AdrTeacher(Teacher):
         expand_threshold: float = 0.66,
         shrink_threshold: float = 0.30,
         signal: str = "return",
+        start: str = "",
     ) -> None:
         super().__init__(task_space, seed, return_bounds)
         if not 0.0 <= boundary_sampling_p <= 1.0 or not 0.0 < step_size <= 1.0 or queue_len < 1:
@@ -65,15 +67,30 @@ class AdrTeacher(Teacher):
         self.boundary_sampling_p, self.step = boundary_sampling_p, step_size * task_space.span
         self.queue_len, self.signal = queue_len, signal
         self.expand_threshold, self.shrink_threshold = expand_threshold, shrink_threshold
+        self.start = self._parse_start(start) if start else None
         self.set_start_space(None)
+
+    def _parse_start(self, text: str) -> Task:
+        """``name=value,...`` to a task of the space.
+
+        :raises ValueError: a malformed pair, or a task outside the space (the message names the dimensions)
+        """
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        if any(len(pair) != 2 for pair in pairs):
+            names = ", ".join(self.task_space.names)
+            raise ValueError(f"ADR start '{text}' must look like NAME=VALUE,...; dimensions: {names}")
+        try:
+            return self.task_space.validate({name.strip(): float(value) for name, value in pairs})
+        except ValueError as exc:
+            raise ValueError(f"ADR start '{text}': {exc}") from None
 
     def prepare(self, env: Any) -> None:
         self.set_start_space(getattr(env, "easy_task_space", None))
 
     def set_start_space(self, space: BoxTaskSpace | None) -> None:
-        """Start from the centre of ``space`` (the environment's easy region), or of the whole space."""
+        """Start from the given task, else the centre of ``space`` (the env's easy region), else of the whole box."""
         box = space if space is not None else self.task_space
-        start = self.task_space.clip((box.low + box.high) / 2.0)
+        start = self.start if self.start is not None else self.task_space.clip((box.low + box.high) / 2.0)
         self.lows, self.highs = start.copy(), start.copy()
         self.queues = [[deque(maxlen=self.queue_len), deque(maxlen=self.queue_len)] for _ in range(self.task_space.dim)]
 

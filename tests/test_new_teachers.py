@@ -254,3 +254,13 @@ def test_setter_solver_judge_learns_where_the_student_succeeds():
     with th.no_grad():
         low, high = teacher.judge(th.tensor([[0.2], [0.8]])).flatten().tolist()  # unit coordinates
     assert high > low + 1.0  # success is likelier where it happened
+
+
+def test_adr_starts_from_a_given_task():
+    space = BoxTaskSpace(["x", "y"], [0.0, 0.0], [10.0, 10.0])
+    adr = AdrTeacher(space, return_bounds=(0, 1), start="y=2, x=7")
+    adr.prepare(SimulatedStudent())  # a given start wins over the environment's easy region
+    np.testing.assert_array_equal(adr.lows, [7.0, 2.0])
+    for text, message in [("x=1", "missing dimension"), ("x=1,y=20", "outside"), ("x1", "NAME=VALUE")]:
+        with pytest.raises(ValueError, match=message):
+            AdrTeacher(space, start=text)
