@@ -94,11 +94,21 @@ def env_entry(name: str) -> EnvEntry:
     plugins = _plugin_entries()
     if name in plugins:
         return plugins[name]
+    if name.endswith((".yaml", ".yml")):  # a contextual spec (environments.contextual)
+        return EnvEntry(name, "environments.contextual:ContextualEnv", {"spec": name})
     if ":" in name:
-        _load(name)  # fail now, with a clear message, if it does not resolve
+        try:
+            obj = load_object(name)
+        except LookupError as exc:
+            raise UnknownEnvironmentError(f"cannot load environment '{name}': {exc}") from exc
+        if isinstance(obj, dict):  # a contextual spec as a mapping
+            return EnvEntry(name, "environments.contextual:ContextualEnv", {"spec": obj})
+        _load(name)  # fail now, with a clear message, if it is not a class or factory
         return EnvEntry(name, name)
     valid = sorted({*ENVIRONMENTS, *plugins})
-    raise UnknownEnvironmentError(f"unknown environment '{name}'; valid: {', '.join(valid)} (or a module:attribute path)")
+    raise UnknownEnvironmentError(
+        f"unknown environment '{name}'; valid: {', '.join(valid)} (or a module:attribute path, or a spec.yaml)"
+    )
 
 
 def all_entries() -> list[EnvEntry]:
