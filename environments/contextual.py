@@ -41,6 +41,10 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
     :raises ValueError: a missing file, invalid YAML, unknown or missing keys
     """
+    if isinstance(spec, str) and ":" in spec and not spec.endswith((".yaml", ".yml")):  # module:attribute
+        from curriculum.registry import load_object
+
+        spec = load_object(spec)
     if not isinstance(spec, Mapping):
         path = Path(spec)
         if not path.is_file():

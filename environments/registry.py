@@ -69,6 +69,15 @@ for _entry in (
     ),
     EnvEntry("hexagon-tracks", "environments.walkers.hexagon_tracks:HexagonTracksEnv", gym_id="teachrl/HexagonTracks-v0"),
     EnvEntry("simulated-student", "environments.simulated_student:SimulatedStudent", trainable=False),
+    *(
+        EnvEntry(name, "environments.contextual:ContextualEnv", {"spec": f"environments.classics:{attr}"})
+        for name, attr in (
+            ("cartpole", "CARTPOLE"),
+            ("pendulum", "PENDULUM"),
+            ("acrobot", "ACROBOT"),
+            ("lunar-lander", "LUNAR_LANDER"),
+        )
+    ),
 ):
     register_env(_entry)
 

@@ -78,3 +78,32 @@ def test_a_spec_file_trains_and_compares_by_name(tmp_path):
     bad.write_text(yaml.safe_dump({**PENDULUM, "dims": {"g": {"low": 2.0, "high": 12.0, "attr": "nope"}}}))
     result = CliRunner().invoke(cli, ["run", "--env", str(bad), "--teacher", "random", "--out", str(tmp_path / "b")])
     assert result.exit_code == 2 and "has no attribute 'nope'" in result.output and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("name", ["cartpole", "pendulum", "acrobot", "lunar-lander"])
+def test_shipped_classics_apply_their_task(name):
+    env = make_env(name)
+    task = env.task_space.low + 0.8 * env.task_space.span
+    env.set_task(task, level_seed=0)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(env.action_space.sample())
+    np.testing.assert_allclose(info["task"], task)
+    assert len(env.test_set()) == 3 ** env.task_space.dim
+    env.close()
+
+
+def test_cartpole_pole_changes_update_what_cartpole_derives_from_them():
+    env = make_env("cartpole")
+    env.set_task({"pole_length": 1.5, "pole_mass": 0.3, "force_mag": 12.0})
+    env.reset(seed=0)
+    pole = env.env.unwrapped
+    assert (pole.length, pole.masspole, pole.force_mag) == (1.5, 0.3, 12.0)
+    assert pole.polemass_length == pytest.approx(0.45) and pole.total_mass == pytest.approx(1.3)
+
+
+def test_lunar_lander_gravity_is_a_constructor_keyword():
+    env = make_env("lunar-lander")
+    env.set_task({"gravity": -3.0, "wind_power": 5.0, "turbulence_power": 0.5})
+    env.reset(seed=0)
+    lander = env.env.unwrapped
+    assert (lander.gravity, lander.wind_power, lander.turbulence_power, lander.enable_wind) == (-3.0, 5.0, 0.5, True)
