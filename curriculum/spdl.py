@@ -92,7 +92,9 @@ class SpdlTeacher(Teacher):
         self.target_mean, self.target_chol = (task_space.low + task_space.high) / 2, np.diag(span / 4)
         self.mean, self.chol = self.target_mean.copy(), np.diag(span / 10)
         self.buffer: list[tuple[np.ndarray, float]] = []
-        self.steps, self.next_update, self.updates = 0, max(update_offset, update_frequency), 0
+        # the reference updates at every multiple of update_frequency from update_offset on
+        first = -(-max(update_offset, update_frequency) // update_frequency) * update_frequency
+        self.steps, self.next_update, self.updates = 0, first, 0
 
     def prepare(self, env: Any) -> None:
         """The environment's initial and target distributions (see the class docstring)."""

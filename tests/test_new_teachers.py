@@ -264,3 +264,13 @@ def test_adr_starts_from_a_given_task():
     for text, message in [("x=1", "missing dimension"), ("x=1,y=20", "outside"), ("x1", "NAME=VALUE")]:
         with pytest.raises(ValueError, match=message):
             AdrTeacher(space, start=text)
+
+
+def test_spdl_updates_on_multiples_of_its_frequency_from_its_offset():
+    spdl = SpdlTeacher(LINE, seed=0, update_frequency=100, update_offset=150)
+    steps = []
+    for step in range(1, 501):
+        spdl.update(spdl.sample(), Feedback(0.0, length=1, scores={"initial_value": 1.0}))
+        if spdl.updates > len(steps):
+            steps.append(step)
+    assert steps == [200, 300, 400, 500]  # as TeachMyAgent: step >= offset and step % frequency == 0
