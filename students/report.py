@@ -108,12 +108,42 @@ def collect(out: Path) -> Collected:
         }
         final = json.loads((folder / "metrics.json").read_text())["final_eval"]
         curve = _curve(folder / "eval.csv")
+        returns = _final_task_returns(folder / "eval.csv")
         auc = curve_area(curve["timesteps"].to_numpy(), curve["mastered_pct"].to_numpy()) if len(curve) else math.nan
-        rows.append({**key, "mastered_pct": final["mastered_pct"], "mean_return": final["mean_return"], "auc": auc})
+        rows.append(
+            {**key, "mastered_pct": final["mastered_pct"], "mean_return": final["mean_return"], "auc": auc, "returns": returns}
+        )
         curves.append(curve.assign(**key))
     if not rows:
         raise ReportError(f"no finished run under '{out}'")
     return Collected(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), failed)
+
+
+def _final_task_returns(csv_path: Path) -> tuple[float, ...]:
+    """The last evaluation's return per test task (by task index); empty without ``eval.csv``."""
+    if not csv_path.exists():
+        return ()
+    rows = pd.read_csv(csv_path).drop_duplicates(["timesteps", "task_index"], keep="last")
+    last = rows[rows["timesteps"] == rows["timesteps"].max()].sort_values("task_index")
+    return tuple(float(v) for v in last["return"])
+
+
+def _robust(own: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, float]:
+    """IQM of the final per-task returns with its stratified-bootstrap 95% interval, CVaR over the worst 10% of
+    tasks, and the probability of improvement over ``random`` (:mod:`students.stats`); NaN where runs disagree on
+    the test tasks."""
+    from students.stats import cvar, iqm, probability_of_improvement, stratified_bootstrap_ci
+
+    nan = {"return_iqm": math.nan, "return_iqm_low": math.nan, "return_iqm_high": math.nan, "return_cvar10": math.nan}
+    lengths = {len(r) for r in own["returns"]}
+    if len(lengths) != 1 or not lengths.pop():
+        return {**nan, "p_improvement_vs_random": math.nan}
+    scores = np.array(list(own["returns"]))
+    low, high = stratified_bootstrap_ci(scores, iqm)
+    result = {"return_iqm": iqm(scores), "return_iqm_low": low, "return_iqm_high": high, "return_cvar10": cvar(scores)}
+    base = [r for r in baseline["returns"] if len(r) == scores.shape[1]]
+    result["p_improvement_vs_random"] = probability_of_improvement(scores, np.array(base)) if base else math.nan
+    return result
 
 
 def _curve(csv_path: Path) -> pd.DataFrame:
@@ -138,6 +168,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
             for metric in ("mastered_pct", "mean_return"):
                 other = baseline[metric].to_numpy()
                 row[f"{metric}_p_vs_random"] = math.nan if teacher == BASELINE else welch_p(own[metric].to_numpy(), other)
+            if "returns" in own:
+                row.update(_robust(own, baseline))
+                row["p_improvement_vs_random"] = math.nan if teacher == BASELINE else row["p_improvement_vs_random"]
             table.append(row)
     return pd.DataFrame(table)
 
@@ -171,6 +204,10 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
                     "AUC mastered %": cell("auc"),
                     "p mastered vs random": _fmt(row["mastered_pct_p_vs_random"], 3),
                     "p return vs random": _fmt(row["mean_return_p_vs_random"], 3),
+                    "return IQM [95% bootstrap]": f"{_fmt(row.get('return_iqm'), 2)} [{_fmt(row.get('return_iqm_low'), 2)}, "
+                    f"{_fmt(row.get('return_iqm_high'), 2)}]",
+                    "return CVaR 10%": _fmt(row.get("return_cvar10"), 2),
+                    "P(return > random)": _fmt(row.get("p_improvement_vs_random"), 2),
                 }
             )
     return shown
@@ -266,7 +303,10 @@ def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[st
         ]
     lines += [
         "Final test-set evaluation, mean ± std over seeds; 95% CI: t-interval half-width; AUC: mean mastered % over the "
-        "evaluated part of training; p: Welch's t-test against `random`. Best mean in bold.",
+        "evaluated part of training; p: Welch's t-test against `random`. Best mean in bold. Over the runs x test tasks "
+        "of the final evaluation (Agarwal et al. 2021): the interquartile mean of the returns with its stratified-"
+        "bootstrap 95% interval, the CVaR (mean over the worst 10% of tasks), and the probability that a run beats a "
+        "`random` run on a task.",
         "",
     ]
     keys = list(summary[GROUP].drop_duplicates().itertuples(index=False))
