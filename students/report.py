@@ -226,6 +226,33 @@ def curve_band(curves: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarra
     return x, mean, low, high
 
 
+def plot_profiles(runs: pd.DataFrame, path: Path, title: str) -> bool:
+    """Performance profiles of the final per-task returns: per teacher, the share of runs x test tasks whose return
+    exceeds each threshold (Agarwal et al. 2021). ``False`` (and no file) when the runs hold no per-task returns."""
+    from matplotlib.figure import Figure
+
+    from students.stats import performance_profile
+
+    scores = {teacher: [r for r in own["returns"] if len(r)] for teacher, own in runs.groupby("teacher", sort=False)}
+    values = [v for rows in scores.values() for r in rows for v in r]
+    if not values:
+        return False
+    thresholds = np.linspace(min(values), max(values), 200)
+    figure = Figure(figsize=(6, 4.2))
+    axis = figure.add_subplot()
+    for teacher, rows in scores.items():
+        if rows:
+            axis.plot(thresholds, performance_profile(np.concatenate(rows), thresholds), label=teacher)
+    axis.set(xlabel="test return threshold", ylabel="share of runs x test tasks above it", ylim=(-0.02, 1.02))
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    seeds = runs.groupby("teacher")["seed"].nunique().max()
+    figure.suptitle(f"{title}\nperformance profile of the final evaluation (up to {seeds} seeds x the test tasks)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    return True
+
+
 def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
     """Mastered % and mean return against steps: mean over seeds per teacher, shaded 95% t-interval (mastered %
     clipped to [0, 100]); teachers in the table's order; the figure says what the band is and over how many seeds."""
@@ -332,6 +359,12 @@ def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[st
         ]
         plot_curves(curves, out / picture, f"{env}, {student} ({label})")
         lines += ["", f"![learning curves]({picture})", ""]
+        group_runs = collected.runs[
+            (collected.runs["env"] == env) & (collected.runs["student"] == student) & (collected.runs["group"] == label)
+        ]
+        profile = picture.replace("_curves.png", "_profiles.png")
+        if "returns" in group_runs and plot_profiles(group_runs, out / profile, f"{env}, {student} ({label})"):
+            lines += [f"![performance profiles]({profile})", ""]
     lines += _side_by_side(rows, out / "compare.yaml")
     if collected.failed:
         lines += ["## Failed runs", ""] + [f"- `{folder}`: {error}" for folder, error in collected.failed.items()] + [""]

@@ -61,3 +61,9 @@ def cvar(scores: np.ndarray, alpha: float = 0.1) -> float:
     """Conditional value at risk: the mean, over the worst ``ceil(alpha * tasks)`` tasks, of the runs' mean score."""
     per_task = np.sort(np.asarray(scores, dtype=float).mean(axis=0))
     return float(per_task[: max(1, math.ceil(alpha * len(per_task)))].mean())
+
+
+def performance_profile(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The share of all runs x tasks scores above each threshold (a run-score distribution)."""
+    flat = np.asarray(scores, dtype=float).ravel()
+    return np.array([float(np.mean(flat > tau)) for tau in np.asarray(thresholds, dtype=float)])

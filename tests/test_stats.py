@@ -39,3 +39,10 @@ def test_bootstrap_interval_covers_the_true_mean_at_about_the_nominal_rate_and_s
     successes = 100.0 * (rng.random((3, 20)) < 0.97)
     low, high = stratified_bootstrap_ci(successes, np.mean, reps=500)
     assert 0.0 <= low <= high <= 100.0  # a percentage's interval never leaves [0, 100]
+
+
+def test_performance_profile_counts_scores_above_each_threshold():
+    from students.stats import performance_profile
+
+    scores = np.array([[0.0, 10.0, 20.0], [30.0, 40.0, 50.0]])
+    np.testing.assert_allclose(performance_profile(scores, [-1.0, 10.0, 45.0, 50.0]), [1.0, 4 / 6, 1 / 6, 0.0])
