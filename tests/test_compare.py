@@ -317,3 +317,18 @@ def test_curve_bands_keep_percentages_in_range():
     assert low[1] == pytest.approx(97.5 - 12.706205 * 2.5, rel=1e-6)
     _, _, low_return, _ = curve_band(curves, "mean_return")
     assert low_return[0] == pytest.approx(2.0 - 12.706205, rel=1e-6)  # returns are not clipped
+
+
+def test_report_robust_statistics_on_synthetic_runs(tmp_path):
+    """IQM, CVaR and the probability of improvement from the runs' final per-task returns."""
+    returns = {"random": [10.0, 12.0, 14.0], "alp-gmm": [20.0, 30.0, 25.0]}
+    for teacher, per_seed in returns.items():
+        for seed, ret in enumerate(per_seed):
+            fake_run(tmp_path, teacher, seed, 50.0, [(100, 50.0)], ret)  # the same return on its 4 tasks
+    summary = write_report(tmp_path)[0].set_index("teacher")
+    alp = summary.loc["alp-gmm"]
+    assert alp["return_iqm"] == pytest.approx(25.0)  # the middle half of 4 x [20, 25, 30]
+    assert alp["return_cvar10"] == pytest.approx(25.0)  # every task's mean is 25
+    assert alp["p_improvement_vs_random"] == 1.0 and np.isnan(summary.loc["random", "p_improvement_vs_random"])
+    assert 20.0 <= alp["return_iqm_low"] <= 25.0 <= alp["return_iqm_high"] <= 30.0
+    assert "P(return > random)" in (tmp_path / "report.md").read_text()
