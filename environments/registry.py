@@ -70,12 +70,17 @@ for _entry in (
     EnvEntry("hexagon-tracks", "environments.walkers.hexagon_tracks:HexagonTracksEnv", gym_id="teachrl/HexagonTracks-v0"),
     EnvEntry("simulated-student", "environments.simulated_student:SimulatedStudent", trainable=False),
     *(
-        EnvEntry(name, "environments.contextual:ContextualEnv", {"spec": f"environments.classics:{attr}"})
-        for name, attr in (
-            ("cartpole", "CARTPOLE"),
-            ("pendulum", "PENDULUM"),
-            ("acrobot", "ACROBOT"),
-            ("lunar-lander", "LUNAR_LANDER"),
+        EnvEntry(
+            name,
+            "environments.contextual:ContextualEnv",
+            {"spec": f"environments.classics:{attr}"},
+            gym_id=f"teachrl/Contextual{gym_name}-v0",
+        )
+        for name, attr, gym_name in (
+            ("cartpole", "CARTPOLE", "CartPole"),
+            ("pendulum", "PENDULUM", "Pendulum"),
+            ("acrobot", "ACROBOT", "Acrobot"),
+            ("lunar-lander", "LUNAR_LANDER", "LunarLander"),
         )
     ),
 ):
