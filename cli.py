@@ -283,11 +283,11 @@ def compare_cmd(config_path, teacher_param, hp, env_kwarg, workers, backend, ray
         raise SystemExit(1)
 
 
-def _report_folder(folder: Path) -> None:
+def _report_folder(folder: Path, cvar_alpha: float = 0.1) -> None:
     from students.report import TERMINAL_COLUMNS, terminal_tables, write_report
 
     with user_errors():
-        _, rows, _ = write_report(folder)
+        _, rows, _ = write_report(folder, cvar_alpha)
     for title, shown in terminal_tables(rows):
         print_table(title, shown, TERMINAL_COLUMNS)
     console.print(
@@ -297,11 +297,12 @@ def _report_folder(folder: Path) -> None:
 
 @cli.command("report")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-def report_cmd(folder: Path) -> None:
+@click.option("--cvar-alpha", default=0.1, show_default=True, type=click.FloatRange(0, 1, min_open=True), help="Worst share.")
+def report_cmd(folder: Path, cvar_alpha: float) -> None:
     """Statistics, plots and report.md of a comparison folder (also written at the end of compare)."""
     if not folder.is_dir():
         raise UserError(f"'{folder}' is not a folder")
-    _report_folder(folder)
+    _report_folder(folder, cvar_alpha)
 
 
 @cli.command("eval")

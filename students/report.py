@@ -128,19 +128,20 @@ def _final_task_returns(csv_path: Path) -> tuple[float, ...]:
     return tuple(float(v) for v in last["return"])
 
 
-def _robust(own: pd.DataFrame, baseline: pd.DataFrame) -> dict[str, float]:
-    """IQM of the final per-task returns with its stratified-bootstrap 95% interval, CVaR over the worst 10% of
-    tasks, and the probability of improvement over ``random`` (:mod:`students.stats`); NaN where runs disagree on
-    the test tasks."""
+def _robust(own: pd.DataFrame, baseline: pd.DataFrame, cvar_alpha: float = 0.1) -> dict[str, float]:
+    """IQM of the final per-task returns with its stratified-bootstrap 95% interval, CVaR over the worst
+    ``cvar_alpha`` of tasks, and the probability of improvement over ``random`` (:mod:`students.stats`); NaN where
+    runs disagree on the test tasks."""
     from students.stats import cvar, iqm, probability_of_improvement, stratified_bootstrap_ci
 
-    nan = {"return_iqm": math.nan, "return_iqm_low": math.nan, "return_iqm_high": math.nan, "return_cvar10": math.nan}
+    nan = {"return_iqm": math.nan, "return_iqm_low": math.nan, "return_iqm_high": math.nan, "return_cvar": math.nan}
     lengths = {len(r) for r in own["returns"]}
     if len(lengths) != 1 or not lengths.pop():
         return {**nan, "p_improvement_vs_random": math.nan}
     scores = np.array(list(own["returns"]))
     low, high = stratified_bootstrap_ci(scores, iqm)
-    result = {"return_iqm": iqm(scores), "return_iqm_low": low, "return_iqm_high": high, "return_cvar10": cvar(scores)}
+    result = {"return_iqm": iqm(scores), "return_iqm_low": low, "return_iqm_high": high}
+    result["return_cvar"] = cvar(scores, cvar_alpha)
     base = [r for r in baseline["returns"] if len(r) == scores.shape[1]]
     result["p_improvement_vs_random"] = probability_of_improvement(scores, np.array(base)) if base else math.nan
     return result
@@ -156,7 +157,7 @@ def _curve(csv_path: Path) -> pd.DataFrame:
     ).reset_index()
 
 
-def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
     """One row per environment, student and teacher (see the module docstring for the columns)."""
     table = []
     for (env, student, label), group in runs.groupby(GROUP, sort=False):
@@ -169,7 +170,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                 other = baseline[metric].to_numpy()
                 row[f"{metric}_p_vs_random"] = math.nan if teacher == BASELINE else welch_p(own[metric].to_numpy(), other)
             if "returns" in own:
-                row.update(_robust(own, baseline))
+                row.update(_robust(own, baseline, cvar_alpha), cvar_alpha=cvar_alpha)
                 row["p_improvement_vs_random"] = math.nan if teacher == BASELINE else row["p_improvement_vs_random"]
             table.append(row)
     return pd.DataFrame(table)
@@ -206,7 +207,7 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
                     "p return vs random": _fmt(row["mean_return_p_vs_random"], 3),
                     "return IQM [95% bootstrap]": f"{_fmt(row.get('return_iqm'), 2)} [{_fmt(row.get('return_iqm_low'), 2)}, "
                     f"{_fmt(row.get('return_iqm_high'), 2)}]",
-                    "return CVaR 10%": _fmt(row.get("return_cvar10"), 2),
+                    f"return CVaR {100 * row.get('cvar_alpha', 0.1):g}%": _fmt(row.get("return_cvar"), 2),
                     "P(return > random)": _fmt(row.get("p_improvement_vs_random"), 2),
                 }
             )
@@ -302,7 +303,7 @@ def terminal_tables(rows: list[dict[str, str]]) -> list[tuple[str, list[dict[str
     ]
 
 
-def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:
+def write_report(out: Path, cvar_alpha: float = 0.1) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:
     """Write ``report.md``, ``summary.csv`` and the curve PNGs into ``out``; return (summary, display rows, failures).
 
     :raises ReportError: no finished run under ``out``
@@ -318,7 +319,7 @@ def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[st
 
         collected.runs = collected.runs.sort_values("teacher", key=rank, kind="stable")
         collected.curves = collected.curves.sort_values("teacher", key=rank, kind="stable")
-    summary = summarize(collected.runs)
+    summary = summarize(collected.runs, cvar_alpha)
     summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
     rows = table_rows(summary)
     lines = [f"# Comparison: {out.name}", ""]
@@ -332,7 +333,7 @@ def write_report(out: Path) -> tuple[pd.DataFrame, list[dict[str, str]], dict[st
         "Final test-set evaluation, mean ± std over seeds; 95% CI: t-interval half-width; AUC: mean mastered % over the "
         "evaluated part of training; p: Welch's t-test against `random`. Best mean in bold. Over the runs x test tasks "
         "of the final evaluation (Agarwal et al. 2021): the interquartile mean of the returns with its stratified-"
-        "bootstrap 95% interval, the CVaR (mean over the worst 10% of tasks), and the probability that a run beats a "
+        "bootstrap 95% interval, the CVaR (mean over the worst share of tasks), and the probability that a run beats a "
         "`random` run on a task.",
         "",
     ]

@@ -328,7 +328,17 @@ def test_report_robust_statistics_on_synthetic_runs(tmp_path):
     summary = write_report(tmp_path)[0].set_index("teacher")
     alp = summary.loc["alp-gmm"]
     assert alp["return_iqm"] == pytest.approx(25.0)  # the middle half of 4 x [20, 25, 30]
-    assert alp["return_cvar10"] == pytest.approx(25.0)  # every task's mean is 25
+    assert alp["return_cvar"] == pytest.approx(25.0)  # every task's mean is 25
     assert alp["p_improvement_vs_random"] == 1.0 and np.isnan(summary.loc["random", "p_improvement_vs_random"])
     assert 20.0 <= alp["return_iqm_low"] <= 25.0 <= alp["return_iqm_high"] <= 30.0
     assert "P(return > random)" in (tmp_path / "report.md").read_text()
+    folder = tmp_path / "point-mass" / "alp-gmm" / "ppo" / "seed0"
+    rows = [{"timesteps": 100, "task_index": i, "task": "0 0", "return": 10.0 * i, "success": 0} for i in range(4)]
+    pd.DataFrame(rows).to_csv(folder / "eval.csv", index=False)  # seed 0's tasks: 0, 10, 20, 30
+    result = CliRunner().invoke(cli, ["report", str(tmp_path), "--cvar-alpha", "0.5"])
+    assert result.exit_code == 0, result.output
+    # task means over seeds (0 + 30 + 25) / 3 ... (30 + 30 + 25) / 3: the worst half is tasks 0 and 1
+    assert pd.read_csv(tmp_path / "summary.csv").set_index("teacher").loc["alp-gmm", "return_cvar"] == pytest.approx(
+        (55 / 3 + 65 / 3) / 2
+    )
+    assert "return CVaR 50%" in (tmp_path / "report.md").read_text()
