@@ -145,3 +145,17 @@ def setting(default: Any = MISSING, help: str = "", *, factory: Any = None, **me
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(metadata=metadata) if default is MISSING else field(default=default, metadata=metadata)
+
+
+def range_error(settings: Any, integers: Mapping[str, int], numbers: Mapping[str, float] | None = None) -> str | None:
+    """The first of ``settings``' attributes that is not an integer (``integers``) or a number (``numbers``) at least
+    its given lower bound, as one line; ``None`` when all are."""
+    for key, low in integers.items():
+        value = getattr(settings, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            return f"{key} must be an integer >= {low}, got {value!r}"
+    for key, low in (numbers or {}).items():
+        value = getattr(settings, key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= low:
+            return f"{key} must be a number >= {low:g}, got {value!r}"
+    return None

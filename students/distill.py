@@ -57,7 +57,7 @@ from curriculum.seeding import Streams
 from environments.history import FrameHistory
 from environments.registry import env_entry, make_env
 from students.algorithms import resolve_hyperparams
-from students.config import setting
+from students.config import range_error, setting
 from students.evaluation import Evaluation, append_eval_rows, evaluate
 from students.kickstart import KickstartError, load_policy, model_path
 from students.lock import FolderLock
@@ -163,15 +163,9 @@ class DistillConfig:
 
         :raises DistillError: the first problem, in one line (nothing is written)
         """
-        problem = settings_error(self)
-        if isinstance(self.finetune_steps, bool) or not isinstance(self.finetune_steps, int) or self.finetune_steps < 0:
-            problem = problem or f"finetune_steps must be an integer >= 0, got {self.finetune_steps!r}"
-        for key in ("rollout_steps", "dataset_size", "epochs", "batch_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                problem = problem or f"{key} must be an integer >= 1, got {value!r}"
-        if isinstance(self.history, bool) or not isinstance(self.history, int) or self.history < 0:
-            problem = problem or f"history must be an integer >= 0 (frames; 0: none), got {self.history!r}"
+        integers = dict.fromkeys(("rollout_steps", "dataset_size", "epochs", "batch_size"), 1)
+        integers.update(finetune_steps=0, history=0)
+        problem = settings_error(self) or range_error(self, integers)
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
             problem = problem or f"learning_rate must be a number > 0, got {self.learning_rate!r}"
         if self.loss not in LOSSES:

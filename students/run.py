@@ -64,7 +64,7 @@ from students.kickstart import (
     load_policy,
     region_level,
 )
-from students.config import setting
+from students.config import range_error, setting
 from students.lock import FolderLock
 from students.vec_env import make_vec_env
 
@@ -76,10 +76,9 @@ class RunError(ValueError):
 def settings_error(settings: Any) -> str | None:
     """What is wrong with the counts and device of a run or comparison (``steps``, ``n_envs``, ``eval_every``,
     ``checkpoint_every``, ``device`` attributes), or ``None``; shared by :class:`RunConfig` and compare's config."""
-    for key in ("steps", "n_envs", "eval_every", "checkpoint_every"):
-        value = getattr(settings, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            return f"{key} must be an integer >= 1, got {value!r}"
+    problem = range_error(settings, dict.fromkeys(("steps", "n_envs", "eval_every", "checkpoint_every"), 1))
+    if problem:
+        return problem
     device = settings.device
     if not isinstance(device, str) or (device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:")):
         return f"unknown device {device!r}; valid: auto, cpu, cuda"

@@ -19,7 +19,7 @@ from typing import Any
 
 from curriculum.registry import make_teacher, parse_teacher_params, teacher_class
 from environments.simulated_student import SimulatedStudent, SimulationResult, simulate
-from students.config import ConfigError, load_settings, parse_seeds, setting, split_names
+from students.config import ConfigError, load_settings, parse_seeds, range_error, setting, split_names
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -113,14 +113,10 @@ class SimulateConfig:
 
         :raises ConfigError, UnknownTeacherError: the first problem
         """
-        for key, low in (("episodes", 1), ("dims", 1), ("cells", 1), ("distractors", 0)):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{key} must be an integer >= {low}, got {value!r}")
-        for key in ("unlearnable", "noise", "forgetting"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-                raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
+        integers = {"episodes": 1, "dims": 1, "cells": 1, "distractors": 0}
+        problem = range_error(self, integers, dict.fromkeys(("unlearnable", "noise", "forgetting"), 0))
+        if problem:
+            raise ConfigError(problem)
         if self.unlearnable >= 1:
             raise ConfigError(f"unlearnable must be below 1, got {self.unlearnable}")
         self.seeds = [int(s) for s in self.seeds]
