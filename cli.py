@@ -193,7 +193,7 @@ def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, **settings) 
         raw = parse_key_values(teacher_param, "--teacher-param")
         env_kwargs = parse_yaml_values(env_kwarg, "--env-kwarg")
         config = RunConfig(
-            teacher_params=parse_teacher_params({k.removeprefix(f"{teacher}."): v for k, v in raw.items()}, teacher),
+            teacher_params=parse_teacher_params(raw, teacher),
             hp_overrides=parse_key_values(hp, "--hp"),
             env_kwargs={**env_kwargs, **({"observation_mode": obs} if obs else {})},
             **given(settings),

@@ -138,6 +138,17 @@ def make_teacher(
     return cls(task_space, seed=seed, return_bounds=return_bounds, **params)
 
 
+def teacher_for(name: str, env: Any, seed: int = 0, **params: Any) -> Teacher:
+    """A teacher of ``env``'s task space and return bounds that has read what it needs from ``env``
+    (:meth:`Teacher.prepare`: an easy region, task distributions...).
+
+    :raises UnknownTeacherError: unknown name or parameter
+    """
+    teacher = make_teacher(name, env.task_space, seed=seed, return_bounds=env.return_bounds, **params)
+    teacher.prepare(env)
+    return teacher
+
+
 def parse_param_value(text: str, default: Any) -> Any:
     """Convert a command-line value to the type of the parameter's default."""
     if isinstance(default, bool):
@@ -155,10 +166,10 @@ def parse_param_value(text: str, default: Any) -> Any:
 
 
 def parse_teacher_params(specs: Mapping[str, str], name: str) -> dict[str, Any]:
-    """Typed keyword parameters of teacher ``name`` from ``{param: text}``."""
+    """Typed keyword parameters of teacher ``name`` from ``{param: text}`` (a key may be prefixed ``NAME.``)."""
     defaults = {p.name: p.default for p in teacher_params(teacher_class(name))}
     parsed = {}
-    for key, text in specs.items():
+    for key, text in ((k.removeprefix(f"{name}."), v) for k, v in specs.items()):
         if key not in defaults:
             raise UnknownTeacherError(
                 f"teacher '{name}' has no parameter '{key}'; valid: {', '.join(sorted(defaults)) or 'none'}"

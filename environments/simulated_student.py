@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from curriculum.base import Feedback
-from curriculum.registry import make_teacher
+from curriculum.registry import teacher_for
 from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace
 
 
@@ -175,10 +175,7 @@ def simulate(
     :param student_params: :class:`SimulatedStudent` keyword parameters
     """
     student = SimulatedStudent(**dict(student_params or {}), seed=seed)
-    agent = make_teacher(
-        teacher, student.task_space, seed=seed, return_bounds=student.return_bounds, **dict(teacher_params or {})
-    )
-    agent.prepare(student)
+    agent = teacher_for(teacher, student, seed, **dict(teacher_params or {}))
     marks = sorted({int(c) for c in (checkpoints or [episodes]) if 0 < c <= episodes})
     mastered: dict[int, float] = {}
     teacher_seconds = 0.0

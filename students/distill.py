@@ -52,7 +52,7 @@ from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from curriculum.base import Feedback, Teacher
-from curriculum.registry import make_teacher
+from curriculum.registry import make_teacher, teacher_for
 from curriculum.seeding import Streams
 from environments.history import FrameHistory
 from environments.registry import env_entry, make_env
@@ -287,14 +287,7 @@ class Distiller:
         base = {k: v for k, v in config.env_kwargs.items() if k != "history"}
         self.envs = [make_env(config.env, **base, observation_mode="privileged") for _ in range(config.n_envs)]
         self.expert = load_policy(config.expert_zip, self.device, role="expert")
-        self.teacher: Teacher = make_teacher(
-            config.teacher,
-            self.envs[0].task_space,
-            seed=streams.teacher,
-            return_bounds=self.envs[0].return_bounds,
-            **config.teacher_params,
-        )
-        self.teacher.prepare(self.envs[0])
+        self.teacher: Teacher = teacher_for(config.teacher, self.envs[0], streams.teacher, **config.teacher_params)
         student_space = self.envs[0].observation_space["student"]
         self.histories = [
             FrameHistory(student_space, self.envs[0].action_space, config.history) if config.history else None
@@ -580,7 +573,7 @@ def load_distill_config(path: Path | None, options: dict[str, Any]) -> DistillCo
     from students.config import load_settings
 
     config = DistillConfig(**load_settings(path, options, DistillConfig.__dataclass_fields__))
-    raw = {k.removeprefix(f"{config.teacher}."): v for k, v in config.teacher_params.items() if isinstance(v, str)}
+    raw = {k: v for k, v in config.teacher_params.items() if isinstance(v, str)}
     typed = {k: v for k, v in config.teacher_params.items() if not isinstance(v, str)}
     config.teacher_params = {**typed, **parse_teacher_params(raw, config.teacher)}
     return config.resolve()

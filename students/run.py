@@ -39,7 +39,7 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
 
 from curriculum.base import Teacher
-from curriculum.registry import make_teacher
+from curriculum.registry import teacher_for
 from curriculum.seeding import Streams
 from environments.registry import env_entry, make_env
 from students.algorithms import (
@@ -435,10 +435,7 @@ def _build_teacher(config: RunConfig) -> tuple[Teacher, np.ndarray, type[BaseAlg
     env = make_env(config.env, **config.env_kwargs)
     try:
         test_tasks = env.test_set(config.test_set)
-        seed = Streams(config.seed).teacher
-        bounds = env.return_bounds
-        teacher = make_teacher(config.teacher, env.task_space, seed=seed, return_bounds=bounds, **config.teacher_params)
-        teacher.prepare(env)  # e.g. ACCEL's and ADR's easy start region, SPDL's distributions
+        teacher = teacher_for(config.teacher, env, Streams(config.seed).teacher, **config.teacher_params)
     finally:
         env.close()
     return teacher, test_tasks, student_class_for(teacher, config.algorithm, kickstart=bool(config.kickstart))
