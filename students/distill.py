@@ -286,7 +286,7 @@ class Distiller:
         self.device = get_device(config.device)
         base = {k: v for k, v in config.env_kwargs.items() if k != "history"}
         self.envs = [make_env(config.env, **base, observation_mode="privileged") for _ in range(config.n_envs)]
-        self.expert = load_policy(config.expert_zip, self.device, role="expert")
+        self.expert = config.policy.to(self.device)  # loaded and checked by config.resolve()
         self.teacher: Teacher = teacher_for(config.teacher, self.envs[0], streams.teacher, **config.teacher_params)
         student_space = self.envs[0].observation_space["student"]
         self.histories = [
