@@ -110,8 +110,8 @@ def steps_per_second(
     elif teacher == "env-side uniform":
         env = DummyVecEnv([lambda i=i: Monitor(UniformTaskOnReset(PointMassGateEnv(), seed=i)) for i in range(4)])
         callback = None
-    else:
-        env = make_vec_env("point-mass", 4, seed=0)
+    else:  # one by one (DummyVecEnv), as the other configurations
+        env = make_vec_env("point-mass", 4, seed=0, batched=False)
     if teacher not in (None, "env-side uniform"):
         callback = CurriculumCallback(
             make_teacher(teacher, PointMassGateEnv.task_space, seed=0, return_bounds=PointMassGateEnv.return_bounds)

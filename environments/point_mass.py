@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -104,7 +105,11 @@ class PointMassGateEnv(ParametricEnv):
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         fx = min(max(float(action[0]), -10.0), 10.0)
         fy = min(max(float(action[1]), -10.0), 10.0)
-        noise = self.np_random.normal(0.0, 0.05, 20).tolist()
+        self._move(fx, fy, self.np_random.normal(0.0, 0.05, 20).tolist())
+        return self._observation(), *self._end_step()
+
+    def _move(self, fx: float, fy: float, noise: list[float]) -> None:
+        """The step's ten Euler sub-steps under the force (fx, fy), ``noise`` holding the sub-steps' (x, y) noise."""
         x, y, vx, vy, mu = self.x, self.y, self.vx, self.vy, self.friction
         half_gate = 0.5 * self.gate_width
         explicit = self.dynamics == "spdl"
@@ -134,9 +139,12 @@ class PointMassGateEnv(ParametricEnv):
                     break
             x, y = new_x, new_y
         self.x, self.y, self.vx, self.vy = x, y, vx, vy
+
+    def _end_step(self) -> tuple[float, bool, bool, dict[str, Any]]:
+        """Count the step just moved; its reward, termination, truncation and ``info``."""
         self.steps += 1
-        self._trajectory.append((x, y))
-        distance = math.hypot(x - GOAL[0], y - GOAL[1])
+        self._trajectory.append((self.x, self.y))
+        distance = math.hypot(self.x - GOAL[0], self.y - GOAL[1])
         reward = math.exp(-0.6 * distance)
         terminated = self.crashed
         truncated = self.steps >= self.horizon
@@ -144,7 +152,68 @@ class PointMassGateEnv(ParametricEnv):
         info["distance"] = distance
         if terminated or truncated:
             info["is_success"] = (not self.crashed) and distance < SUCCESS_DISTANCE
-        return self._observation(), reward, terminated, truncated, info
+        return reward, terminated, truncated, info
+
+    @classmethod
+    def step_batch(
+        cls, envs: Sequence[PointMassGateEnv], actions: np.ndarray
+    ) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Step every env of ``envs`` (built with the same arguments) with its row of ``actions``, in one numpy pass.
+
+        The same transitions, float for float, as each env's :meth:`step`: each env draws its noise from its own
+        generator, and the sub-steps run the same operations in the same order on arrays. An env whose path
+        crosses the wall's line during the step (rare: once an episode at most) is moved again by its own
+        :meth:`_move`, which handles the gate and the crash. Returns ``(observations, rewards, terminated,
+        truncated, infos)``, the observations batched (an array, or a dict of arrays in privileged mode).
+        """
+        force = np.clip(np.asarray(actions, dtype=np.float64), -10.0, 10.0)  # (N, 2)
+        noise = np.stack([env.np_random.normal(0.0, 0.05, 20) for env in envs])  # (N, 20): each env's own stream
+        pos = np.array([(env.x, env.y) for env in envs])
+        vel = np.array([(env.vx, env.vy) for env in envs])
+        mu = np.array([env.friction for env in envs])[:, None]
+        push, noise = 1.5 * force, noise.reshape(len(envs), 10, 2)
+        heights = np.empty((11, len(envs)))
+        heights[0] = pos[:, 1]
+        explicit = envs[0].dynamics == "spdl"
+        for i in range(10):
+            acc = push - mu * vel + noise[:, i]
+            if explicit:
+                pos = np.minimum(np.maximum(pos + 0.01 * vel, -4.0), 4.0)
+                vel = vel + 0.01 * acc
+            else:
+                vel = vel + 0.01 * acc
+                pos = np.minimum(np.maximum(pos + 0.01 * vel, -4.0), 4.0)
+            heights[i + 1] = pos[:, 1]
+        if explicit:  # downward crossings only, as _move
+            near_wall = ((heights[:-1] >= 0.0) & (heights[1:] < 0.0)).any(axis=0)
+        else:
+            near_wall = ((heights[:-1] > 0.0) != (heights[1:] > 0.0)).any(axis=0)
+        rewards, terminated, truncated, infos = np.empty(len(envs)), np.empty(len(envs), bool), np.empty(len(envs), bool), []
+        for k, env in enumerate(envs):
+            if near_wall[k]:
+                env._move(float(force[k, 0]), float(force[k, 1]), noise[k].reshape(-1).tolist())
+                pos[k], vel[k] = (env.x, env.y), (env.vx, env.vy)
+            else:
+                env.x, env.y, env.vx, env.vy = float(pos[k, 0]), float(pos[k, 1]), float(vel[k, 0]), float(vel[k, 1])
+            rewards[k], terminated[k], truncated[k], info = env._end_step()
+            infos.append(info)
+        tasks = np.array([env.task for env in envs])
+        return envs[0]._batch_observation(np.concatenate([pos, vel], axis=1), tasks), rewards, terminated, truncated, infos
+
+    def _batch_observation(self, state: np.ndarray, tasks: np.ndarray) -> Any:
+        """:meth:`_observation` of a batch: ``state`` rows (x, y, vx, vy), ``tasks`` rows (gate_x, width, friction)."""
+        columns = [state]
+        if self.task_visible:
+            columns.append(tasks)
+        if self.gate_sensor:
+            half, x, y = 0.5 * tasks[:, 1], state[:, 0], state[:, 1]
+            seen = (0.0 <= y) & (y <= self.gate_sensor)
+            edges = np.stack([np.ones_like(x), tasks[:, 0] - half - x, tasks[:, 0] + half - x], axis=1)
+            columns.append(np.where(seen[:, None], edges, 0.0))
+        obs = np.concatenate(columns, axis=1).astype(np.float32)
+        if self.observation_mode == "privileged":
+            return {"student": obs, "privileged": tasks.astype(np.float32)}
+        return obs
 
     def is_success(self, episode_return: float, final_info: dict[str, Any] | None = None) -> bool:
         """Success is read from the final step's ``info["is_success"]`` (final distance < 0.25, no crash)."""

@@ -86,6 +86,7 @@ class CompareConfig:
     seeds: list[int] = setting(help="Seeds: 0-4, 0,1,2 or 0-2,7.", factory=lambda: [0], shown="0")
     steps: int = setting(100_000, "Steps per run.")
     n_envs: int = setting(4, "Sub-environments per run.")
+    batched: bool = setting(True, "Step each run's sub-environments in one batched call when the env can.")
     eval_every: int = setting(10_000, "Steps between evaluations.")
     test_set: str = setting("default", "Test set to evaluate on.")
     device: str = setting("auto", "auto, cpu or cuda.")
@@ -138,6 +139,7 @@ class CompareConfig:
                         steps=self.steps,
                         seed=seed,
                         n_envs=self.n_envs,
+                        batched=self.batched,
                         device=self.device,
                         teacher_params=dict(self.teacher_params.get(teacher, {})),
                         hp_overrides={**self.hp, **{str(k): str(v) for k, v in variant.get("hp", {}).items()}},

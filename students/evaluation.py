@@ -46,22 +46,50 @@ def evaluate(
 
     :param predict: the policy, e.g. ``lambda obs: model.predict(obs, deterministic=True)[0]``
     """
-    env = make_env(env_name, **dict(env_kwargs or {}))
-    results = []
+    tasks = np.asarray(tasks, dtype=np.float64)
+    plays = [(task, seed + k) for task in tasks for k in range(episodes_per_task)]
+    envs = [make_env(env_name, **dict(env_kwargs or {}))]
     try:
-        for task in np.asarray(tasks, dtype=np.float64):
-            for k in range(episodes_per_task):
-                env.set_task(task, level_seed=seed + k)
-                obs, info = env.reset(seed=seed + k)
-                total, done = 0.0, False
-                while not done:
-                    obs, reward, terminated, truncated, info = env.step(predict(obs))
-                    total += float(reward)
-                    done = terminated or truncated
-                results.append(TaskResult(tuple(float(v) for v in task), total, bool(env.is_success(total, info))))
+        if hasattr(type(envs[0]), "step_batch"):  # all episodes at once, the same transitions
+            envs += [make_env(env_name, **dict(env_kwargs or {})) for _ in plays[1:]]
+            return Evaluation(_play_batch(predict, envs, plays))
+        env, results = envs[0], []
+        for task, level_seed in plays:
+            env.set_task(task, level_seed=level_seed)
+            obs, info = env.reset(seed=level_seed)
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(predict(obs))
+                total += float(reward)
+                done = terminated or truncated
+            results.append(TaskResult(tuple(float(v) for v in task), total, bool(env.is_success(total, info))))
+        return Evaluation(results)
     finally:
-        env.close()
-    return Evaluation(results)
+        for env in envs:
+            env.close()
+
+
+def _play_batch(predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int]]) -> list[TaskResult]:
+    """One episode per env, stepped together by the env class's ``step_batch`` (the policy sees a batch)."""
+    observations = []
+    for env, (task, level_seed) in zip(envs, plays, strict=True):
+        env.set_task(task, level_seed=level_seed)
+        observations.append(env.reset(seed=level_seed)[0])
+    obs = {k: np.stack([o[k] for o in observations]) for k in observations[0]} if isinstance(observations[0], dict) else np.stack(observations)
+    totals, success = np.zeros(len(envs)), np.zeros(len(envs), dtype=bool)
+    active = np.arange(len(envs))
+    while len(active):
+        actions = np.asarray(predict(obs))
+        obs, rewards, terminated, truncated, infos = type(envs[0]).step_batch([envs[i] for i in active], actions)
+        totals[active] += rewards
+        done = terminated | truncated
+        for j in np.flatnonzero(done):
+            i = active[j]
+            success[i] = envs[i].is_success(float(totals[i]), infos[j])
+        keep = ~done
+        active = active[keep]
+        obs = {k: v[keep] for k, v in obs.items()} if isinstance(obs, dict) else obs[keep]
+    return [TaskResult(tuple(float(v) for v in task), float(totals[i]), bool(success[i])) for i, (task, _) in enumerate(plays)]
 
 
 class EvalCallback(PeriodicCallback):

@@ -96,6 +96,7 @@ class RunConfig:
     seed: int = setting(0, "The run's seed (every stream).")
     n_envs: int = setting(4, "Parallel sub-environments.")
     subproc: bool = setting(False, "Sub-environments in subprocesses (or in this one).")
+    batched: bool = setting(True, "Step the sub-environments in one batched call when the env can (same results).")
     device: str = setting("auto", "auto (CUDA when present), cpu or cuda.")
     teacher_params: dict[str, Any] = field(default_factory=dict)
     hp_overrides: dict[str, str] = field(default_factory=dict)
@@ -452,7 +453,7 @@ def _train(
     checkpoint, streams = out / "checkpoint", Streams(config.seed)
     privileged = config.reads_privileged  # set by resolve(), which train() calls first
     train_kwargs = {**config.env_kwargs, "observation_mode": "privileged"} if privileged else config.env_kwargs
-    vec_env: VecEnv = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, train_kwargs)
+    vec_env: VecEnv = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, train_kwargs, config.batched)
     if privileged:  # the experts read the privileged dict, the student its "student" part
         vec_env = StudentView(vec_env)
     try:

@@ -6,11 +6,15 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import signal
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
+from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
 from curriculum.seeding import Streams
 from environments.registry import make_env
@@ -35,6 +39,10 @@ class EpisodeOutcomeWrapper(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated, self.record(reward, terminated, truncated, info)
+
+    def record(self, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> dict[str, Any]:
+        """Count a step the environment took; on the episode's final step, return ``info`` with its outcome."""
         self._return += float(reward)
         self._length += 1
         if terminated or truncated:
@@ -47,7 +55,7 @@ class EpisodeOutcomeWrapper(gym.Wrapper):
                 "task": info["task"],
                 "level_seed": info["level_seed"],
             }
-        return obs, reward, terminated, truncated, info
+        return info
 
     def snapshot(self) -> dict[str, Any]:
         """The state of this sub-environment: the level it plays and the one pending, and, when its environment
@@ -100,13 +108,111 @@ def _factory(env_name: str, seed: int, env_kwargs: dict[str, Any]) -> Any:
     return build
 
 
+class BatchVecEnv(VecEnv):
+    """Sub-environments stepped together by their class's ``step_batch(envs, actions)`` (one numpy call), with the
+    contract of :func:`make_vec_env`'s other vector envs, transition for transition: SB3's auto-reset with
+    ``info["terminal_observation"]`` and ``info["TimeLimit.truncated"]``, Monitor's ``info["episode"]``,
+    ``info["episode_outcome"]``, and per-index ``env_method`` (``set_task``, ``snapshot``, ``restore``...).
+
+    :param envs: parametric environments built with the same arguments, each already seeded by a ``reset(seed=...)``
+    """
+
+    def __init__(self, envs: list[gym.Env], seeds: list[int]) -> None:
+        self.slots = [EpisodeOutcomeWrapper(env) for env in envs]
+        self._step_batch = type(envs[0]).step_batch
+        super().__init__(len(envs), envs[0].observation_space, envs[0].action_space)
+        self._obs: list[Any] = [None] * self.num_envs
+        self._actions: np.ndarray | None = None
+        self._start = time.time()
+        for slot, seed in zip(self.slots, seeds, strict=True):
+            slot.reset(seed=seed)  # seeds the env's generator, as make_vec_env's factories do
+
+    def reset(self) -> Any:
+        for i, slot in enumerate(self.slots):
+            options = {"options": self._options[i]} if self._options[i] else {}
+            self._obs[i], self.reset_infos[i] = slot.reset(seed=self._seeds[i], **options)
+        self._reset_seeds()
+        self._reset_options()
+        return _stack(self._obs)
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        obs, rewards, terminated, truncated, infos = self._step_batch([s.env for s in self.slots], self._actions)
+        dones = terminated | truncated
+        for i, slot in enumerate(self.slots):
+            info = infos[i] = slot.record(rewards[i], terminated[i], truncated[i], infos[i])
+            info["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
+            if dones[i]:
+                outcome = info["episode_outcome"]  # and Monitor's record of the episode
+                info["episode"] = {"r": round(outcome["return"], 6), "l": outcome["length"], "t": round(time.time() - self._start, 6)}
+                info["terminal_observation"] = _row(obs, i)
+                first, self.reset_infos[i] = slot.reset()
+                _set_row(obs, i, first)
+        return obs, rewards.astype(np.float32), dones, infos
+
+    def close(self) -> None:
+        for slot in self.slots:
+            slot.close()
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        return [self.slots[i].get_wrapper_attr(attr_name) for i in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        for i in self._get_indices(indices):
+            setattr(self.slots[i].unwrapped, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
+        return [self.slots[i].get_wrapper_attr(method_name)(*method_args, **method_kwargs) for i in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        # Monitor's episode records are in every final info, as if each sub-environment were wrapped in one
+        wrapped = issubclass(Monitor, wrapper_class) or issubclass(EpisodeOutcomeWrapper, wrapper_class)
+        return [wrapped for _ in self._get_indices(indices)]
+
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [slot.render() for slot in self.slots]
+
+
+def _stack(observations: list[Any]) -> Any:
+    if isinstance(observations[0], dict):
+        return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
+    return np.stack(observations)
+
+
+def _row(batch: Any, i: int) -> Any:
+    return {key: value[i].copy() for key, value in batch.items()} if isinstance(batch, dict) else batch[i].copy()
+
+
+def _set_row(batch: Any, i: int, obs: Any) -> None:
+    if isinstance(batch, dict):
+        for key, value in batch.items():
+            value[i] = obs[key]
+    else:
+        batch[i] = obs
+
+
 def make_vec_env(
-    env_name: str, n_envs: int, seed: int, subproc: bool = False, env_kwargs: dict[str, Any] | None = None
+    env_name: str,
+    n_envs: int,
+    seed: int,
+    subproc: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+    batched: bool = True,
 ) -> VecEnv:
-    """``n_envs`` copies of an environment, in this process or in subprocesses.
+    """``n_envs`` copies of an environment: stepped together in one call when ``batched`` and the environment's
+    class has a ``step_batch`` (:class:`BatchVecEnv`, same transitions, faster), else one by one in this process or
+    in subprocesses (``subproc``).
 
     Sub-environment ``i`` is seeded from its own stream of ``seed`` (:meth:`curriculum.seeding.Streams.env`).
     """
     streams = Streams(seed)
+    if batched and not subproc:
+        envs = [make_env(env_name, **dict(env_kwargs or {})) for _ in range(n_envs)]
+        if hasattr(type(envs[0]), "step_batch"):  # its class steps batches (not behind a wrapper: history)
+            return BatchVecEnv(envs, [streams.env(i) for i in range(n_envs)])
+        for env in envs:
+            env.close()
     factories = [_factory(env_name, streams.env(i), dict(env_kwargs or {})) for i in range(n_envs)]
     return SubprocVecEnv(factories) if subproc else DummyVecEnv(factories)
