@@ -72,8 +72,8 @@ def main() -> None:
             results[name].append(steps_per_second(*CONFIGS[name], args.steps))
     base = float(np.median(results[names[0]]))
     for name in names:
-        median = float(np.median(results[name]))
-        print(f"{name:40s} {median:7.0f} steps/s (ratio {median / base:.2f}; runs {min(results[name]):.0f}-{max(results[name]):.0f})")
+        median, runs = float(np.median(results[name])), results[name]
+        print(f"{name:40s} {median:7.0f} steps/s (ratio {median / base:.2f}; runs {min(runs):.0f}-{max(runs):.0f})")
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from curriculum.base import Feedback, Level, Teacher
 from students.curriculum_log import CurriculumStats
+from students.vec_env import stack_observations
 
 #: scores every SB3 student provides in ``Feedback.scores``
 STUDENT_SCORES = ("positive_value_loss", "value_l1", "mean_value", "initial_value")
@@ -111,13 +112,6 @@ def gae(rewards: np.ndarray, values: np.ndarray, last_value: float, gamma: float
         running = deltas[t] + gamma * lam * running
         advantages[t] = running
     return advantages
-
-
-def _stack(observations: list[Any]) -> Any:
-    """A batch of observations, arrays or dicts of arrays."""
-    if isinstance(observations[0], dict):
-        return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
-    return np.stack(observations)
 
 
 class CurriculumCallback(BaseCallback):
@@ -240,7 +234,7 @@ class CurriculumCallback(BaseCallback):
     def _critic_scores(self, env_index: int, info: dict[str, Any]) -> dict[str, float]:
         states, rewards = self._trajectories.pop(env_index)
         truncated = info.get("TimeLimit.truncated", False)
-        values = critic_values(self.model, _stack([*states, info["terminal_observation"]]))
+        values = critic_values(self.model, stack_observations([*states, info["terminal_observation"]]))
         last = values[-1] if truncated else 0.0
         advantages = gae(np.array(rewards), values[:-1], last, self.model.gamma, OFF_POLICY_GAE_LAMBDA)
         partial = _Partial()

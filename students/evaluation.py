@@ -11,6 +11,7 @@ import numpy as np
 
 from environments.registry import make_env
 from students.callbacks import PeriodicCallback
+from students.vec_env import stack_observations
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def _play_batch(predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int
     for env, (task, level_seed) in zip(envs, plays, strict=True):
         env.set_task(task, level_seed=level_seed)
         observations.append(env.reset(seed=level_seed)[0])
-    obs = {k: np.stack([o[k] for o in observations]) for k in observations[0]} if isinstance(observations[0], dict) else np.stack(observations)
+    obs = stack_observations(observations)
     totals, success = np.zeros(len(envs)), np.zeros(len(envs), dtype=bool)
     active = np.arange(len(envs))
     while len(active):

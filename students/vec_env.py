@@ -133,7 +133,7 @@ class BatchVecEnv(VecEnv):
             self._obs[i], self.reset_infos[i] = slot.reset(seed=self._seeds[i], **options)
         self._reset_seeds()
         self._reset_options()
-        return _stack(self._obs)
+        return stack_observations(self._obs)
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = actions
@@ -146,7 +146,8 @@ class BatchVecEnv(VecEnv):
             info["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
             if dones[i]:
                 outcome = info["episode_outcome"]  # and Monitor's record of the episode
-                info["episode"] = {"r": round(outcome["return"], 6), "l": outcome["length"], "t": round(time.time() - self._start, 6)}
+                elapsed = round(time.time() - self._start, 6)
+                info["episode"] = {"r": round(outcome["return"], 6), "l": outcome["length"], "t": elapsed}
                 info["terminal_observation"] = _row(obs, i)
                 first, self.reset_infos[i] = slot.reset()
                 _set_row(obs, i, first)
@@ -163,8 +164,8 @@ class BatchVecEnv(VecEnv):
         for i in self._get_indices(indices):
             setattr(self.slots[i].unwrapped, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
-        return [self.slots[i].get_wrapper_attr(method_name)(*method_args, **method_kwargs) for i in self._get_indices(indices)]
+    def env_method(self, method_name: str, *args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
+        return [self.slots[i].get_wrapper_attr(method_name)(*args, **kwargs) for i in self._get_indices(indices)]
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         # Monitor's episode records are in every final info, as if each sub-environment were wrapped in one
@@ -175,7 +176,8 @@ class BatchVecEnv(VecEnv):
         return [slot.render() for slot in self.slots]
 
 
-def _stack(observations: list[Any]) -> Any:
+def stack_observations(observations: list[Any]) -> Any:
+    """A batch of observations, arrays or dicts of arrays."""
     if isinstance(observations[0], dict):
         return {key: np.stack([o[key] for o in observations]) for key in observations[0]}
     return np.stack(observations)
