@@ -84,7 +84,8 @@ class CompareConfig:
         help="Comma-separated students.", factory=lambda: ["ppo"], aliases=("--student",)
     )
     seeds: list[int] = setting(help="Seeds: 0-4, 0,1,2 or 0-2,7.", factory=lambda: [0], shown="0")
-    steps: int = setting(100_000, "Steps per run.")
+    steps: int = setting(100_000, "Steps per run, in the budget's unit.")
+    budget: str = setting("env-steps", "What steps and eval_every count: env-steps or trained-steps.")
     n_envs: int = setting(4, "Sub-environments per run.")
     batched: bool = setting(True, "Step each run's sub-environments in one batched call when the env can.")
     eval_every: int = setting(10_000, "Steps between evaluations.")
@@ -137,6 +138,7 @@ class CompareConfig:
                         teacher=teacher,
                         student=student,
                         steps=self.steps,
+                        budget=self.budget,
                         seed=seed,
                         n_envs=self.n_envs,
                         batched=self.batched,

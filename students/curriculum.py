@@ -131,6 +131,8 @@ class CurriculumCallback(BaseCallback):
         self._current: list[Level] = []  # the level each sub-environment is playing
         self._pending: list[Level] = []  # the level its next reset builds
         self._trajectories: dict[int, tuple[list[Any], list[float]]] = {}  # off-policy: states, rewards so far
+        self.trained_steps = 0  # transitions the student stored to learn from (Level.train), for budgets
+        self._unstored = 0  # trainable transitions of the step in progress: stored after on_step, unless it stops
 
     # -- priming ---------------------------------------------------------------------------------------------
     def prime(self, env: VecEnv) -> None:
@@ -174,6 +176,8 @@ class CurriculumCallback(BaseCallback):
                 "partials": self._partials,
                 "trajectories": self._trajectories,
                 "stats": self.stats,
+                "trained_steps": self.trained_steps,
+                "unstored": self._unstored,
             }
         )
 
@@ -195,6 +199,7 @@ class CurriculumCallback(BaseCallback):
         state = copy.deepcopy(state)
         self._current, self._pending, self._finished = state["current"], state["pending"], state["finished"]
         self._partials, self._trajectories, self.stats = state["partials"], state["trajectories"], state["stats"]
+        self.trained_steps, self._unstored = state.get("trained_steps", 0), state.get("unstored", 0)
 
     # -- collection ------------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -202,8 +207,11 @@ class CurriculumCallback(BaseCallback):
         # on-policy: the buffer row SB3 adds this step to, right after on_step; off-policy: a clock, for the order
         position = buffer.pos if buffer is not None else self.num_timesteps
         student_buffer = buffer if buffer is not None else getattr(self.model, "replay_buffer", None)
-        if hasattr(student_buffer, "step_mask"):  # this step belongs to each sub-env's current level
-            student_buffer.step_mask[:] = [level.train for level in self._current]
+        trained = [level.train for level in self._current]  # this step belongs to each sub-env's current level
+        if hasattr(student_buffer, "step_mask"):
+            student_buffer.step_mask[:] = trained
+        self.trained_steps += self._unstored  # the previous step was stored, since training went on
+        self._unstored = sum(trained)
         off_policy = buffer is None and hasattr(self.model, "critic")
         if off_policy:
             self._record_steps()
@@ -242,6 +250,8 @@ class CurriculumCallback(BaseCallback):
         return partial.scores()
 
     def _on_rollout_end(self) -> None:
+        self.trained_steps += self._unstored  # the rollout's last step
+        self._unstored = 0
         self._flush(with_scores=True)
 
     def _on_training_end(self) -> None:

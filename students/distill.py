@@ -428,7 +428,7 @@ class Distiller:
             return self.model.predict(obs, deterministic=True)[0]
 
         evaluation = evaluate(act, config.env, config.test_tasks, self.streams.evaluation, config.env_kwargs)
-        append_eval_rows(self.out / "eval.csv", self.steps, evaluation)
+        append_eval_rows(self.out / "eval.csv", self.steps, evaluation, self.steps)  # it learns from every step
         self.last_eval = (self.steps, evaluation)
         return evaluation
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,7 @@ class EvalCallback(PeriodicCallback):
         self.csv_path, self.env_kwargs, self.seed = csv_path, dict(env_kwargs or {}), seed
         self.last: Evaluation | None = None
         self.last_step: int | None = None  # the step counter at the last evaluation
+        self.trained: Callable[[], int] | None = None  # the student's trained steps so far (default: every step)
 
     def _on_period(self) -> None:
         self.run_evaluation()
@@ -141,16 +143,18 @@ class EvalCallback(PeriodicCallback):
         self.last, self.last_step = evaluation, timesteps
         self.logger.record("eval/mastered_pct", evaluation.mastered_pct)
         self.logger.record("eval/mean_return", evaluation.mean_return)
-        append_eval_rows(self.csv_path, timesteps, evaluation)
+        append_eval_rows(self.csv_path, timesteps, evaluation, self.trained() if self.trained else timesteps)
         return evaluation
 
 
-def append_eval_rows(path: Path, timesteps: int, evaluation: Evaluation) -> None:
-    """Append an evaluation's per-task rows (timesteps, task index, task values, return, success) to ``eval.csv``."""
+def append_eval_rows(path: Path, timesteps: int, evaluation: Evaluation, trained_steps: int) -> None:
+    """Append an evaluation's per-task rows (environment steps, task index, task values, return, success, steps
+    the student trained on) to ``eval.csv``."""
     new_file = not path.exists()
     with path.open("a", newline="") as handle:
         writer = csv.writer(handle)
         if new_file:
-            writer.writerow(["timesteps", "task_index", "task", "return", "success"])
+            writer.writerow(["timesteps", "task_index", "task", "return", "success", "trained_steps"])
         for i, r in enumerate(evaluation.results):
-            writer.writerow([timesteps, i, " ".join(f"{v:g}" for v in r.task), f"{r.episode_return:.4f}", int(r.success)])
+            task = " ".join(f"{v:g}" for v in r.task)
+            writer.writerow([timesteps, i, task, f"{r.episode_return:.4f}", int(r.success), trained_steps])

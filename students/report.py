@@ -45,7 +45,8 @@ class Collected:
 
 def settings_label(config: dict[str, Any], experiment: str) -> str:
     """What makes runs comparable, in words: ``"demo: 60000 steps, 4 envs, eval every 10000"``."""
-    parts = [f"{config['steps']} steps"] if "steps" in config else []
+    unit = "trained steps" if config.get("budget") == "trained-steps" else "steps"
+    parts = [f"{config['steps']} {unit}"] if "steps" in config else []
     parts += [f"{config['n_envs']} envs"] if "n_envs" in config else []
     parts += [f"eval every {config['eval_every']}"] if "eval_every" in config else []
     if config.get("test_set", "default") != "default":
@@ -107,13 +108,13 @@ def collect(out: Path) -> Collected:
             "seed": int(config["seed"]),
         }
         final = json.loads((folder / "metrics.json").read_text())["final_eval"]
-        curve = _curve(folder / "eval.csv")
+        curve = _curve(folder / "eval.csv", config.get("budget", "env-steps"))
         returns = _final_task_returns(folder / "eval.csv")
         auc = curve_area(curve["timesteps"].to_numpy(), curve["mastered_pct"].to_numpy()) if len(curve) else math.nan
         rows.append(
             {**key, "mastered_pct": final["mastered_pct"], "mean_return": final["mean_return"], "auc": auc, "returns": returns}
         )
-        curves.append(curve.assign(**key))
+        curves.append(curve.assign(**key, budget=config.get("budget", "env-steps")))
     if not rows:
         raise ReportError(f"no finished run under '{out}'")
     return Collected(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), failed)
@@ -147,10 +148,14 @@ def _robust(own: pd.DataFrame, baseline: pd.DataFrame, cvar_alpha: float = 0.1) 
     return result
 
 
-def _curve(csv_path: Path) -> pd.DataFrame:
+def _curve(csv_path: Path, budget: str = "env-steps") -> pd.DataFrame:
+    """Mastered % and mean return per evaluation, against the run's budget unit (column ``timesteps``: environment
+    steps, or the steps the student trained on)."""
     if not csv_path.exists():
         return pd.DataFrame(columns=["timesteps", "mastered_pct", "mean_return"])
     rows = pd.read_csv(csv_path).drop_duplicates(["timesteps", "task_index"], keep="last")  # a resume re-evaluates
+    if budget == "trained-steps":
+        rows = rows.drop(columns="timesteps").rename(columns={"trained_steps": "timesteps"})
     grouped = rows.groupby("timesteps")
     return pd.DataFrame(
         {"mastered_pct": 100.0 * grouped["success"].mean(), "mean_return": grouped["return"].mean()}
@@ -254,7 +259,7 @@ def plot_profiles(runs: pd.DataFrame, path: Path, title: str) -> bool:
     return True
 
 
-def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
+def plot_curves(curves: pd.DataFrame, path: Path, title: str, unit: str = "steps") -> None:
     """Mastered % and mean return against steps: mean over seeds per teacher, shaded 95% t-interval (mastered %
     clipped to [0, 100]); teachers in the table's order; the figure says what the band is and over how many seeds."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
@@ -271,8 +276,8 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str) -> None:
     for axis in axes:
         axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x < 1e6 else f"{x / 1e6:g}M"))
         axis.grid(alpha=0.3)
-    axes[0].set(xlabel="steps", ylabel="test tasks mastered (%)", ylim=(-2, 102))
-    axes[1].set(xlabel="steps", ylabel="mean test return")
+    axes[0].set(xlabel=unit, ylabel="test tasks mastered (%)", ylim=(-2, 102))
+    axes[1].set(xlabel=unit, ylabel="mean test return")
     axes[0].legend(fontsize=9)
     n = "/".join(map(str, seeds))
     figure.suptitle(f"{title}\nline: mean over {n} seeds; band: 95% t-interval of the mean (mastered % clipped to [0, 100])")
@@ -358,8 +363,10 @@ def write_report(out: Path, cvar_alpha: float = 0.1) -> tuple[pd.DataFrame, list
         curves = collected.curves[
             (collected.curves["env"] == env) & (collected.curves["student"] == student) & (collected.curves["group"] == label)
         ]
-        plot_curves(curves, out / picture, f"{env}, {student} ({label})")
-        lines += ["", f"![learning curves]({picture})", ""]
+        trained = set(curves["budget"]) == {"trained-steps"}
+        plot_curves(curves, out / picture, f"{env}, {student} ({label})", "trained steps" if trained else "steps")
+        axis = "the steps the student trained on" if trained else "environment steps (trained on or not)"
+        lines += ["", f"![learning curves]({picture})", "", f"The curves' x-axis counts {axis}.", ""]
         group_runs = collected.runs[
             (collected.runs["env"] == env) & (collected.runs["student"] == student) & (collected.runs["group"] == label)
         ]

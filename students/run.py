@@ -73,12 +73,21 @@ class RunError(ValueError):
     """A run that cannot start as asked (bad resume, mismatched settings...)."""
 
 
+#: what a run's step budget counts: every environment step, or the steps the student learns from (a teacher's
+#: scoring-only episodes, ``Level.train=False``, are played but not trained on)
+BUDGETS = ("env-steps", "trained-steps")
+#: with a trained-steps budget, a run stops anyway after this many times its budget in environment steps
+TRAINED_BUDGET_CAP = 20
+
+
 def settings_error(settings: Any) -> str | None:
     """What is wrong with the counts and device of a run or comparison (``steps``, ``n_envs``, ``eval_every``,
     ``checkpoint_every``, ``device`` attributes), or ``None``; shared by :class:`RunConfig` and compare's config."""
     problem = range_error(settings, dict.fromkeys(("steps", "n_envs", "eval_every", "checkpoint_every"), 1))
     if problem:
         return problem
+    if getattr(settings, "budget", BUDGETS[0]) not in BUDGETS:
+        return f"unknown budget {settings.budget!r}; valid: {', '.join(BUDGETS)}"
     device = settings.device
     if not isinstance(device, str) or (device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:")):
         return f"unknown device {device!r}; valid: auto, cpu, cuda"
@@ -92,7 +101,8 @@ class RunConfig:
     env: str = setting(help="Environment name or module:Factory path (see list envs).")
     teacher: str = setting(help="Teacher name or module:Class path (see list teachers).")
     student: str = setting("ppo", "SB3 algorithm: ppo, a2c, sac, td3 (tqc with sb3-contrib), or a variant's name.")
-    steps: int = setting(200_000, "Environment steps.")
+    steps: int = setting(200_000, "Steps, in the budget's unit.")
+    budget: str = setting("env-steps", "What --steps, --eval-every and --checkpoint-every count: env-steps or trained-steps.")
     seed: int = setting(0, "The run's seed (every stream).")
     n_envs: int = setting(4, "Parallel sub-environments.")
     subproc: bool = setting(False, "Sub-environments in subprocesses (or in this one).")
@@ -239,6 +249,20 @@ class _CheckpointCallback(PeriodicCallback):
     def _on_step(self) -> bool:
         super()._on_step()
         return not self.stopped
+
+
+class _BudgetStop(BaseCallback):
+    """Ends training at the first rollout boundary at which ``clock()`` (trained steps) has reached ``steps``."""
+
+    def __init__(self, clock: Callable[[], int], steps: int) -> None:
+        super().__init__()
+        self.clock, self.steps, self.reached = clock, steps, False
+
+    def _on_rollout_start(self) -> None:
+        self.reached = self.clock() >= self.steps
+
+    def _on_step(self) -> bool:
+        return not self.reached
 
 
 class _StopRequest:
@@ -417,6 +441,9 @@ def train(
         return _train(config, out, mode == "resume", progress, built)
 
 
+_BUDGET_METRIC = {"env-steps": "timesteps", "trained-steps": "trained_steps"}
+
+
 def _finished_metrics(out: Path, config: RunConfig) -> dict[str, Any] | None:
     """The metrics of a run that already reached ``config.steps``; a finished run asked to go further loses its
     final outputs (they are written again at the new end)."""
@@ -424,7 +451,7 @@ def _finished_metrics(out: Path, config: RunConfig) -> dict[str, Any] | None:
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
-    if metrics["timesteps"] >= config.steps:
+    if metrics[_BUDGET_METRIC[config.budget]] >= config.steps:
         return metrics
     for name in ("metrics.json", "model.zip", "teacher.pkl"):
         (out / name).unlink(missing_ok=True)
@@ -458,9 +485,11 @@ def _train(
         vec_env = StudentView(vec_env)
     try:
         curriculum = CurriculumCallback(teacher)
+        clock = (lambda: curriculum.trained_steps) if config.budget == "trained-steps" else None
         evaluator = EvalCallback(
             config.env, test_tasks, config.eval_every, out / "eval.csv", config.env_kwargs, seed=streams.evaluation
         )
+        evaluator.clock, evaluator.trained = clock, lambda: curriculum.trained_steps
         cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
         if resume:
             # force_reset=False: keep the saved last observations, which the restored sub-environments continue from
@@ -524,14 +553,19 @@ def _train(
 
         with _StopRequest() as stop:
             saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop)
+            saver.clock = clock
             # the kickstart callback first: it reads the level each sub-env played before the curriculum moves on
             callbacks: list[BaseCallback] = [*([kick] if kick else []), curriculum, evaluator, saver]
+            if clock is not None:
+                callbacks.append(_BudgetStop(clock, config.steps))
             if progress is not None:
                 callbacks.append(_ProgressCallback(progress, curriculum, evaluator))
+                callbacks[-1].clock = clock
             try:
                 # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up
                 # the logger
-                remaining = max(config.steps - model.num_timesteps, 0)
+                cap = config.steps * (TRAINED_BUDGET_CAP if clock is not None else 1)
+                remaining = max(cap - model.num_timesteps, 0)
                 model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
             except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
                 curriculum.flush_unscored()
@@ -547,7 +581,9 @@ def _train(
     with (out / "teacher.pkl").open("wb") as handle:
         pickle.dump(teacher.state_dict(), handle)
     metrics = {
+        "budget": config.budget,
         "timesteps": int(model.num_timesteps),
+        "trained_steps": int(curriculum.trained_steps),
         "episodes_reported": curriculum.stats.episodes,
         "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
         "teacher_updates": teacher.n_updates,

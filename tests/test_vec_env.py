@@ -84,3 +84,40 @@ def test_batched_evaluation_plays_each_task_as_a_single_env_would():
             expected.append((tuple(float(v) for v in task), total, env.is_success(total, info)))
     assert [(r.task, r.episode_return, r.success) for r in result.results] == expected
     assert 0 < sum(r.success for r in result.results) < len(expected)  # both outcomes occur
+
+
+def test_a_trained_steps_budget_counts_exactly_the_transitions_the_student_learned_from(tmp_path, monkeypatch):
+    from students.masked import MaskedPPO
+    from students.report import collect
+
+    learned: list[int] = []
+    update = MaskedPPO.train
+
+    def recording_train(self):
+        learned.append(int(self.rollout_buffer.n_unmasked))
+        update(self)
+
+    monkeypatch.setattr(MaskedPPO, "train", recording_train)
+    config = point_mass("ppo", "robust-plr", 2000, budget="trained-steps", eval_every=1000, teacher_params={"buffer_size": 8})
+    metrics = train(config, tmp_path / "point-mass" / "robust-plr" / "ppo" / "seed0")
+    assert metrics["trained_steps"] == sum(learned) and 2000 <= sum(learned) < 2000 + 256  # stops at a rollout's end
+    # every rollout played (and one step of the rollout the budget stopped), more than it trained on: some episodes
+    # were only scored
+    assert metrics["timesteps"] == 256 * len(learned) + 2 > metrics["trained_steps"]
+    rows = (tmp_path / "point-mass" / "robust-plr" / "ppo" / "seed0" / "eval.csv").read_text().splitlines()
+    trained_at = sorted({int(r.split(",")[-1]) for r in rows[1:]})
+    assert trained_at[0] >= 1000 and trained_at[-1] == metrics["trained_steps"]  # evaluations follow trained steps
+    curve = collect(tmp_path).curves
+    assert curve["timesteps"].max() == metrics["trained_steps"]  # the report's x-axis is the budget's unit
+
+
+def test_a_run_on_a_trained_steps_budget_resumes_exactly(tmp_path):
+    from tests.test_runs import interrupt_at
+
+    config = point_mass("ppo", "robust-plr", 1500, budget="trained-steps", eval_every=500, teacher_params={"buffer_size": 8})
+    whole = train(config, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", progress=interrupt_at(700))
+    assert train(config, tmp_path / "cut", resume=True) == whole
+    for name in ("metrics.json", "eval.csv"):
+        assert (tmp_path / "cut" / name).read_text() == (tmp_path / "whole" / name).read_text(), name
