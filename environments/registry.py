@@ -68,6 +68,7 @@ for _entry in (
         gym_id="teachrl/StumpTracksTrivial-v0",
     ),
     EnvEntry("hexagon-tracks", "environments.walkers.hexagon_tracks:HexagonTracksEnv", gym_id="teachrl/HexagonTracks-v0"),
+    EnvEntry("maze", "environments.maze:MazeEnv", gym_id="teachrl/Maze-v0"),
     EnvEntry("simulated-student", "environments.simulated_student:SimulatedStudent", trainable=False),
     *(
         EnvEntry(

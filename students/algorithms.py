@@ -56,12 +56,28 @@ def accepted_hyperparams(name: str) -> list[str]:
     )
 
 
-def default_hyperparams(name: str, env_name: str) -> dict[str, Any]:
-    """The YAML defaults of ``name`` for ``env_name`` (or its ``default`` entry)."""
+#: sub-environments of a run whose environment's entry in the hyperparameter files names none
+DEFAULT_N_ENVS = 4
+
+
+def _defaults(name: str, env_name: str) -> dict[str, Any]:
     path = HYPERPARAMS_DIR / f"{name}.yml"
     table = yaml.safe_load(path.read_text()) if path.exists() else {}
     base = env_name.split("-infeasible")[0].split("-trivial")[0]
     return dict(table.get(env_name) or table.get(base) or table.get("default") or {"policy": "MlpPolicy"})
+
+
+def default_hyperparams(name: str, env_name: str) -> dict[str, Any]:
+    """The YAML defaults of ``name`` for ``env_name`` (or its ``default`` entry): the algorithm's arguments."""
+    hyperparams = _defaults(name, env_name)
+    hyperparams.pop("n_envs", None)
+    return hyperparams
+
+
+def default_n_envs(name: str, env_name: str) -> int:
+    """How many sub-environments the YAML defaults of ``name`` for ``env_name`` were tuned with (``n_envs``, as
+    rl-baselines3-zoo's files; :data:`DEFAULT_N_ENVS` where they name none)."""
+    return int(_defaults(name, env_name).get("n_envs", DEFAULT_N_ENVS))
 
 
 def parse_value(text: Any) -> Any:

@@ -46,11 +46,15 @@ def evaluate(
 ) -> Evaluation:
     """Play every task (``episodes_per_task`` times, level seeds ``seed + k``) with ``predict(obs) -> action``.
 
+    An environment whose test levels are fixed (``fixed_test_levels``: the maze's held-out mazes) plays level seeds
+    ``k`` whatever ``seed``, so that every run meets the same levels.
+
     :param predict: the policy, e.g. ``lambda obs: model.predict(obs, deterministic=True)[0]``
     """
     tasks = np.asarray(tasks, dtype=np.float64)
-    plays = [(task, seed + k) for task in tasks for k in range(episodes_per_task)]
     envs = [make_env(env_name, **dict(env_kwargs or {}))]
+    seed = 0 if getattr(envs[0], "fixed_test_levels", False) else seed
+    plays = [(task, seed + k) for task in tasks for k in range(episodes_per_task)]
     try:
         if hasattr(type(envs[0]), "step_batch"):  # all episodes at once, the same transitions
             envs += [make_env(env_name, **dict(env_kwargs or {})) for _ in plays[1:]]

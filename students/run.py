@@ -46,6 +46,7 @@ from students.algorithms import (
     StudentConfigError,
     algorithm_class,
     check_hyperparams,
+    default_n_envs,
     masked_algorithm_class,
     resolve_hyperparams,
 )
@@ -83,7 +84,7 @@ TRAINED_BUDGET_CAP = 20
 def settings_error(settings: Any) -> str | None:
     """What is wrong with the counts and device of a run or comparison (``steps``, ``n_envs``, ``eval_every``,
     ``checkpoint_every``, ``device`` attributes), or ``None``; shared by :class:`RunConfig` and compare's config."""
-    problem = range_error(settings, dict.fromkeys(("steps", "n_envs", "eval_every", "checkpoint_every"), 1))
+    problem = range_error(settings, {"steps": 1, "n_envs": 0, "eval_every": 1, "checkpoint_every": 1})
     if problem:
         return problem
     if getattr(settings, "budget", BUDGETS[0]) not in BUDGETS:
@@ -104,7 +105,7 @@ class RunConfig:
     steps: int = setting(200_000, "Steps, in the budget's unit.")
     budget: str = setting("env-steps", "What --steps, --eval-every and --checkpoint-every count: env-steps or trained-steps.")
     seed: int = setting(0, "The run's seed (every stream).")
-    n_envs: int = setting(4, "Parallel sub-environments.")
+    n_envs: int = setting(0, "Parallel sub-environments (0: the student's default for the env, see students/hyperparams).")
     subproc: bool = setting(False, "Sub-environments in subprocesses (or in this one).")
     batched: bool = setting(True, "Step the sub-environments in one batched call when the env can (same results).")
     device: str = setting("auto", "auto (CUDA when present), cpu or cuda.")
@@ -180,6 +181,7 @@ class RunConfig:
             raise RunError(f"environment '{self.env}' cannot train an RL student (it is a teacher benchmark)")
         algorithm_class(self.algorithm)
         self.hyperparams = resolve_hyperparams(self.algorithm, self.env, self.hp_overrides)
+        self.n_envs = self.n_envs or default_n_envs(self.algorithm, self.env)
         try:
             probe = make_env(self.env, **self.env_kwargs)
         except TypeError as exc:  # an env keyword it does not take

@@ -1,0 +1,201 @@
+"""A level-based maze on MiniGrid (the ``minigrid`` package): UED's home benchmark, for the regret and learnability
+teachers (PLR, Robust PLR, ACCEL, SFL).
+
+A level is a square room whose border is wall; inside, ``n_walls`` wall blocks and ``n_lava`` lava cells, the
+agent's start (cell and heading) and the goal. The task is ``(n_walls, n_lava)`` (rounded to whole numbers); the
+level seed places everything, so a teacher that replays a ``(task, level seed)`` pair replays the very same maze
+(:meth:`layout`). Levels are solvable by construction: a layout whose goal cannot be reached from the start is
+drawn again from the same generator (the reference generators of dcd do not check; its unsolvable levels would
+only waste a CPU budget).
+
+The agent sees the ``view x view`` cells in front of it (MiniGrid's egocentric partial view, walls opaque only with
+``see_through_walls=False``) as one-hot object types, plus its heading: a flat vector an MLP reads. Actions: turn
+left, turn right, forward (MiniGrid's first three). Reward, as MiniGrid and dcd: ``1 - 0.9 * steps / max_steps``
+on reaching the goal, 0 otherwise; stepping into lava ends the episode. Success: the goal was reached.
+
+Sizes: dcd's mazes are 15 x 15 with up to 25 or 60 blocks, 250 steps and a 5 x 5 view. The defaults here are a
+9 x 9 room (7 x 7 inside) with up to 20 blocks and 4 lava cells, 64 steps, a 5 x 5 view: what PPO learns on a CPU in
+minutes (the README has the measurement). ``size=15, max_walls=60, max_lava=0, max_steps=250`` gives dcd's.
+
+Test set (``default``): 33 held-out mazes, the same whatever the run's seed (``fixed_test_levels``: evaluated on
+level seed 0): 0 to 20 walls in steps of 2 crossed with 0, 2 and 4 lava cells (at the defaults' bounds; scaled to
+``max_walls`` and ``max_lava``); ``no-lava``: the 11 without lava.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from minigrid.core.grid import Grid
+from minigrid.core.mission import MissionSpace
+from minigrid.core.world_object import Goal, Lava, Wall
+from minigrid.minigrid_env import MiniGridEnv
+
+from curriculum.spaces import BoxTaskSpace
+from environments.base import ParametricEnv
+
+#: MiniGrid's object type indices run 0..10 (unseen, empty, wall, floor, door, key, ball, box, goal, lava, agent)
+N_OBJECT_TYPES = 11
+N_ACTIONS = 3  # left, right, forward
+
+
+def _mission() -> str:
+    return "reach the goal"
+
+
+class _Room(MiniGridEnv):
+    """The MiniGrid world a :class:`MazeEnv` level is built in (its layout set before each reset)."""
+
+    def __init__(self, size: int, view: int, max_steps: int, see_through_walls: bool, render_mode: str | None) -> None:
+        self.walls: list[tuple[int, int]] = []
+        self.lava: list[tuple[int, int]] = []
+        self.start, self.heading, self.goal = (1, 1), 0, (size - 2, size - 2)
+        super().__init__(
+            mission_space=MissionSpace(mission_func=_mission),
+            grid_size=size,
+            max_steps=max_steps,
+            see_through_walls=see_through_walls,
+            agent_view_size=view,
+            render_mode=render_mode,
+        )
+
+    def _gen_grid(self, width: int, height: int) -> None:
+        self.grid = Grid(width, height)
+        self.grid.wall_rect(0, 0, width, height)
+        for x, y in self.walls:
+            self.grid.set(x, y, Wall())
+        for x, y in self.lava:
+            self.grid.set(x, y, Lava())
+        self.put_obj(Goal(), *self.goal)
+        self.agent_pos, self.agent_dir = self.start, self.heading
+        self.mission = _mission()
+
+
+class MazeEnv(ParametricEnv):
+    """A MiniGrid maze level per task and level seed (see the module docstring).
+
+    :param size: the room's side, border included
+    :param max_walls: the largest number of wall blocks (the task space's bound)
+    :param max_lava: the largest number of lava cells (>= 1)
+    :param max_steps: steps before truncation
+    :param view: the side of the agent's egocentric view (odd, >= 3)
+    :param see_through_walls: MiniGrid's option (False: walls hide what lies behind them)
+    :param render_mode: ``rgb_array`` or None
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    return_bounds = (0.0, 1.0)
+    success_threshold = 0.0  # any reward means the goal was reached
+    success_rule = "reached the goal"
+    default_task = np.array([10.0, 2.0])
+    fixed_test_levels = True  # the test mazes do not depend on the run's evaluation seed
+    state_attrs = ("room",)  # the MiniGrid world: grid, agent, step count (layouts are a function of the level)
+
+    def __init__(
+        self,
+        size: int = 9,
+        max_walls: int = 20,
+        max_lava: int = 4,
+        max_steps: int = 64,
+        view: int = 5,
+        see_through_walls: bool = True,
+        render_mode: str | None = None,
+    ) -> None:
+        inside = (size - 2) ** 2
+        if not (isinstance(size, int) and 5 <= size <= 32):
+            raise ValueError(f"size must be a whole number in [5, 32], got {size!r}")
+        if not (0 <= max_walls and 1 <= max_lava and max_walls + max_lava <= inside - 2):
+            raise ValueError(
+                f"max_walls >= 0 and max_lava >= 1 must leave the start and goal free: at most {inside - 2} in all "
+                f"for size {size}, got {max_walls} + {max_lava}"
+            )
+        if not (isinstance(view, int) and view >= 3 and view % 2 == 1):
+            raise ValueError(f"view must be an odd whole number >= 3, got {view!r}")
+        self.size, self.view, self.render_mode = size, view, render_mode
+        self.task_space = BoxTaskSpace(["n_walls", "n_lava"], [0.0, 0.0], [float(max_walls), float(max_lava)])
+        # ACCEL starts from nearly empty rooms: up to an eighth of the walls, no lava (n_lava < 0.5 rounds to 0)
+        self.easy_task_space = BoxTaskSpace(["n_walls", "n_lava"], [0.0, 0.0], [max(1.0, max_walls / 8), 0.49])
+        self.room = _Room(size, view, max_steps, see_through_walls, render_mode)
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (view * view * N_OBJECT_TYPES + 4,), np.float32)
+        self.action_space = gym.spaces.Discrete(N_ACTIONS)
+        self.layout_cache: dict[tuple[int, int, int], tuple[Any, ...]] = {}
+
+    # -- levels -------------------------------------------------------------------------------------------------
+    def layout(self, task: np.ndarray, level_seed: int) -> tuple[list, list, tuple[int, int], int, tuple[int, int]]:
+        """The maze of a task and level seed: (walls, lava cells, start, heading, goal), solvable, always the same.
+
+        Cells are drawn without replacement from the room's inside by ``SeedSequence([level_seed, walls, lava])``;
+        a layout whose goal the start cannot reach (4-connected, around walls and lava) is drawn again.
+        """
+        n_walls, n_lava = (round(float(v)) for v in task)
+        rng = np.random.default_rng(np.random.SeedSequence([level_seed, n_walls, n_lava]))
+        cells = [(x, y) for y in range(1, self.size - 1) for x in range(1, self.size - 1)]
+        for _ in range(1000):
+            order = rng.permutation(len(cells))
+            chosen = [cells[i] for i in order[: n_walls + n_lava + 2]]
+            start, goal = chosen[0], chosen[1]
+            walls, lava = chosen[2 : 2 + n_walls], chosen[2 + n_walls :]
+            heading = int(rng.integers(4))
+            if _reachable(start, goal, set(walls) | set(lava), self.size):
+                return walls, lava, start, heading, goal
+        raise RuntimeError(f"no solvable maze with {n_walls} walls and {n_lava} lava cells in 1000 draws")
+
+    # -- gymnasium API ------------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self._begin_episode()
+        key = (self.level_seed, *(round(float(v)) for v in self.task))
+        if key not in self.layout_cache:  # a replayed level is not drawn again
+            if len(self.layout_cache) > 10_000:
+                self.layout_cache.clear()
+            self.layout_cache[key] = self.layout(self.task, self.level_seed)
+        room = self.room
+        room.walls, room.lava, room.start, room.heading, room.goal = self.layout_cache[key]
+        obs, _ = room.reset(seed=self.level_seed)
+        return self._observation(obs), self.task_info()
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, _ = self.room.step(int(action))
+        info = self.task_info()
+        if terminated or truncated:
+            info["is_success"] = bool(reward > 0)
+        return self._observation(obs), float(reward), terminated, truncated, info
+
+    def _observation(self, obs: dict[str, Any]) -> np.ndarray:
+        types = obs["image"][:, :, 0].reshape(-1)
+        flat = np.zeros((types.size, N_OBJECT_TYPES), dtype=np.float32)
+        flat[np.arange(types.size), types] = 1.0
+        heading = np.zeros(4, dtype=np.float32)
+        heading[obs["direction"]] = 1.0
+        return np.concatenate([flat.reshape(-1), heading])
+
+    def render(self) -> np.ndarray | None:
+        return self.room.render() if self.render_mode == "rgb_array" else None
+
+    def close(self) -> None:
+        self.room.close()
+
+    # -- test sets ----------------------------------------------------------------------------------------------
+    def _test_sets(self) -> dict[str, np.ndarray]:
+        high = self.task_space.high
+        walls = np.round(np.linspace(0, high[0], 11))
+        lava = np.round(np.linspace(0, high[1], 3))
+        grid = [(w, v) for v in lava for w in walls]
+        return {"default": np.array(grid), "no-lava": np.array([(w, 0.0) for w in walls])}
+
+
+def _reachable(start: tuple[int, int], goal: tuple[int, int], blocked: set[tuple[int, int]], size: int) -> bool:
+    """Whether ``goal`` can be walked to from ``start`` inside the room's border, around ``blocked`` cells."""
+    seen, queue = {start}, deque([start])
+    while queue:
+        x, y = queue.popleft()
+        if (x, y) == goal:
+            return True
+        for nx, ny in ((x + 1, y), (x - 1, y), (x, y + 1), (x, y - 1)):
+            if 0 < nx < size - 1 and 0 < ny < size - 1 and (nx, ny) not in blocked and (nx, ny) not in seen:
+                seen.add((nx, ny))
+                queue.append((nx, ny))
+    return False
