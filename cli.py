@@ -287,8 +287,8 @@ def _report_folder(folder: Path, cvar_alpha: float = 0.1) -> None:
     from students.report import TERMINAL_COLUMNS, terminal_tables, write_report
 
     with user_errors():
-        _, rows, _ = write_report(folder, cvar_alpha)
-    for title, shown in terminal_tables(rows):
+        summary, _, _ = write_report(folder, cvar_alpha)
+    for title, shown in terminal_tables(summary):
         print_table(title, shown, TERMINAL_COLUMNS)
     console.print(
         f"report: {folder / 'report.md'}, {folder / 'summary.csv'}; TensorBoard: tensorboard --logdir {folder}", soft_wrap=True

@@ -48,6 +48,8 @@ def comparison(spec: dict[str, Any], setup: dict[str, Any], env_kwargs: dict[str
         teachers=[spec["teacher"]],
         seeds=setup["seeds"],
         steps=spec["steps"],
+        n_envs=setup.get("n_envs", 0),
+        hp=dict(setup.get("hp", {})),
         eval_every=setup["eval_every"],
         test_set=setup["test_set"],
         env_kwargs=env_kwargs,
@@ -87,6 +89,7 @@ def distill_all(setup: dict[str, Any], out: Path, workers: int) -> None:
                 "eval_every": setup["distill_eval_every"],
                 "test_set": setup["test_set"],
                 "finetune_steps": setup["finetune"]["steps"] if finetune else 0,
+                "hp": dict(setup.get("hp", {})),
             }
             jobs.append((settings, run_folder(out / "distilled", setup["env"], spec["teacher"], variant, seed), finetune))
     with ProcessPoolExecutor(max_workers=workers) as pool:

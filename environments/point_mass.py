@@ -58,6 +58,8 @@ class PointMassGateEnv(ParametricEnv):
     #: SPDL's initial and target task distributions (mean, std per dimension), from Klink et al. 2020
     spdl_initial = (np.array([0.0, 4.25, 2.0]), np.array([2.0, 1.875, 1.0]))
     spdl_target = (np.array([2.5, 0.5, 0.0]), np.array([4e-3, 4e-3, 4e-3]))
+    #: the test set a run also plays at its end and reports apart (SPDL's target gate)
+    target_set = "target"
     state_attrs = ("gate_x", "gate_width", "friction", "x", "y", "vx", "vy", "steps", "crashed", "_trajectory")
 
     def __init__(
@@ -235,10 +237,14 @@ class PointMassGateEnv(ParametricEnv):
     @classmethod
     def _test_sets(cls) -> dict[str, np.ndarray]:
         """``narrow``: 24 gates of width 0.75 at x = -3.5..3.5 (8 positions) with friction 0, 1, 2 (the target
-        region); ``grid``: a 3 x 3 x 3 grid over the whole space; ``default``: both (51 tasks)."""
+        region); ``grid``: a 3 x 3 x 3 grid over the whole space; ``default``: both (51 tasks); ``target``: SPDL's
+        target, 10 tasks drawn from its distribution (:attr:`spdl_target`, seed 0, clipped to the bounds), held out
+        and reported apart from the test set (:attr:`target_set`)."""
         narrow = [(x, 0.75, mu) for mu in (0.0, 1.0, 2.0) for x in np.linspace(-3.5, 3.5, 8)]
         grid = [(x, w, mu) for x in (-3.0, 0.0, 3.0) for w in (1.0, 4.0, 7.0) for mu in (0.5, 2.0, 3.5)]
-        return {"default": np.array(narrow + grid), "narrow": np.array(narrow), "grid": np.array(grid)}
+        mean, std = cls.spdl_target
+        target = cls.task_space.clip(np.random.default_rng(0).normal(mean, std, (10, 3)))
+        return {"default": np.array(narrow + grid), "narrow": np.array(narrow), "grid": np.array(grid), "target": target}
 
     # -- rendering ------------------------------------------------------------------------------------------
     def render(self) -> np.ndarray | None:

@@ -66,7 +66,7 @@ _IDENTITY = (
 
 
 #: what a named student variant may set (``hp`` adds to the comparison's hyperparameter overrides)
-VARIANT_KEYS = ("algo", "kickstart", "kick_coef", "kick_schedule", "kick_value_coef", "hp")
+VARIANT_KEYS = ("algo", "n_envs", "kickstart", "kick_coef", "kick_schedule", "kick_value_coef", "hp")
 
 
 class CompareError(ConfigError):
@@ -133,24 +133,24 @@ class CompareConfig:
         for seed in self.seeds:  # seed-major: a comparison cut short still has every teacher on the first seeds
             for teacher in self.teachers:
                 for student, variant in variants.items():
-                    config = RunConfig(
-                        env=self.env,
-                        teacher=teacher,
-                        student=student,
-                        steps=self.steps,
-                        budget=self.budget,
-                        seed=seed,
-                        n_envs=self.n_envs,
-                        batched=self.batched,
-                        device=self.device,
-                        teacher_params=dict(self.teacher_params.get(teacher, {})),
-                        hp_overrides={**self.hp, **{str(k): str(v) for k, v in variant.get("hp", {}).items()}},
-                        env_kwargs=dict(self.env_kwargs),
-                        eval_every=self.eval_every,
-                        test_set=self.test_set,
-                        checkpoint_every=self.checkpoint_every,
-                        **{k: v for k, v in variant.items() if k != "hp"},
-                    )
+                    settings = {
+                        "env": self.env,
+                        "teacher": teacher,
+                        "student": student,
+                        "steps": self.steps,
+                        "budget": self.budget,
+                        "seed": seed,
+                        "n_envs": self.n_envs,
+                        "batched": self.batched,
+                        "device": self.device,
+                        "teacher_params": dict(self.teacher_params.get(teacher, {})),
+                        "hp_overrides": {**self.hp, **{str(k): str(v) for k, v in variant.get("hp", {}).items()}},
+                        "env_kwargs": dict(self.env_kwargs),
+                        "eval_every": self.eval_every,
+                        "test_set": self.test_set,
+                        "checkpoint_every": self.checkpoint_every,
+                    }
+                    config = RunConfig(**{**settings, **{k: v for k, v in variant.items() if k != "hp"}})
                     configs.append(config.resolve())
         return configs
 

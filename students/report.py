@@ -107,12 +107,23 @@ def collect(out: Path) -> Collected:
             "group": settings_label(config, experiment),
             "seed": int(config["seed"]),
         }
-        final = json.loads((folder / "metrics.json").read_text())["final_eval"]
+        metrics = json.loads((folder / "metrics.json").read_text())
+        final, target = metrics["final_eval"], metrics.get("target_eval", {})
         curve = _curve(folder / "eval.csv", config.get("budget", "env-steps"))
-        returns = _final_task_returns(folder / "eval.csv")
+        tasks, returns, successes = _final_tasks(folder / "eval.csv")
         auc = curve_area(curve["timesteps"].to_numpy(), curve["mastered_pct"].to_numpy()) if len(curve) else math.nan
         rows.append(
-            {**key, "mastered_pct": final["mastered_pct"], "mean_return": final["mean_return"], "auc": auc, "returns": returns}
+            {
+                **key,
+                "mastered_pct": final["mastered_pct"],
+                "mean_return": final["mean_return"],
+                "auc": auc,
+                "target_mastered_pct": target.get("mastered_pct", math.nan),
+                "target_return": target.get("mean_return", math.nan),
+                "returns": returns,
+                "successes": successes,
+                "tasks": tasks,
+            }
         )
         curves.append(curve.assign(**key, budget=config.get("budget", "env-steps")))
     if not rows:
@@ -120,13 +131,14 @@ def collect(out: Path) -> Collected:
     return Collected(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), failed)
 
 
-def _final_task_returns(csv_path: Path) -> tuple[float, ...]:
-    """The last evaluation's return per test task (by task index); empty without ``eval.csv``."""
+def _final_tasks(csv_path: Path) -> tuple[tuple[tuple[float, ...], ...], tuple[float, ...], tuple[bool, ...]]:
+    """The last evaluation's tasks, returns and successes (by task index); empty without ``eval.csv``."""
     if not csv_path.exists():
-        return ()
+        return (), (), ()
     rows = pd.read_csv(csv_path).drop_duplicates(["timesteps", "task_index"], keep="last")
     last = rows[rows["timesteps"] == rows["timesteps"].max()].sort_values("task_index")
-    return tuple(float(v) for v in last["return"])
+    tasks = tuple(tuple(float(v) for v in str(task).split()) for task in last["task"])
+    return tasks, tuple(float(v) for v in last["return"]), tuple(bool(v) for v in last["success"])
 
 
 def _robust(own: pd.DataFrame, baseline: pd.DataFrame, cvar_alpha: float = 0.1) -> dict[str, float]:
@@ -171,6 +183,9 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
             row = {"env": env, "student": student, "group": label, "teacher": teacher, "seeds": len(own)}
             for metric in ("mastered_pct", "mean_return", "auc"):
                 row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
+            for metric in ("target_mastered_pct", "target_return"):  # the env's held-out target set, when it has one
+                if metric in own and own[metric].notna().all():
+                    row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_ci(own[metric].to_numpy())
             for metric in ("mastered_pct", "mean_return"):
                 other = baseline[metric].to_numpy()
                 row[f"{metric}_p_vs_random"] = math.nan if teacher == BASELINE else welch_p(own[metric].to_numpy(), other)
@@ -179,6 +194,10 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
                 row["p_improvement_vs_random"] = math.nan if teacher == BASELINE else row["p_improvement_vs_random"]
             table.append(row)
     return pd.DataFrame(table)
+
+
+#: the held-out target set's columns: (summary metric, display name, digits)
+TARGET_COLUMNS = (("target_mastered_pct", "target mastered %", 1), ("target_return", "target return", 2))
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -216,6 +235,9 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
                     "P(return > random)": _fmt(row.get("p_improvement_vs_random"), 2),
                 }
             )
+            if not math.isnan(row.get("target_mastered_pct_mean", math.nan)):
+                for metric, name, digits in TARGET_COLUMNS:
+                    shown[-1][name] = f"{_fmt(row[f'{metric}_mean'], digits)} ± {_fmt(row[f'{metric}_std'], digits)}"
     return shown
 
 
@@ -285,27 +307,104 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, unit: str = "steps
     figure.savefig(path, dpi=90)
 
 
-#: the report columns a terminal shows, with their short headings (they fit 80 characters; report.md has them all)
+def _dimension_names(env: str) -> list[str] | None:
+    """The task dimensions' names of an environment, or ``None`` when it cannot be built here."""
+    from environments.registry import make_env
+
+    try:
+        built = make_env(env)
+    except Exception:  # a user's environment that is not importable where the report runs
+        return None
+    try:
+        return list(built.task_space.names)
+    finally:
+        built.close()
+
+
+def region_shares(points: np.ndarray, success: np.ndarray, low: np.ndarray, high: np.ndarray, bins: int) -> np.ndarray:
+    """Mean success per cell of a ``bins x bins`` grid over [low, high] of 2-D ``points`` (rows: the second
+    coordinate, columns: the first; NaN where no point falls)."""
+    cells = np.minimum(((points - low) / np.where(high > low, high - low, 1.0) * bins).astype(int), bins - 1)
+    total, count = np.zeros((bins, bins)), np.zeros((bins, bins))
+    np.add.at(total, (cells[:, 1], cells[:, 0]), success)
+    np.add.at(count, (cells[:, 1], cells[:, 0]), 1)
+    return np.divide(total, count, out=np.full_like(total, np.nan), where=count > 0)
+
+
+def plot_regions(runs: pd.DataFrame, path: Path, title: str, names: list[str] | None = None, bins: int = 4) -> bool:
+    """Share of test tasks mastered per region of the task space, one heat map per teacher and pair of dimensions:
+    each dimension's test-task range cut into ``bins`` equal bins, a cell's value the mean success of the final
+    evaluation over the runs x tasks in it (blank: no test task). ``False`` (and no file) for 1-D tasks or runs
+    without per-task results."""
+    from itertools import combinations
+
+    from matplotlib.figure import Figure
+
+    if "tasks" not in runs or not all(len(t) for t in runs["tasks"]):
+        return False
+    tasks = np.array([task for run in runs["tasks"] for task in run])
+    if tasks.ndim != 2 or tasks.shape[1] < 2:
+        return False
+    pairs = list(combinations(range(tasks.shape[1]), 2))[:3]
+    names = names if names and len(names) == tasks.shape[1] else [f"dim {i}" for i in range(tasks.shape[1])]
+    low, high = tasks.min(axis=0), tasks.max(axis=0)
+    teachers = list(dict.fromkeys(runs["teacher"]))
+    figure = Figure(figsize=(3.2 * len(pairs) + 0.6, 2.8 * len(teachers) + 0.6), layout="constrained")
+    axes = figure.subplots(len(teachers), len(pairs), squeeze=False)
+    for row, teacher in enumerate(teachers):
+        own = runs[runs["teacher"] == teacher]
+        points = np.array([task for run in own["tasks"] for task in run])
+        success = np.array([s for run in own["successes"] for s in run], dtype=float)
+        for col, (i, j) in enumerate(pairs):
+            share = region_shares(points[:, [i, j]], success, low[[i, j]], high[[i, j]], bins)
+            axis = axes[row, col]
+            image = axis.imshow(share, origin="lower", vmin=0, vmax=1, cmap="viridis", aspect="auto",
+                                extent=(low[i], high[i], low[j], high[j]))
+            axis.set(xlabel=names[i], ylabel=names[j])
+            axis.set_title(teacher, fontsize=9)
+    figure.colorbar(image, ax=axes, shrink=min(0.8, 2.5 / len(teachers)), label="share of test tasks mastered")
+    figure.suptitle(f"{title}\nfinal evaluation, all seeds pooled; {bins} bins per dimension over the test tasks' range")
+    figure.savefig(path, dpi=80)
+    return True
+
+
+#: the report columns a terminal shows, with their headings (compact: they fit 80 characters; report.md has them all)
 TERMINAL_COLUMNS = {
     "teacher": "teacher",
-    "seeds": "seeds",
-    "mastered %": "mastered %",
-    "mastered 95% CI": "95% CI",
-    "mean return": "mean return",
-    "AUC mastered %": "AUC %",
-    "p mastered vs random": "p",
+    "mastered": "mastered %",
+    "return": "return",
+    "iqm": "return IQM [95%]",
+    "p_better": "P(>random)",
+    "target": "target %",
 }
 
 
-def terminal_tables(rows: list[dict[str, str]]) -> list[tuple[str, list[dict[str, str]]]]:
-    """The display rows of :func:`write_report` as one titled table per environment, student and group."""
-    groups: dict[tuple[str, str, str], list[dict[str, str]]] = {}
-    for row in rows:
-        groups.setdefault((row["env"], row["student"], row["group"]), []).append(row)
-    return [
-        (f"{env}, {student} ({label}): final test set, mean ± std (ddof 1) over seeds; p: Welch vs random", shown)
-        for (env, student, label), shown in groups.items()
-    ]
+def terminal_tables(summary: pd.DataFrame) -> list[tuple[str, list[dict[str, str]]]]:
+    """The summary as one titled table of compact cells per environment, student and group (best means in bold)."""
+    tables = []
+    for (env, student, label), group in summary.groupby(GROUP, sort=False):
+        best = {m: group[f"{m}_mean"].max() for m in ("mastered_pct", "mean_return")}
+        rows = []
+        for _, row in group.iterrows():
+
+            def cell(metric: str, row: pd.Series = row, best: dict[str, float] = best) -> str:
+                text = f"{_fmt(row[f'{metric}_mean'])}±{_fmt(row[f'{metric}_std'])}"
+                return f"**{text}**" if row[f"{metric}_mean"] == best[metric] else text
+
+            shown = {"teacher": row["teacher"], "mastered": cell("mastered_pct"), "return": cell("mean_return")}
+            low, high = _fmt(row.get("return_iqm_low")), _fmt(row.get("return_iqm_high"))
+            shown["iqm"] = f"{_fmt(row.get('return_iqm'))} [{low}, {high}]"
+            shown["p_better"] = _fmt(row.get("p_improvement_vs_random"), 2)
+            if not math.isnan(row.get("target_mastered_pct_mean", math.nan)):
+                shown["target"] = _fmt(row["target_mastered_pct_mean"])
+            rows.append(shown)
+        seeds = "/".join(str(n) for n in sorted(set(group["seeds"])))
+        title = (
+            f"{env}, {student} ({label}): final test set, mean±std over {seeds} seeds; IQM over runs x tasks; "
+            "P(>random): a run beats a random one on a task; target: the env's held-out target set"
+        )
+        tables.append((title, rows))
+    return tables
 
 
 def write_report(out: Path, cvar_alpha: float = 0.1) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:
@@ -373,6 +472,9 @@ def write_report(out: Path, cvar_alpha: float = 0.1) -> tuple[pd.DataFrame, list
         profile = picture.replace("_curves.png", "_profiles.png")
         if "returns" in group_runs and plot_profiles(group_runs, out / profile, f"{env}, {student} ({label})"):
             lines += [f"![performance profiles]({profile})", ""]
+        regions = picture.replace("_curves.png", "_regions.png")
+        if plot_regions(group_runs, out / regions, f"{env}, {student} ({label})", _dimension_names(env)):
+            lines += [f"![mastered share per region]({regions})", ""]
     lines += _side_by_side(rows, out / "compare.yaml")
     if collected.failed:
         lines += ["## Failed runs", ""] + [f"- `{folder}`: {error}" for folder, error in collected.failed.items()] + [""]

@@ -576,6 +576,7 @@ def _train(
         if saver.stopped:  # checkpoint saved at the rollout boundary
             raise KeyboardInterrupt
         final = evaluator.evaluation_at(model.num_timesteps) or evaluator.run_evaluation()
+        target = _target_evaluation(config, model, streams.evaluation)
         save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
     finally:  # always, so that subprocess sub-environments never outlive the run
         vec_env.close()
@@ -588,11 +589,27 @@ def _train(
         "trained_steps": int(curriculum.trained_steps),
         "episodes_reported": curriculum.stats.episodes,
         "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
+        **({"target_eval": target} if target else {}),
         "teacher_updates": teacher.n_updates,
         "teacher_stats": teacher.stats(),
     }
     _write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _target_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> dict[str, Any] | None:
+    """The final model on the environment's held-out target set (``ParametricEnv.target_set``), when it has one
+    other than the run's test set: ``{"set", "mastered_pct", "mean_return", "tasks"}``."""
+    env = make_env(config.env, **config.env_kwargs)
+    try:
+        name = getattr(env, "target_set", None)
+        if not name or name == config.test_set:
+            return None
+        tasks = env.test_set(name)
+    finally:
+        env.close()
+    result = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], config.env, tasks, seed, config.env_kwargs)
+    return {"set": name, "mastered_pct": result.mastered_pct, "mean_return": result.mean_return, "tasks": len(tasks)}
 
 
 def _kickstart_callback(

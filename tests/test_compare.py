@@ -342,3 +342,28 @@ def test_report_robust_statistics_on_synthetic_runs(tmp_path):
         (55 / 3 + 65 / 3) / 2
     )
     assert "return CVaR 50%" in (tmp_path / "report.md").read_text()
+
+
+def test_region_shares_and_the_held_out_target_set_in_the_report(tmp_path):
+    from students.report import region_shares, terminal_tables
+
+    points = np.array([[0.0, 0.0], [0.1, 0.2], [1.0, 0.0], [0.0, 1.0], [0.9, 0.9], [1.0, 1.0]])
+    success = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    shares = region_shares(points, success, np.zeros(2), np.ones(2), 2)
+    np.testing.assert_allclose(shares, [[0.5, 1.0], [0.0, 1.0]])  # rows: 2nd coordinate low/high; cols: 1st
+    assert np.isnan(region_shares(points[:1], success[:1], np.zeros(2), np.ones(2), 2)[1, 1])  # no test task there
+    targets = {"random": [0.0, 10.0, 20.0], "alp-gmm": [50.0, 70.0, 60.0]}
+    for teacher, per_seed in targets.items():
+        for seed, target in enumerate(per_seed):
+            fake_run(tmp_path, teacher, seed, 50.0, [(100, 50.0)], 10.0)
+            metrics = tmp_path / "point-mass" / teacher / "ppo" / f"seed{seed}" / "metrics.json"
+            data = json.loads(metrics.read_text())
+            data["target_eval"] = {"set": "target", "mastered_pct": target, "mean_return": target / 10, "tasks": 10}
+            metrics.write_text(json.dumps(data))
+    summary, rows, _ = write_report(tmp_path)
+    alp = summary.set_index("teacher").loc["alp-gmm"]
+    assert alp["target_mastered_pct_mean"] == pytest.approx(60.0) and alp["target_mastered_pct_std"] == pytest.approx(10.0)
+    assert {r["teacher"]: r["target mastered %"] for r in rows} == {"random": "10.0 ± 10.0", "alp-gmm": "60.0 ± 10.0"}
+    assert "target mastered %" in (tmp_path / "report.md").read_text()
+    (_, shown), = terminal_tables(summary)
+    assert {r["teacher"]: r["target"] for r in shown} == {"random": "10.0", "alp-gmm": "60.0"}
