@@ -374,7 +374,7 @@ TERMINAL_COLUMNS = {
     "mastered": "mastered %",
     "return": "return",
     "iqm": "return IQM [95%]",
-    "p_better": "P(>random)",
+    "p_better": "P>rand",
     "target": "target %",
 }
 
@@ -387,21 +387,22 @@ def terminal_tables(summary: pd.DataFrame) -> list[tuple[str, list[dict[str, str
         rows = []
         for _, row in group.iterrows():
 
-            def cell(metric: str, row: pd.Series = row, best: dict[str, float] = best) -> str:
-                text = f"{_fmt(row[f'{metric}_mean'])}±{_fmt(row[f'{metric}_std'])}"
+            def cell(metric: str, digits: int = 1, row: pd.Series = row, best: dict[str, float] = best) -> str:
+                text = f"{_fmt(row[f'{metric}_mean'], digits)}±{_fmt(row[f'{metric}_std'], digits)}"
                 return f"**{text}**" if row[f"{metric}_mean"] == best[metric] else text
 
-            shown = {"teacher": row["teacher"], "mastered": cell("mastered_pct"), "return": cell("mean_return")}
-            low, high = _fmt(row.get("return_iqm_low")), _fmt(row.get("return_iqm_high"))
-            shown["iqm"] = f"{_fmt(row.get('return_iqm'))} [{low}, {high}]"
+            digits = 2 if group["mean_return_mean"].abs().max() < 10 else 1  # returns in [0, 1] (the maze) need two
+            shown = {"teacher": row["teacher"], "mastered": cell("mastered_pct"), "return": cell("mean_return", digits)}
+            low, high = _fmt(row.get("return_iqm_low"), digits), _fmt(row.get("return_iqm_high"), digits)
+            shown["iqm"] = f"{_fmt(row.get('return_iqm'), digits)} [{low}, {high}]"
             shown["p_better"] = _fmt(row.get("p_improvement_vs_random"), 2)
             if not math.isnan(row.get("target_mastered_pct_mean", math.nan)):
                 shown["target"] = _fmt(row["target_mastered_pct_mean"])
             rows.append(shown)
         seeds = "/".join(str(n) for n in sorted(set(group["seeds"])))
         title = (
-            f"{env}, {student} ({label}): final test set, mean±std over {seeds} seeds; IQM over runs x tasks; "
-            "P(>random): a run beats a random one on a task; target: the env's held-out target set"
+            f"{env}, {student} ({label}): final test set, mean±std over {seeds} seeds; return IQM over runs x "
+            "tasks; P>rand: a run beats a random one on a task; target %: mastered of the env's held-out target set"
         )
         tables.append((title, rows))
     return tables
