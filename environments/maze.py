@@ -35,7 +35,7 @@ from minigrid.core.world_object import Goal, Lava, Wall
 from minigrid.minigrid_env import MiniGridEnv
 
 from curriculum.spaces import BoxTaskSpace
-from environments.base import ParametricEnv
+from environments.base import ParametricEnv, check_observation_mode
 
 #: MiniGrid's object type indices run 0..10 (unseen, empty, wall, floor, door, key, ball, box, goal, lava, agent)
 N_OBJECT_TYPES = 11
@@ -84,6 +84,8 @@ class MazeEnv(ParametricEnv):
     :param view: the side of the agent's egocentric view (odd, >= 3)
     :param see_through_walls: MiniGrid's option (False: walls hide what lies behind them)
     :param render_mode: ``rgb_array`` or None
+    :param observation_mode: ``plain`` (the view) or ``privileged`` (``{"student": view, "privileged": [n_walls,
+        n_lava, agent x, agent y, goal x, goal y]}``, positions divided by the size: what the view does not show)
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
@@ -103,6 +105,7 @@ class MazeEnv(ParametricEnv):
         view: int = 5,
         see_through_walls: bool = True,
         render_mode: str | None = None,
+        observation_mode: str = "plain",
     ) -> None:
         inside = (size - 2) ** 2
         if not (isinstance(size, int) and 5 <= size <= 32):
@@ -119,7 +122,13 @@ class MazeEnv(ParametricEnv):
         # ACCEL starts from nearly empty rooms: up to an eighth of the walls, no lava (n_lava < 0.5 rounds to 0)
         self.easy_task_space = BoxTaskSpace(["n_walls", "n_lava"], [0.0, 0.0], [max(1.0, max_walls / 8), 0.49])
         self.room = _Room(size, view, max_steps, see_through_walls, render_mode)
-        self.observation_space = gym.spaces.Box(0.0, 1.0, (view * view * N_OBJECT_TYPES + 4,), np.float32)
+        self.observation_mode = check_observation_mode(observation_mode)
+        view_space = gym.spaces.Box(0.0, 1.0, (view * view * N_OBJECT_TYPES + 4,), np.float32)
+        if observation_mode == "privileged":
+            privileged = gym.spaces.Box(0.0, float(max(max_walls, max_lava, 1)), (6,), np.float32)
+            self.observation_space = gym.spaces.Dict({"student": view_space, "privileged": privileged})
+        else:
+            self.observation_space = view_space
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.layout_cache: dict[tuple[int, int, int], tuple[Any, ...]] = {}
 
@@ -164,13 +173,17 @@ class MazeEnv(ParametricEnv):
             info["is_success"] = bool(reward > 0)
         return self._observation(obs), float(reward), terminated, truncated, info
 
-    def _observation(self, obs: dict[str, Any]) -> np.ndarray:
+    def _observation(self, obs: dict[str, Any]) -> Any:
         types = obs["image"][:, :, 0].reshape(-1)
         flat = np.zeros((types.size, N_OBJECT_TYPES), dtype=np.float32)
         flat[np.arange(types.size), types] = 1.0
         heading = np.zeros(4, dtype=np.float32)
         heading[obs["direction"]] = 1.0
-        return np.concatenate([flat.reshape(-1), heading])
+        view = np.concatenate([flat.reshape(-1), heading])
+        if self.observation_mode != "privileged":
+            return view
+        places = np.array([*self.room.agent_pos, *self.room.goal], dtype=np.float32) / self.size
+        return {"student": view, "privileged": np.concatenate([np.round(self.task).astype(np.float32), places])}
 
     def render(self) -> np.ndarray | None:
         return self.room.render() if self.render_mode == "rgb_array" else None

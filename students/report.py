@@ -345,9 +345,12 @@ def plot_regions(runs: pd.DataFrame, path: Path, title: str, names: list[str] | 
     tasks = np.array([task for run in runs["tasks"] for task in run])
     if tasks.ndim != 2 or tasks.shape[1] < 2:
         return False
-    pairs = list(combinations(range(tasks.shape[1]), 2))[:3]
-    names = names if names and len(names) == tasks.shape[1] else [f"dim {i}" for i in range(tasks.shape[1])]
     low, high = tasks.min(axis=0), tasks.max(axis=0)
+    varied = [i for i in range(tasks.shape[1]) if high[i] > low[i]]  # a dimension the test set does not vary: no axis
+    pairs = list(combinations(varied, 2))[:3]
+    if not pairs:
+        return False
+    names = names if names and len(names) == tasks.shape[1] else [f"dim {i}" for i in range(tasks.shape[1])]
     teachers = list(dict.fromkeys(runs["teacher"]))
     figure = Figure(figsize=(3.2 * len(pairs) + 0.6, 2.8 * len(teachers) + 0.6), layout="constrained")
     axes = figure.subplots(len(teachers), len(pairs), squeeze=False)

@@ -217,7 +217,7 @@ def test_compare_runs_named_student_variants_side_by_side(tmp_path, experts):
     report = (tmp_path / "exp" / "report.md").read_text()
     assert "## point-mass, student ppo-kick" in report and "## point-mass, student ppo\n" in report
     config.students = {"ppo-kick": {"algo": "ppo", "kickstart_path": "x"}}
-    with pytest.raises(CompareError, match="unknown key\\(s\\) kickstart_path; valid: algo, kickstart"):
+    with pytest.raises(CompareError, match="unknown key\\(s\\) kickstart_path; valid: algo, n_envs, kickstart"):
         compare(config, tmp_path / "other")
 
 
