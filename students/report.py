@@ -479,11 +479,30 @@ def write_report(out: Path, cvar_alpha: float = 0.1) -> tuple[pd.DataFrame, list
         regions = picture.replace("_curves.png", "_regions.png")
         if plot_regions(group_runs, out / regions, f"{env}, {student} ({label})", _dimension_names(env)):
             lines += [f"![mastered share per region]({regions})", ""]
+        lines += pairwise_improvement_table(group_runs)
     lines += _side_by_side(rows, out / "compare.yaml")
     if collected.failed:
         lines += ["## Failed runs", ""] + [f"- `{folder}`: {error}" for folder, error in collected.failed.items()] + [""]
     (out / "report.md").write_text("\n".join(lines))
     return summary, rows, collected.failed
+
+
+def pairwise_improvement_table(runs: pd.DataFrame) -> list[str]:
+    """Markdown lines: P(a run of the row's teacher beats a run of the column's on a test task), every pair of
+    teachers with per-task returns on the same tasks (empty with fewer than two)."""
+    from students.stats import probability_of_improvement
+
+    scores = {t: np.array(list(own["returns"])) for t, own in runs.groupby("teacher", sort=False) if "returns" in own}
+    scores = {t: v for t, v in scores.items() if v.ndim == 2 and v.shape[1]}
+    if len(scores) < 2 or len({v.shape[1] for v in scores.values()}) != 1:
+        return []
+    names = list(scores)
+    lines = ["P(a run of the row's teacher beats a run of the column's on a test task; ties count one half):", ""]
+    lines += ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for row in names:
+        cells = ["-" if row == col else f"{probability_of_improvement(scores[row], scores[col]):.2f}" for col in names]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _side_by_side(rows: list[dict[str, str]], settings: Path) -> list[str]:

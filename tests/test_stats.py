@@ -46,3 +46,16 @@ def test_performance_profile_counts_scores_above_each_threshold():
 
     scores = np.array([[0.0, 10.0, 20.0], [30.0, 40.0, 50.0]])
     np.testing.assert_allclose(performance_profile(scores, [-1.0, 10.0, 45.0, 50.0]), [1.0, 4 / 6, 1 / 6, 0.0])
+
+
+def test_pairwise_improvement_table_is_antisymmetric_and_matches_known_cases():
+    import pandas as pd
+
+    from students.report import pairwise_improvement_table
+
+    runs = pd.DataFrame(
+        {"teacher": ["a", "a", "b", "b"], "returns": [(3.0, 1.0), (4.0, 1.0), (1.0, 1.0), (2.0, 1.0)]}
+    )
+    lines = pairwise_improvement_table(runs)
+    assert "| a | - | 0.75 |" in lines and "| b | 0.25 | - |" in lines  # task 1: a always wins; task 2: ties
+    assert pairwise_improvement_table(runs[runs["teacher"] == "a"]) == []
