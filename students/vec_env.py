@@ -114,7 +114,8 @@ class BatchVecEnv(VecEnv):
     ``info["terminal_observation"]`` and ``info["TimeLimit.truncated"]``, Monitor's ``info["episode"]``,
     ``info["episode_outcome"]``, and per-index ``env_method`` (``set_task``, ``snapshot``, ``restore``...).
 
-    :param envs: parametric environments built with the same arguments, each already seeded by a ``reset(seed=...)``
+    :param envs: parametric environments built with the same arguments
+    :param seeds: each one's seed, for the first reset (as :func:`make_vec_env`'s one-by-one sub-environments)
     """
 
     def __init__(self, envs: list[gym.Env], seeds: list[int]) -> None:
