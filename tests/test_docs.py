@@ -16,7 +16,19 @@ def cell(mean: float, std: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-@pytest.mark.parametrize("folder", ["point_mass_ppo_500k", "demo", "classics_cartpole", "classics_acrobot"])
+COMPARISONS = [
+    "point_mass_ppo_500k",
+    "point_mass_trained",
+    "demo",
+    "maze",
+    "classics_cartpole",
+    "classics_acrobot",
+    "classics_lunar-lander",
+    "classics_pendulum",
+]
+
+
+@pytest.mark.parametrize("folder", COMPARISONS)
 def test_comparison_tables_match_their_summaries(folder):
     summary = pd.read_csv(REFERENCE / folder / "summary.csv")
     prefix = f"| {folder.removeprefix('classics_')} " if folder.startswith("classics_") else ""
@@ -29,6 +41,17 @@ def test_comparison_tables_match_their_summaries(folder):
             and auc in line
             for line in README.splitlines()
         ), (folder, row.teacher, mastered, returns, auc)
+
+
+def test_point_mass_layouts_side_by_side_match_their_summaries():
+    layouts = ["point_mass_ppo_500k_4envs", "point_mass_ppo_500k", "point_mass_ppo_500k_batch1024"]
+    summaries = [pd.read_csv(REFERENCE / folder / "summary.csv").set_index("teacher") for folder in layouts]
+    for teacher in summaries[0].index:
+        rows = [s.loc[teacher] for s in summaries]
+        cells = [cell(r.mastered_pct_mean, r.mastered_pct_std, 1) for r in rows]
+        aucs = " / ".join(f"{r.auc_mean:.1f}" for r in rows)
+        expected = f"| {teacher} | " + " | ".join(cells) + f" | {aucs} |"
+        assert expected in README.splitlines(), expected
 
 
 def test_simulated_student_table_matches_its_reference():
