@@ -19,6 +19,7 @@ def cell(mean: float, std: float, digits: int) -> str:
 COMPARISONS = [
     "point_mass_ppo_500k",
     "point_mass_trained",
+    "spdl_point_mass",
     "demo",
     "maze",
     "classics_cartpole",
