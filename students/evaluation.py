@@ -107,6 +107,8 @@ class EvalCallback(PeriodicCallback):
     :param eval_every: steps between evaluations
     :param csv_path: where per-task rows (timesteps, task index, task values, return, success) are appended
     :param seed: base seed of the evaluation episodes (the run's evaluation stream)
+    :param clock: the step counter of the schedule (see :class:`~students.callbacks.PeriodicCallback`)
+    :param trained: the student's trained steps so far, for ``eval.csv`` (default: every step)
     """
 
     def __init__(
@@ -117,13 +119,15 @@ class EvalCallback(PeriodicCallback):
         csv_path: Path,
         env_kwargs: dict[str, Any] | None = None,
         seed: int = 0,
+        clock: Callable[[], int] | None = None,
+        trained: Callable[[], int] | None = None,
     ) -> None:
-        super().__init__(eval_every)
+        super().__init__(eval_every, clock)
         self.env_name, self.tasks = env_name, tasks
         self.csv_path, self.env_kwargs, self.seed = csv_path, dict(env_kwargs or {}), seed
         self.last: Evaluation | None = None
         self.last_step: int | None = None  # the step counter at the last evaluation
-        self.trained: Callable[[], int] | None = None  # the student's trained steps so far (default: every step)
+        self.trained = trained  # the student's trained steps so far (default: every step)
 
     def _on_period(self) -> None:
         self.run_evaluation()

@@ -212,8 +212,9 @@ class _ProgressCallback(PeriodicCallback):
         curriculum: CurriculumCallback,
         evaluator: EvalCallback,
         every: int = 1000,
+        clock: Callable[[], int] | None = None,
     ) -> None:
-        super().__init__(every)
+        super().__init__(every, clock)
         self.report, self.curriculum, self.evaluator = report, curriculum, evaluator
 
     def _on_training_start(self) -> None:
@@ -233,8 +234,15 @@ class _CheckpointCallback(PeriodicCallback):
     request (Ctrl-C, SIGTERM) is served at the same point: checkpoint, then end training.
     """
 
-    def __init__(self, save: Callable[[], None], every: int, has_checkpoint: bool, stop: _StopRequest) -> None:
-        super().__init__(every)
+    def __init__(
+        self,
+        save: Callable[[], None],
+        every: int,
+        has_checkpoint: bool,
+        stop: _StopRequest,
+        clock: Callable[[], int] | None = None,
+    ) -> None:
+        super().__init__(every, clock)
         self.save, self.has_checkpoint, self.stop = save, has_checkpoint, stop
         self._due = False
         self.stopped = False
@@ -489,9 +497,15 @@ def _train(
         curriculum = CurriculumCallback(teacher)
         clock = (lambda: curriculum.trained_steps) if config.budget == "trained-steps" else None
         evaluator = EvalCallback(
-            config.env, test_tasks, config.eval_every, out / "eval.csv", config.env_kwargs, seed=streams.evaluation
+            config.env,
+            test_tasks,
+            config.eval_every,
+            out / "eval.csv",
+            config.env_kwargs,
+            seed=streams.evaluation,
+            clock=clock,
+            trained=lambda: curriculum.trained_steps,
         )
-        evaluator.clock, evaluator.trained = clock, lambda: curriculum.trained_steps
         cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
         if resume:
             # force_reset=False: keep the saved last observations, which the restored sub-environments continue from
@@ -554,15 +568,13 @@ def _train(
             shutil.rmtree(previous, ignore_errors=True)
 
         with _StopRequest() as stop:
-            saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop)
-            saver.clock = clock
+            saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop, clock)
             # the kickstart callback first: it reads the level each sub-env played before the curriculum moves on
             callbacks: list[BaseCallback] = [*([kick] if kick else []), curriculum, evaluator, saver]
             if clock is not None:
                 callbacks.append(_BudgetStop(clock, config.steps))
             if progress is not None:
-                callbacks.append(_ProgressCallback(progress, curriculum, evaluator))
-                callbacks[-1].clock = clock
+                callbacks.append(_ProgressCallback(progress, curriculum, evaluator, clock=clock))
             try:
                 # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up
                 # the logger
