@@ -5,6 +5,7 @@ A thin shell over the library: options, friendly errors and printing; every loop
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -77,8 +78,8 @@ def setting_options(settings_class: type) -> Any:
             default = None if spec.default is MISSING else spec.default
             shown = meta.get("shown", default if default not in (None, "") else None)
             kwargs: dict[str, Any] = {"help": meta["help"] + (f" [default: {shown}]" if shown is not None else "")}
-            if isinstance(default, bool):
-                flag = f"{flag}/--no-{flag[2:]}"
+            if isinstance(default, bool):  # default=None: a switch not given leaves the setting's own default
+                flag, kwargs["default"] = f"{flag}/--no-{flag[2:]}", None
             elif meta.get("multiple"):
                 kwargs.update(multiple=True, type=meta["type"], default=None)
             else:
@@ -310,7 +311,8 @@ def report_cmd(folder: Path, cvar_alpha: float) -> None:
 @click.option("--test-set", default=None, help="Test set (default: the run's).")
 @click.option("--episodes", default=1, show_default=True, type=click.IntRange(min=1), help="Episodes per test task.")
 @click.option("--seed", default=None, type=click.IntRange(min=0), help="Base seed of the episodes [default: the run's].")
-def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object instead of a sentence.")
+def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | None, as_json: bool) -> None:
     """Evaluate a saved run's student on a test set (by default with the episodes its own evaluations play)."""
     from curriculum.seeding import Streams
     from students.evaluation import evaluate
@@ -322,6 +324,11 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
     seed = Streams(config.seed).evaluation if seed is None else seed
     policy = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
     result = evaluate(policy, config.env, tasks, seed, config.env_kwargs, episodes)
+    if as_json:
+        summary = {"run": str(run_dir), "test_set": test_set or config.test_set, "episodes_per_task": episodes, "seed": seed}
+        summary.update(mastered_pct=result.mastered_pct, mean_return=result.mean_return, tasks=len(tasks))
+        click.echo(json.dumps(summary))
+        return
     console.print(
         f"{run_dir}: {result.mastered_pct:.1f}% of {len(result.results)} test episodes mastered, "
         f"mean return {result.mean_return:.2f} ({test_set or config.test_set} test set)",

@@ -102,6 +102,12 @@ class EvalCallback(PeriodicCallback):
     """Every ``eval_every`` steps of the step counter, evaluate on the test set; log ``eval/*`` and append per-task
     rows to a CSV.
 
+    An evaluation runs between two rollouts: at the first rollout start at or past each multiple of
+    ``eval_every``, after the student's update on the rollout that reached it. So every evaluation describes the
+    model at the step it is recorded at (the steps of ``eval.csv`` are rollout boundaries); one that falls due
+    in the last rollout is made at the end of ``learn()``, of the final model.
+    TensorBoard's ``eval/*`` points are written at once, at that same step (not at SB3's next log dump).
+
     :param env_name: environment to evaluate on (a fresh instance, not the training env)
     :param tasks: the test set
     :param eval_every: steps between evaluations
@@ -109,6 +115,8 @@ class EvalCallback(PeriodicCallback):
     :param seed: base seed of the evaluation episodes (the run's evaluation stream)
     :param clock: the step counter of the schedule (see :class:`~students.callbacks.PeriodicCallback`)
     :param trained: the student's trained steps so far, for ``eval.csv`` (default: every step)
+    :param stop_at: the step count at which training stops (trained-steps budgets, which stop in the rollout that
+        starts past it): an evaluation due there waits for the end of ``learn()``
     """
 
     def __init__(
@@ -121,13 +129,19 @@ class EvalCallback(PeriodicCallback):
         seed: int = 0,
         clock: Callable[[], int] | None = None,
         trained: Callable[[], int] | None = None,
+        stop_at: int | None = None,
     ) -> None:
-        super().__init__(eval_every, clock)
+        super().__init__(eval_every, clock, between_rollouts=True)
+        self.stop_at = stop_at
         self.env_name, self.tasks = env_name, tasks
         self.csv_path, self.env_kwargs, self.seed = csv_path, dict(env_kwargs or {}), seed
         self.last: Evaluation | None = None
         self.last_step: int | None = None  # the step counter at the last evaluation
         self.trained = trained  # the student's trained steps so far (default: every step)
+
+    def _on_rollout_start(self) -> None:
+        if self.stop_at is None or self.steps < self.stop_at:  # else training stops in this rollout: at its end
+            super()._on_rollout_start()
 
     def _on_period(self) -> None:
         self.run_evaluation()
@@ -137,10 +151,10 @@ class EvalCallback(PeriodicCallback):
         return self.last if self.last_step == timesteps else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last": self.last, "last_step": self.last_step}
+        return {"last": self.last, "last_step": self.last_step, "due": self.due}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.last, self.last_step = state["last"], state["last_step"]
+        self.last, self.last_step, self.due = state["last"], state["last_step"], state.get("due", False)
 
     def run_evaluation(self) -> Evaluation:
         """Evaluate the model now (at ``model.num_timesteps``), log it and append its rows to the CSV."""
@@ -149,8 +163,9 @@ class EvalCallback(PeriodicCallback):
             lambda obs: self.model.predict(obs, deterministic=True)[0], self.env_name, self.tasks, self.seed, self.env_kwargs
         )
         self.last, self.last_step = evaluation, timesteps
-        self.logger.record("eval/mastered_pct", evaluation.mastered_pct)
-        self.logger.record("eval/mean_return", evaluation.mean_return)
+        scalars = {"eval/mastered_pct": evaluation.mastered_pct, "eval/mean_return": evaluation.mean_return}
+        for output in self.logger.output_formats:  # at this step, not at SB3's next dump
+            output.write(scalars, dict.fromkeys(scalars), timesteps)
         append_eval_rows(self.csv_path, timesteps, evaluation, self.trained() if self.trained else timesteps)
         return evaluation
 

@@ -223,7 +223,7 @@ class _ProgressCallback(PeriodicCallback):
 
     def _on_period(self) -> None:
         last = self.evaluator.last
-        self.report(self.num_timesteps, self.curriculum.episodes_finished, last.mastered_pct if last else None)
+        self.report(self.steps, self.curriculum.episodes_finished, last.mastered_pct if last else None)
 
 
 class _CheckpointCallback(PeriodicCallback):
@@ -505,6 +505,7 @@ def _train(
             seed=streams.evaluation,
             clock=clock,
             trained=lambda: curriculum.trained_steps,
+            stop_at=config.steps if clock is not None else None,
         )
         cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
         if resume:
@@ -587,7 +588,11 @@ def _train(
                 raise
         if saver.stopped:  # checkpoint saved at the rollout boundary
             raise KeyboardInterrupt
+        # the final model's evaluation: a periodic one falls due in the last rollout only before its update, so
+        # it is made here (an evaluation at this very step exists only when a finished run is resumed)
         final = evaluator.evaluation_at(model.num_timesteps) or evaluator.run_evaluation()
+        if progress is not None:  # the progress line ends on the result the run reports
+            progress(clock() if clock else model.num_timesteps, curriculum.episodes_finished, final.mastered_pct)
         target = _target_evaluation(config, model, streams.evaluation)
         save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
     finally:  # always, so that subprocess sub-environments never outlive the run

@@ -1,0 +1,112 @@
+"""What a user asks for is what runs: the switches' defaults reach config.yaml, the final result is the saved
+final model's, and eval.csv, TensorBoard, the progress line and metrics.json tell of one evaluation at one step."""
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from cli import cli
+from students.compare import CompareConfig
+from students.distill import DistillConfig
+from students.run import RunConfig
+from students.simulate import SimulateConfig
+
+TINY_RUN = ["--env", "point-mass", "--teacher", "random", "--student", "ppo", "--n-envs", "2", "--device", "cpu"]
+ISSUE_CASE = [*TINY_RUN, "--eval-every", "512", "--checkpoint-every", "512", "--hp", "n_steps=256", "--steps", "2048"]
+
+
+def boolean_settings(settings_class: type) -> dict[str, bool]:
+    return {f.name: f.default for f in fields(settings_class) if isinstance(f.default, bool) and "help" in f.metadata}
+
+
+def test_every_switch_not_given_keeps_its_documented_default(tmp_path):
+    run_switches = boolean_settings(RunConfig)
+    assert {"batched": True, "save_replay_buffer": True, "subproc": False}.items() <= run_switches.items()
+    help_text = CliRunner().invoke(cli, ["run", "--help"], terminal_width=200).output
+    assert "[default: True]" in help_text
+    result = CliRunner().invoke(cli, ["run", *TINY_RUN, "--steps", "64", "--hp", "n_steps=32", "--hp", "batch_size=64", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert {key: saved[key] for key in run_switches} == run_switches
+    # the switch given: its value is recorded
+    given = CliRunner().invoke(
+        cli, ["run", *TINY_RUN, "--steps", "64", "--hp", "n_steps=32", "--hp", "batch_size=64", "--no-batched", "--out", str(tmp_path / "g")]
+    )
+    assert given.exit_code == 0, given.output
+    assert yaml.safe_load((tmp_path / "g" / "config.yaml").read_text())["batched"] is False
+    for settings_class in (CompareConfig, SimulateConfig, DistillConfig):  # every other command's switches
+        for name, default in boolean_settings(settings_class).items():
+            assert getattr(settings_class.__dataclass_fields__[name], "default") == default
+
+
+@pytest.mark.parametrize("in_file", [True, False])
+def test_a_compare_switch_from_the_config_file_or_its_default_reaches_every_run(tmp_path, in_file):
+    config = {"env": "point-mass", "teachers": ["random"], "seeds": [0], "steps": 64, "n_envs": 2, "device": "cpu"}
+    if in_file:
+        config["batched"] = True
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "exp"
+    result = CliRunner().invoke(cli, ["compare", "--config", str(path), "--hp", "n_steps=32", "--workers", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((out / "compare.yaml").read_text())["batched"] is True
+    (run_config,) = out.rglob("config.yaml")
+    assert yaml.safe_load(run_config.read_text())["batched"] is True
+
+
+def tensorboard_scalars(folder: Path, tag: str) -> list[tuple[int, float]]:
+    points = []
+    for events in sorted(folder.rglob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        if tag in accumulator.Tags()["scalars"]:
+            points += [(e.step, e.value) for e in accumulator.Scalars(tag)]
+    return sorted(points)
+
+
+def eval_by_step(path: Path) -> dict[int, float]:
+    rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+    steps = sorted({int(r[0]) for r in rows})
+    return {s: 100 * sum(int(r[4]) for r in rows if int(r[0]) == s) / sum(int(r[0]) == s for r in rows) for s in steps}
+
+
+def test_the_final_result_is_the_saved_models_and_every_log_tells_the_same(tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", *ISSUE_CASE, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    shown = CliRunner().invoke(cli, ["eval", str(out), "--json"])
+    assert shown.exit_code == 0, shown.output
+    again = json.loads(shown.output)
+    assert again["mean_return"] == pytest.approx(metrics["final_eval"]["mean_return"], abs=1e-9)
+    assert again["mastered_pct"] == metrics["final_eval"]["mastered_pct"]
+    # eval.csv: one evaluation per multiple of 512 steps, each between rollouts, the last of the final model
+    by_step = eval_by_step(out / "eval.csv")
+    assert list(by_step) == [512, 1024, 1536, 2048] and metrics["timesteps"] == 2048
+    rows = [line.split(",") for line in (out / "eval.csv").read_text().splitlines()[1:]]
+    assert all(r[0] == r[5] for r in rows)  # trained_steps = timesteps in an env-steps run: no lag
+    # TensorBoard: the same evaluations at the same steps, the final one included
+    points = tensorboard_scalars(out / "tb", "eval/mastered_pct")
+    assert [step for step, _ in points] == list(by_step)
+    assert [value for _, value in points] == pytest.approx(list(by_step.values()))
+    returns = tensorboard_scalars(out / "tb", "eval/mean_return")
+    assert returns[-1][1] == pytest.approx(metrics["final_eval"]["mean_return"], abs=1e-4)
+
+
+def test_the_final_result_is_the_saved_models_after_a_resume(tmp_path):
+    out = tmp_path / "run"
+    first = CliRunner().invoke(cli, ["run", *ISSUE_CASE[:-1], "1024", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    resumed = CliRunner().invoke(cli, ["run", *ISSUE_CASE, "--out", str(out), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    whole = tmp_path / "whole"
+    assert CliRunner().invoke(cli, ["run", *ISSUE_CASE, "--out", str(whole)]).exit_code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    again = json.loads(CliRunner().invoke(cli, ["eval", str(out), "--json"]).output)
+    assert again["mean_return"] == pytest.approx(metrics["final_eval"]["mean_return"], abs=1e-9)
+    assert metrics == json.loads((whole / "metrics.json").read_text())
