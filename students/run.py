@@ -448,7 +448,10 @@ def train(
             if finished is not None:
                 say(f"'{out}' already finished its {finished['timesteps']} steps: nothing to do")
                 return finished
-        return _train(config, out, mode == "resume", progress, built)
+        metrics = _train(config, out, mode == "resume", progress, built)
+    if progress is not None:  # the progress line ends on the result the run reports
+        progress(metrics[_BUDGET_METRIC[config.budget]], metrics["episodes_reported"], metrics["final_eval"]["mastered_pct"])
+    return metrics
 
 
 _BUDGET_METRIC = {"env-steps": "timesteps", "trained-steps": "trained_steps"}
@@ -591,8 +594,6 @@ def _train(
         # the final model's evaluation: a periodic one falls due in the last rollout only before its update, so
         # it is made here (an evaluation at this very step exists only when a finished run is resumed)
         final = evaluator.evaluation_at(model.num_timesteps) or evaluator.run_evaluation()
-        if progress is not None:  # the progress line ends on the result the run reports
-            progress(clock() if clock else model.num_timesteps, curriculum.episodes_finished, final.mastered_pct)
         target = _target_evaluation(config, model, streams.evaluation)
         save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
     finally:  # always, so that subprocess sub-environments never outlive the run
