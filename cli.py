@@ -29,6 +29,7 @@ from students.run import RunConfig
 from students.simulate import SimulateConfig
 
 console = Console()
+CONFIG_HELP = "YAML file of these settings, or a shipped config by name (demo, point_mass, ...: experiments/*.yaml)."
 
 
 class UserError(click.ClickException):
@@ -144,7 +145,7 @@ def list_envs(include: tuple[str, ...]) -> None:
 
 
 @cli.command("simulate")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file of these settings.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @setting_options(SimulateConfig)
 @click.option("--teacher-param", multiple=True, metavar="TEACHER.PARAM=VALUE", help="A teacher's parameter (repeatable).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Parallel processes.")
@@ -237,7 +238,7 @@ def _train(config: RunConfig, folder: Path, resume: bool) -> None:
 
 
 @cli.command("compare")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file of these settings.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @setting_options(CompareConfig)
 @key_value_options
 @click.option("--workers", default=None, type=click.IntRange(min=1), help="Runs at a time [default: CPU cores].")
@@ -372,7 +373,7 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
 
 
 @cli.command("distill")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="YAML file of these settings.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help=CONFIG_HELP)
 @setting_options(DistillConfig)
 @key_value_options
 @click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")

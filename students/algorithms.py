@@ -61,8 +61,22 @@ DEFAULT_N_ENVS = 4
 
 
 def _defaults(name: str, env_name: str) -> dict[str, Any]:
+    """The tuned settings of ``name`` for ``env_name``; a missing or unreadable file is an error, never a silent
+    fall-back to SB3's own defaults.
+
+    :raises StudentConfigError: the hyperparameter file is missing, not YAML, or not a mapping of environments
+    """
     path = HYPERPARAMS_DIR / f"{name}.yml"
-    table = yaml.safe_load(path.read_text()) if path.exists() else {}
+    try:
+        table = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise StudentConfigError(
+            f"hyperparameter file {path} cannot be read ({exc.strerror or exc}): an incomplete installation; reinstall teachrl"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise StudentConfigError(f"hyperparameter file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(table, dict):
+        raise StudentConfigError(f"hyperparameter file {path} must map environment names to settings")
     base = env_name.split("-infeasible")[0].split("-trivial")[0]
     return dict(table.get(env_name) or table.get(base) or table.get("default") or {"policy": "MlpPolicy"})
 

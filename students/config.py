@@ -8,6 +8,7 @@ be written before any work starts. Every problem is a :class:`ConfigError` with 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, field
@@ -29,8 +30,7 @@ def load_settings(path: Path | None, overrides: Mapping[str, Any], valid: Iterab
     """
     data: dict[str, Any] = {}
     if path is not None:
-        if not Path(path).is_file():
-            raise ConfigError(f"config file '{path}' does not exist")
+        path = config_file(path)
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
         except yaml.YAMLError as exc:
@@ -43,6 +43,35 @@ def load_settings(path: Path | None, overrides: Mapping[str, Any], valid: Iterab
         raise ConfigError(f"unknown key(s) in '{path}': {', '.join(unknown)}; valid: {', '.join(valid)}")
     data.update({k: v for k, v in overrides.items() if v is not None})
     return data
+
+
+def shipped_configs_dir() -> Path:
+    """The folder of the example experiment configs: ``experiments/`` of a checkout, or the installed package's
+    copy of it (``teachrl_experiments``, package data of a wheel)."""
+    checkout = Path(__file__).resolve().parents[1] / "experiments"
+    if checkout.is_dir():
+        return checkout
+    spec = importlib.util.find_spec("teachrl_experiments")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else checkout
+
+
+def shipped_configs() -> list[str]:
+    """The names ``--config`` takes for the shipped experiment configs (``demo``, ``point_mass``, ...)."""
+    return sorted(p.stem for p in shipped_configs_dir().glob("*.yaml"))
+
+
+def config_file(path: Path | str) -> Path:
+    """A ``--config`` value as a file: an existing path, or the name of a shipped config (``demo``).
+
+    :raises ConfigError: neither, with the shipped names
+    """
+    if Path(path).is_file():
+        return Path(path)
+    shipped = shipped_configs_dir() / f"{Path(path).name}.yaml"
+    if Path(path).name == str(path) and Path(path).suffix == "" and shipped.is_file():
+        return shipped
+    raise ConfigError(f"config file '{path}' does not exist; or give a shipped config by name: {', '.join(shipped_configs())}")
 
 
 def parse_seeds(text: str | int) -> list[int]:

@@ -112,3 +112,26 @@ def test_the_final_result_is_the_saved_models_after_a_resume(tmp_path):
     again = json.loads(CliRunner().invoke(cli, ["eval", str(out), "--json"]).output)
     assert again["mean_return"] == pytest.approx(metrics["final_eval"]["mean_return"], abs=1e-9)
     assert metrics == json.loads((whole / "metrics.json").read_text())
+
+
+def test_shipped_configs_by_name_and_a_missing_hyperparameter_file_is_an_error(tmp_path, monkeypatch):
+    from students import algorithms
+    from students.algorithms import StudentConfigError, resolve_hyperparams
+    from students.config import ConfigError, config_file, shipped_configs
+
+    assert {"demo", "simulated_student", "point_mass"} <= set(shipped_configs())
+    assert config_file("demo") == Path(__file__).resolve().parents[1] / "experiments" / "demo.yaml"
+    with pytest.raises(ConfigError, match="does not exist; or give a shipped config by name: demo"):
+        config_file("nonesuch")
+    result = CliRunner().invoke(cli, ["simulate", "--config", "nonesuch"])
+    assert result.exit_code == 2 and "shipped config by name" in result.output
+    assert resolve_hyperparams("ppo", "point-mass", {})["n_steps"] == 128  # the tuned settings
+    monkeypatch.setattr(algorithms, "HYPERPARAMS_DIR", tmp_path)
+    with pytest.raises(StudentConfigError, match="cannot be read .* reinstall teachrl"):
+        resolve_hyperparams("ppo", "point-mass", {})
+    (tmp_path / "ppo.yml").write_text("point-mass: [unclosed")
+    with pytest.raises(StudentConfigError, match="is not valid YAML"):
+        resolve_hyperparams("ppo", "point-mass", {})
+    out = tmp_path / "r"
+    result = CliRunner().invoke(cli, ["run", "--env", "point-mass", "--teacher", "random", "--out", str(out)])
+    assert result.exit_code == 2 and "is not valid YAML" in result.output and not out.exists()
