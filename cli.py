@@ -186,20 +186,31 @@ def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], worke
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
 @click.option("--resume", is_flag=True, help="Continue the run in the folder from its last checkpoint.")
 def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, **settings) -> None:
-    """Train an SB3 student while a teacher chooses the task of every episode."""
-    from students.run import check_run_dir, default_run_dir
+    """Train an SB3 student while a teacher chooses the task of every episode.
 
-    teacher = settings["teacher"]
+    ``--resume --out DIR`` continues the run in DIR with the settings of its config.yaml; options given with it
+    must match them (a larger --steps extends the run).
+    """
+    from students.run import check_run_dir, default_run_dir, saved_settings
+
     with user_errors():
-        teacher_class(teacher)
-        raw = parse_key_values(teacher_param, "--teacher-param")
-        env_kwargs = parse_yaml_values(env_kwarg, "--env-kwarg")
-        config = RunConfig(
-            teacher_params=parse_teacher_params(raw, teacher),
-            hp_overrides=parse_key_values(hp, "--hp"),
-            env_kwargs={**env_kwargs, **({"observation_mode": obs} if obs else {})},
-            **given(settings),
-        ).resolve()
+        asked = given(settings)
+        if teacher_param:
+            asked["teacher_params"] = parse_key_values(teacher_param, "--teacher-param")
+        if hp:
+            asked["hp_overrides"] = parse_key_values(hp, "--hp")
+        if env_kwarg or obs:
+            env_kwargs = parse_yaml_values(env_kwarg, "--env-kwarg")
+            asked["env_kwargs"] = {**env_kwargs, **({"observation_mode": obs} if obs else {})}
+        saved = saved_settings(out) if resume and out is not None and (out / "config.yaml").exists() else {}
+        asked = {**saved, **asked}
+        missing = [f"--{key}" for key in ("env", "teacher") if key not in asked]
+        if missing:
+            raise click.UsageError(f"Missing option {' and '.join(repr(m) for m in missing)} (or --resume --out DIR of a run)")
+        teacher_class(asked["teacher"])
+        if teacher_param:  # typed against the teacher's parameters
+            asked["teacher_params"] = parse_teacher_params(asked["teacher_params"], asked["teacher"])
+        config = RunConfig(**asked).resolve()
         folder = out or default_run_dir(config, experiment)
         check_writable_dir(folder, "--out")
         check_run_dir(config, folder, resume)
@@ -345,17 +356,24 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the level, the episode and the random policy.")
 @click.option("--steps", default=300, show_default=True, type=click.IntRange(min=1), help="Steps at most.")
 @click.option("--every", default=4, show_default=True, type=click.IntRange(min=1), help="Keep one frame every N steps (GIF).")
-def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, steps: int, every: int) -> None:
-    """Picture what a task means: play one episode on it and save a PNG or GIF."""
+@click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Env argument [default: the policy's run's].")
+def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, steps: int, every: int, env_kwarg) -> None:
+    """Picture what a task means: play one episode on it and save a PNG or GIF.
+
+    A policy from a run folder meets the environment its run trained on (the run's env_kwargs: a privileged view,
+    a history); --env-kwarg adds to them or overrides them.
+    """
     from environments.render import parse_task, random_policy, rollout_frames, save_frames, zero_policy
     from students.kickstart import policy_for_env
+    from students.run import model_env_kwargs
 
     if out.suffix.lower() not in (".png", ".gif"):
         raise UserError(f"--out must end in .png or .gif, got '{out.name}'")
     with user_errors():
         check_writable_file(out, "--out")
+        env_kwargs = {**({} if policy in ("random", "zero") else model_env_kwargs(Path(policy))), **parse_yaml_values(env_kwarg, "--env-kwarg")}
         try:
-            env = make_env(env_name, render_mode="rgb_array")
+            env = make_env(env_name, render_mode="rgb_array", **env_kwargs)
         except TypeError as exc:
             raise ValueError(f"environment '{env_name}' cannot render: {exc}") from None
         task = parse_task(task_text, env)
@@ -380,10 +398,15 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
 @click.option("--resume", is_flag=True, help="Continue the distillation in the folder from its last checkpoint.")
 def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resume, **options) -> None:
-    """Distil a privileged expert into a student that reads its own sensors (DAgger; see students/distill.py)."""
+    """Distil a privileged expert into a student that reads its own sensors (DAgger; see students/distill.py).
+
+    ``--resume --out DIR`` continues the distillation in DIR with the settings of its distill.yaml.
+    """
     from students.distill import distill, finetune_plan, load_distill_config
     from students.run import default_run_dir
 
+    if resume and out is not None and config_path is None and (out / "distill.yaml").is_file():
+        config_path = out / "distill.yaml"  # the run's own settings; options given must match them
     with user_errors():
         options["teacher_params"] = parse_key_values(teacher_param, "--teacher-param") or None
         options["hp"] = parse_yaml_values(hp, "--hp") or None

@@ -99,8 +99,8 @@ def settings_error(settings: Any) -> str | None:
 class RunConfig:
     """Everything that defines a run (saved as ``config.yaml``)."""
 
-    env: str = setting(help="Environment name or module:Factory path (see list envs).")
-    teacher: str = setting(help="Teacher name or module:Class path (see list teachers).")
+    env: str = setting(help="Environment name or module:Factory path (see list envs).", optional=True)
+    teacher: str = setting(help="Teacher name or module:Class path (see list teachers).", optional=True)
     student: str = setting("ppo", "SB3 algorithm: ppo, a2c, sac, td3 (tqc with sb3-contrib), or a variant's name.")
     steps: int = setting(200_000, "Steps, in the budget's unit.")
     budget: str = setting("env-steps", "What --steps, --eval-every and --checkpoint-every count: env-steps or trained-steps.")
@@ -691,6 +691,44 @@ def _restore_envs(
             model._last_obs[i] = obs  # type: ignore[index]
         model._last_episode_starts[i] = True
         curriculum.forget_episode(i)
+
+
+def saved_settings(out: Path) -> dict[str, Any]:
+    """The settings a run folder's ``config.yaml`` records (what ``--resume --out DIR`` continues with; the
+    resolved hyperparameters are left out: they are resolved again from the same overrides).
+
+    :raises RunError: the folder holds no run, or its config.yaml is not a run's
+    """
+    path = Path(out) / "config.yaml"
+    if not path.is_file():
+        raise RunError(f"--resume: '{out}' holds no run to resume (no config.yaml)")
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        saved = None
+    valid = set(RunConfig.__dataclass_fields__)
+    if not isinstance(saved, dict) or not {"env", "teacher"} <= set(saved) or set(saved) - valid:
+        raise RunError(f"'{path}' is not a run's config.yaml; restart the run in another --out")
+    saved.pop("hyperparams", None)
+    return saved
+
+
+def model_env_kwargs(path: Path) -> dict[str, Any]:
+    """The ``env_kwargs`` of the run a model belongs to (a run folder, its ``model.zip`` or its checkpoint's), so
+    that the model meets the environment it was trained on (a privileged view, a history); ``{}`` for a model
+    outside a run folder."""
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    folder = folder.parent if folder.name == "checkpoint" else folder
+    config = folder / "config.yaml"
+    if not config.is_file():
+        return {}
+    try:
+        saved = yaml.safe_load(config.read_text())
+    except yaml.YAMLError:
+        raise RunError(f"'{config}' is not valid YAML; give --env-kwarg yourself and a model.zip outside it") from None
+    kwargs = saved.get("env_kwargs") if isinstance(saved, dict) else None
+    return dict(kwargs) if isinstance(kwargs, dict) else {}
 
 
 def load_run(run_dir: Path) -> tuple[RunConfig, BaseAlgorithm]:

@@ -135,3 +135,33 @@ def test_shipped_configs_by_name_and_a_missing_hyperparameter_file_is_an_error(t
     out = tmp_path / "r"
     result = CliRunner().invoke(cli, ["run", "--env", "point-mass", "--teacher", "random", "--out", str(out)])
     assert result.exit_code == 2 and "is not valid YAML" in result.output and not out.exists()
+
+
+def test_the_interrupt_message_s_command_resumes_the_run(tmp_path):
+    out = tmp_path / "run"
+    first = CliRunner().invoke(cli, ["run", *ISSUE_CASE[:-1], "1024", "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    # as after a Ctrl-C: the folder has a checkpoint, the final outputs are not written yet
+    for name in ("metrics.json", "model.zip", "teacher.pkl"):
+        (out / name).unlink(missing_ok=True)
+    resumed = CliRunner().invoke(cli, ["run", "--resume", "--out", str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "metrics.json").read_text())["timesteps"] == 1024
+    changed = CliRunner().invoke(cli, ["run", "--resume", "--out", str(out), "--teacher", "alp-gmm"])
+    assert changed.exit_code == 2 and "settings differ from the saved run in teacher" in changed.output
+    missing = CliRunner().invoke(cli, ["run", "--teacher", "random"])
+    assert missing.exit_code == 2 and "Missing option '--env'" in missing.output
+
+
+def test_render_meets_the_policy_with_its_run_s_environment(tmp_path):
+    out = tmp_path / "run"
+    trained = CliRunner().invoke(cli, ["run", *ISSUE_CASE[:-1], "512", "--obs", "privileged", "--out", str(out)])
+    assert trained.exit_code == 0, trained.output
+    for policy in (out, out / "model.zip"):
+        shown = CliRunner().invoke(cli, ["render", "--env", "point-mass", "--policy", str(policy), "--out", str(tmp_path / "a.png")])
+        assert shown.exit_code == 0, shown.output
+        assert (tmp_path / "a.png").stat().st_size > 0
+    plain = CliRunner().invoke(
+        cli, ["render", "--env", "point-mass", "--policy", str(out), "--env-kwarg", "observation_mode=plain", "--out", "b.png"]
+    )
+    assert plain.exit_code == 2 and "this environment gives" in plain.output
