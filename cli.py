@@ -108,6 +108,10 @@ def given(values: dict[str, Any]) -> dict[str, Any]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """teachrl: automatic curriculum learning for Stable-Baselines3 students."""
+    # a user's module:Attr (env, teacher) imports from the working folder, as with `python -m` (appended: a user's
+    # file never shadows teachrl's own packages)
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
 
 
 @cli.group("list")
@@ -132,7 +136,7 @@ def list_teachers() -> None:
 @click.option("--include", multiple=True, metavar="MODULE:ATTR", help="Also describe a user's environment by path.")
 def list_envs(include: tuple[str, ...]) -> None:
     """Environments: task dimensions with bounds, default task, test sets, success rule."""
-    for name in [entry.name for entry in all_entries()] + list(include):
+    for name in [*include, *(entry.name for entry in all_entries())]:  # the user's first
         with user_errors(f"environment '{name}': ", also=(AttributeError,)):
             d = describe_env(name)
         kind = "RL environment" if d.trainable else "simulated student (teachers only)"

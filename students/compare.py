@@ -266,7 +266,9 @@ def worker_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
+    # the project, then the user's PYTHONPATH, then the folder compare was started from (a user's env module there)
+    paths = [str(PROJECT_ROOT), env.get("PYTHONPATH", ""), os.getcwd()]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     return env
 
 

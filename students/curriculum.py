@@ -134,6 +134,19 @@ class CurriculumCallback(BaseCallback):
         self.trained_steps = 0  # transitions the student stored to learn from (Level.train), for budgets
         self._unstored = 0  # trainable transitions of the step in progress: stored after on_step, unless it stops
 
+    def _init_callback(self) -> None:
+        """Refuse a student that cannot do what the teacher asks of it: a teacher that trains the student only on
+        some episodes (``masks_updates``: Robust PLR, ACCEL, SFL) needs a student whose buffer takes a step mask."""
+        buffer = getattr(self.model, "rollout_buffer", None) or getattr(self.model, "replay_buffer", None)
+        if self.teacher.masks_updates and not hasattr(buffer, "step_mask"):
+            from students.masked import MASKED_ALGORITHMS
+
+            names = ", ".join(f"students.masked.{cls.__name__}" for cls in MASKED_ALGORITHMS.values())
+            raise ValueError(
+                f"teacher {type(self.teacher).__name__} trains the student only on some episodes, which a "
+                f"{type(self.model).__name__} student cannot (it would learn from every episode): use one of {names}"
+            )
+
     # -- priming ---------------------------------------------------------------------------------------------
     def prime(self, env: VecEnv) -> None:
         """Give every sub-environment its first task, to be built by the reset ``learn()`` starts with.

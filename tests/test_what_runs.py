@@ -165,3 +165,39 @@ def test_render_meets_the_policy_with_its_run_s_environment(tmp_path):
         cli, ["render", "--env", "point-mass", "--policy", str(out), "--env-kwarg", "observation_mode=plain", "--out", "b.png"]
     )
     assert plain.exit_code == 2 and "this environment gives" in plain.output
+
+
+def test_a_masking_teacher_refuses_a_student_that_cannot_mask(tmp_path):
+    from stable_baselines3 import PPO
+
+    from curriculum.registry import make_teacher
+    from environments.point_mass import PointMassGateEnv
+    from students.curriculum import CurriculumCallback
+    from students.masked import MaskedPPO
+    from students.vec_env import make_vec_env
+
+    for name in ("robust-plr", "accel", "sfl"):
+        for student in (PPO, MaskedPPO):
+            env = make_vec_env("point-mass", 2, seed=0)
+            callback = CurriculumCallback(make_teacher(name, PointMassGateEnv.task_space, seed=0))
+            callback.prime(env)
+            model = student("MlpPolicy", env, n_steps=32, batch_size=64, device="cpu")
+            if student is PPO:
+                with pytest.raises(ValueError, match="only on some episodes, which a PPO student cannot.*MaskedPPO"):
+                    model.learn(64, callback=callback)
+            else:
+                model.learn(64, callback=callback)
+            env.close()
+
+
+def test_a_user_module_imports_from_the_working_folder(tmp_path, monkeypatch):
+    import sys
+
+    source = (Path(__file__).parent / "user_env.py").read_text()
+    (tmp_path / "my_corridor.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    listed = CliRunner().invoke(cli, ["list", "envs", "--include", "my_corridor:CorridorEnv"])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.startswith("my_corridor:CorridorEnv")  # the user's env first
+    sys.modules.pop("my_corridor", None)
