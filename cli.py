@@ -375,7 +375,10 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
         raise UserError(f"--out must end in .png or .gif, got '{out.name}'")
     with user_errors():
         check_writable_file(out, "--out")
-        env_kwargs = {**({} if policy in ("random", "zero") else model_env_kwargs(Path(policy))), **parse_yaml_values(env_kwarg, "--env-kwarg")}
+        env_kwargs = {
+            **({} if policy in ("random", "zero") else model_env_kwargs(Path(policy))),
+            **parse_yaml_values(env_kwarg, "--env-kwarg"),
+        }
         try:
             env = make_env(env_name, render_mode="rgb_array", **env_kwargs)
         except TypeError as exc:

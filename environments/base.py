@@ -65,12 +65,12 @@ class ParametricEnv(gym.Env):
 
         :raises TaskSpaceError: wrong length, out of bounds, NaN, or unknown dimension name
         """
-        self._pending_task = self.task_space.validate(task).copy()
-        if level_seed is not None:
-            if not isinstance(level_seed, int | np.integer) or level_seed < 0:
+        validated = self.task_space.validate(task).copy()
+        if level_seed is not None:  # both checked before either is stored: a refused call leaves nothing pending
+            if isinstance(level_seed, bool) or not isinstance(level_seed, int | np.integer) or level_seed < 0:
                 raise TaskSpaceError(f"level_seed must be a non-negative integer, got {level_seed!r}")
             level_seed = int(level_seed)
-        self._pending_seed = level_seed
+        self._pending_task, self._pending_seed = validated, level_seed
 
     def _begin_episode(self) -> np.random.Generator:
         """Take the pending task (or the default) for the episode starting now; return the level's generator."""
@@ -84,8 +84,9 @@ class ParametricEnv(gym.Env):
         return np.random.default_rng(self.level_seed)
 
     def task_info(self) -> dict[str, Any]:
-        """``{"task": vector, "level_seed": int}`` of the episode being played."""
-        return dict(self._task_info)
+        """``{"task": vector, "level_seed": int}`` of the episode being played (a fresh array on every call: a
+        consumer that writes into an ``info`` never changes the env's task)."""
+        return {"task": np.array(self._task_info["task"], dtype=np.float64), "level_seed": self._task_info["level_seed"]}
 
     def has_pending_task(self) -> bool:
         """Whether a task set with :meth:`set_task` still waits for the next reset."""
@@ -143,3 +144,40 @@ def check_observation_mode(mode: str) -> str:
     if mode not in OBSERVATION_MODES:
         raise ValueError(f"unknown observation_mode '{mode}'; valid: {', '.join(OBSERVATION_MODES)}")
     return mode
+
+
+class ContractError(ValueError):
+    """An environment that does not keep the :class:`ParametricEnv` contract."""
+
+
+def check_contract(env: Any, name: str) -> None:
+    """Build-time check of the contract a run relies on: ``set_task`` then ``reset`` builds the task, and the
+    reset's and one step's ``info`` carry ``task`` and ``level_seed``. The env is reset and stepped once (seed 0).
+
+    :raises ContractError: one line naming what is missing and how to add it
+    """
+    base = getattr(env, "unwrapped", env)
+    if not isinstance(base, ParametricEnv):
+        raise ContractError(f"environment '{name}' is a {type(base).__name__}, not a ParametricEnv (environments.base)")
+    hint = "call self._begin_episode() at the start of reset() and add self.task_info() to every info"
+    env.set_task(base.default_task)
+    try:
+        _, info = env.reset(seed=0)
+    except AttributeError as exc:
+        if "_task_info" in str(exc):
+            raise ContractError(f"environment '{name}': reset() never calls self._begin_episode(); {hint}") from None
+        raise
+    if base.has_pending_task():
+        raise ContractError(
+            f"environment '{name}': reset() never calls self._begin_episode() (the task set_task() chose is still "
+            f"pending); {hint}"
+        )
+    for where, payload in [("reset()", info), ("step()", _one_step(env))]:
+        missing = [key for key in ("task", "level_seed") if key not in payload]
+        if missing:
+            raise ContractError(f"environment '{name}': the info {where} returns lacks {' and '.join(missing)}; {hint}")
+
+
+def _one_step(env: Any) -> dict[str, Any]:
+    env.action_space.seed(0)
+    return env.step(env.action_space.sample())[4]

@@ -41,6 +41,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from curriculum.base import Teacher
 from curriculum.registry import teacher_for
 from curriculum.seeding import Streams
+from environments.base import check_contract
 from environments.registry import env_entry, make_env
 from students.algorithms import (
     StudentConfigError,
@@ -186,8 +187,11 @@ class RunConfig:
             probe = make_env(self.env, **self.env_kwargs)
         except TypeError as exc:  # an env keyword it does not take
             raise RunError(f"environment '{self.env}' refuses --env-kwarg {self.env_kwargs}: {exc}") from exc
+        try:
+            check_contract(probe, self.env)
+        finally:
+            probe.close()
         dict_obs = isinstance(probe.observation_space, gym.spaces.Dict)
-        probe.close()
         if dict_obs and "policy" not in self.hp_overrides and self.hyperparams.get("policy") == "MlpPolicy":
             self.hyperparams["policy"] = "MultiInputPolicy"  # dict observations (observation_mode=privileged)
         try:
@@ -336,9 +340,12 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
     if resume and not checkpoint.exists() and (out / "checkpoint.old").exists():
         (out / "checkpoint.old").rename(checkpoint)  # killed between the two renames of a checkpoint swap
     if not resume:
-        if config_path.exists():
+        started = (
+            (checkpoint / "progress.json").exists() or (out / "checkpoint.old").exists() or (out / "metrics.json").exists()
+        )
+        if config_path.exists() and started:
             raise RunError(f"'{out}' already holds a run; use --resume to continue it or another --out")
-        return "new"
+        return "restart" if config_path.exists() else "new"  # a run that died before its first checkpoint: nothing lost
     if not config_path.exists():
         raise RunError(f"--resume: '{out}' holds no run to resume")
     keys = ("env", "teacher", "student", "seed", "n_envs", "teacher_params", "hp_overrides", "env_kwargs", "algo")

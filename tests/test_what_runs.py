@@ -158,7 +158,9 @@ def test_render_meets_the_policy_with_its_run_s_environment(tmp_path):
     trained = CliRunner().invoke(cli, ["run", *ISSUE_CASE[:-1], "512", "--obs", "privileged", "--out", str(out)])
     assert trained.exit_code == 0, trained.output
     for policy in (out, out / "model.zip"):
-        shown = CliRunner().invoke(cli, ["render", "--env", "point-mass", "--policy", str(policy), "--out", str(tmp_path / "a.png")])
+        shown = CliRunner().invoke(
+            cli, ["render", "--env", "point-mass", "--policy", str(policy), "--out", str(tmp_path / "a.png")]
+        )
         assert shown.exit_code == 0, shown.output
         assert (tmp_path / "a.png").stat().st_size > 0
     plain = CliRunner().invoke(
@@ -201,3 +203,69 @@ def test_a_user_module_imports_from_the_working_folder(tmp_path, monkeypatch):
     assert listed.exit_code == 0, listed.output
     assert listed.output.startswith("my_corridor:CorridorEnv")  # the user's env first
     sys.modules.pop("my_corridor", None)
+
+
+class _ForgetfulEnv:
+    """Builders of user envs that break the contract (each forgets one thing)."""
+
+    @staticmethod
+    def build(forget: str):
+        import gymnasium as gym
+        import numpy as np
+
+        from tests.user_env import CorridorEnv
+
+        class Broken(CorridorEnv):
+            def reset(self, *, seed=None, options=None):
+                gym.Env.reset(self, seed=seed)
+                if forget != "begin":
+                    self._begin_episode()
+                self.position = 0.0
+                return np.array([0.0], np.float32), ({} if forget in ("begin", "reset-info") else self.task_info())
+
+            def step(self, action):
+                obs, reward, terminated, truncated, info = super().step(action)
+                return obs, reward, terminated, truncated, ({} if forget == "step-info" else info)
+
+        return Broken()
+
+
+def forgets_begin(**_):
+    return _ForgetfulEnv.build("begin")
+
+
+def forgets_step_info(**_):
+    return _ForgetfulEnv.build("step-info")
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        ("forgets_begin", "reset() never calls self._begin_episode()"),
+        ("forgets_step_info", "the info step() returns lacks task and level_seed"),
+    ],
+)
+def test_an_env_that_breaks_the_contract_is_named_before_anything_is_written(tmp_path, factory, message):
+    out = tmp_path / "run"
+    args = ["run", "--env", f"tests.test_what_runs:{factory}", "--teacher", "random", "--device", "cpu", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_a_run_that_died_before_its_first_checkpoint_never_blocks_the_same_command(tmp_path):
+    from students.run import check_run_dir
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("env: point-mass\n")  # as left by a run killed during its first rollout
+    (out / "tb").mkdir()
+    (out / ".lock").write_text("12345")
+    config = RunConfig(env="point-mass", teacher="random", steps=512, n_envs=2, device="cpu", hp_overrides={"n_steps": "128"})
+    assert check_run_dir(config, out, resume=False) == "restart"
+    result = CliRunner().invoke(cli, ["run", *TINY_RUN, "--steps", "256", "--hp", "n_steps=128", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "restarting it from step 0" in result.output
+    again = CliRunner().invoke(cli, ["run", *TINY_RUN, "--steps", "256", "--hp", "n_steps=128", "--out", str(out)])
+    assert again.exit_code == 2 and "already holds a run" in again.output  # a run with results is never overwritten
