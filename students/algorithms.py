@@ -125,7 +125,28 @@ def resolve_hyperparams(name: str, env_name: str, overrides: dict[str, Any]) -> 
             resolved[key] = parse_value(text)
         except ValueError as exc:
             raise StudentConfigError(f"--hp {key}={text}: {exc}") from None
+        problem = _type_problem(name, key, resolved[key])
+        if problem:
+            raise StudentConfigError(f"--hp {key}={text}: {problem}")
     return resolved
+
+
+def _type_problem(name: str, key: str, value: Any) -> str | None:
+    """What is wrong with the type of a hyperparameter, judged by the algorithm's default for it (an integer, a
+    number or a switch), or ``None``; a parameter whose default is ``None`` (policy_kwargs...) is not judged."""
+    parameter = inspect.signature(algorithm_class(name).__init__).parameters[key]
+    default, annotation = parameter.default, str(parameter.annotation)
+    if isinstance(value, list | tuple) and "tuple" in annotation:  # train_freq=[1, episode]
+        return None
+    if isinstance(default, bool):
+        need, ok = "true or false", isinstance(value, bool)
+    elif isinstance(default, int):
+        need, ok = "an integer", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        need, ok = "a number", isinstance(value, int | float) and not isinstance(value, bool)
+    else:
+        return None
+    return None if ok else f"{key} must be {need} ({algorithm_class(name).__name__}'s default: {default!r}), got {value!r}"
 
 
 def check_hyperparams(name: str, env_factory: Callable[[], Any], n_envs: int, hyperparams: dict[str, Any]) -> None:

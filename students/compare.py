@@ -40,29 +40,10 @@ import yaml
 
 from students.config import ConfigError, load_settings, parse_seeds, setting, split_names
 from students.lock import FolderLock, check_unlocked
-from students.run import RunConfig, RunError, run_subpath, settings_diff, settings_error
+from students.run import BUDGET_METRIC, IDENTITY, RunConfig, RunError, run_subpath, settings_diff, settings_error
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("local", "ray")
-#: run settings that must match for a finished or interrupted run to count as the one asked for
-_IDENTITY = (
-    "env",
-    "teacher",
-    "student",
-    "seed",
-    "steps",
-    "n_envs",
-    "teacher_params",
-    "hp_overrides",
-    "env_kwargs",
-    "test_set",
-    "eval_every",
-    "algo",
-    "kickstart",
-    "kick_coef",
-    "kick_schedule",
-    "kick_value_coef",
-)
 
 
 #: what a named student variant may set (``hp`` adds to the comparison's hyperparameter overrides)
@@ -195,9 +176,10 @@ def load_compare_config(path: Path | None, overrides: dict[str, Any]) -> Compare
     return CompareConfig(**data)
 
 
-def run_state(folder: Path) -> str:
-    """``finished``, ``resumable`` (a checkpoint to continue from), or ``new`` (nothing worth keeping)."""
-    if (folder / "metrics.json").exists():
+def run_state(folder: Path, config: RunConfig | None = None) -> str:
+    """``finished``, ``resumable`` (a checkpoint to continue from: an interrupted run, or a finished one whose
+    budget is below ``config``'s, which a larger budget extends), or ``new`` (nothing worth keeping)."""
+    if (folder / "metrics.json").exists() and (config is None or _done_steps(folder, config) >= config.steps):
         return "finished"
     if (folder / "config.yaml").exists() and (
         (folder / "checkpoint" / "progress.json").exists() or (folder / "checkpoint.old").exists()
@@ -206,10 +188,24 @@ def run_state(folder: Path) -> str:
     return "new"
 
 
+def _done_steps(folder: Path, config: RunConfig) -> int:
+    try:
+        return int(json.loads((folder / "metrics.json").read_text())[BUDGET_METRIC[config.budget]])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def _check_same_run(folder: Path, config: RunConfig) -> None:
-    diff = settings_diff(folder / "config.yaml", config, _IDENTITY) if (folder / "config.yaml").exists() else None
+    config_path = folder / "config.yaml"
+    diff = settings_diff(config_path, config, IDENTITY) if config_path.exists() else None
     if diff:
         raise CompareError(f"'{folder}' holds a run with other settings in {diff}; use another --out")
+    saved = yaml.safe_load(config_path.read_text()).get("steps") if config_path.exists() else None
+    if isinstance(saved, int) and saved > config.steps:
+        raise CompareError(
+            f"'{folder}' holds a run of {saved} steps, more than the {config.steps} asked: a comparison can be "
+            "extended to a larger budget, not cut to a smaller one; use another --out"
+        )
 
 
 @dataclass
@@ -243,7 +239,7 @@ def prepare(
     (Path(out) / "compare.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     pending, done = [], []
     for folder, run_config in runs:
-        state = run_state(folder)
+        state = run_state(folder, run_config)
         if state == "finished":
             done.append(folder)
             continue
@@ -450,7 +446,7 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = RunConfig(**yaml.safe_load((folder / "request.yaml").read_text()))
-        resume = run_state(folder) == "resumable"
+        resume = run_state(folder, config) == "resumable"
         print(f"{'resuming' if resume else 'starting'} {config.teacher} / {config.student} / seed {config.seed}", flush=True)
         metrics = train(config, folder, resume=resume, progress=report, notify=lambda line: print(line, flush=True))
     except KeyboardInterrupt:

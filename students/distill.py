@@ -25,8 +25,12 @@ deterministic action, Adam 1e-3 and 2 epochs per round (``rsl_rl``'s ``Distillat
 ``beta=0, loss=mse, dataset_size=rollout_steps, epochs=1``: the student always acts and fits its latest rollout.
 
 The student is an ordinary SB3 PPO model (``model.zip``) in an ordinary run folder (``config.yaml`` in the
-:class:`~students.run.RunConfig` format with ``student: dagger``, ``eval.csv``, ``metrics.json``), so ``eval``,
-``render``, ``report`` and ``compare`` read it as any run. ``distill.yaml`` holds the distillation settings.
+:class:`~students.run.RunConfig` format with ``student: dagger``, ``eval.csv``, ``metrics.json``, ``tb/``), so
+``eval``, ``render``, ``report`` and ``compare`` read it as any run. ``distill.yaml`` holds the distillation
+settings. TensorBoard (``tb/distill``) has, per round at its step, ``distill/action_loss`` and ``value_loss`` (the
+round's fit), ``beta``, ``expert_action_share`` (the actions executed that were the expert's), ``expert_gap``
+(mean squared distance of the student's mean action from the expert's on the round's states, before the fit),
+``dataset``, and ``eval/*`` at every evaluation (the steps of ``eval.csv``).
 A checkpoint (every ``checkpoint_every`` steps, at round ends) holds the student and its optimiser, the dataset,
 the teacher, every environment's state and history, the episodes in progress and the generators: a resume after
 a crash continues exactly where the environment can capture its state (point-mass) and restarts the episodes in
@@ -48,6 +52,7 @@ import numpy as np
 import torch as th
 import yaml
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import configure as configure_logger
 from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -307,6 +312,8 @@ class Distiller:
         self.steps = self.rounds = self.episodes = self.expert_steps = 0
         self.last_eval: tuple[int, Evaluation] | None = None
         self.losses: dict[str, float] = {}
+        self.round_log: dict[str, float] = {}  # the last round's beta, expert share and student-expert gap
+        self.logger = configure_logger(str(out / "tb" / "distill"), ["tensorboard"])
         self.episodes_now: list[_Episode] = []
         self.student_obs: list[np.ndarray] = []
         self.raw_obs: list[Any] = []
@@ -346,17 +353,21 @@ class Distiller:
             obs = th.as_tensor(np.stack(self.student_obs), device=self.device)
             dist = self.policy.get_distribution(obs).distribution
             mean, std = dist.mean.cpu().numpy(), dist.stddev.cpu().numpy()
+        self._student_mean = mean
         return mean + std * self.rng.standard_normal(mean.shape)
 
     def collect(self) -> None:
         """Play one round, adding every visited state with the expert's label to the dataset."""
         beta = self.beta(self.rounds)
         low, high = self.envs[0].action_space.low, self.envs[0].action_space.high
+        gap, expert, steps = 0.0, 0, 0
         for _ in range(math.ceil(self.config.rollout_steps / len(self.envs))):
             labels = self._expert_actions()
             student = self._student_actions()
             use_expert = self.rng.random(len(self.envs)) < beta
             self.expert_steps += int(use_expert.sum())
+            gap += float(np.sum((self._student_mean - labels) ** 2))
+            expert, steps = expert + int(use_expert.sum()), steps + len(self.envs)
             for i, env in enumerate(self.envs):
                 episode = self.episodes_now[i]
                 episode.indices.append(self.dataset.add(self.student_obs[i], labels[i]))
@@ -370,6 +381,15 @@ class Distiller:
                     self._finish(i, info)
             self.steps += len(self.envs)
         self.rounds += 1
+        # the student's mean action against the expert's label on the states it visited, before this round's fit
+        self.round_log = {"beta": beta, "expert_action_share": expert / steps, "expert_gap": gap / steps}
+
+    def log_round(self) -> None:
+        """TensorBoard ``distill/*`` of the last round (losses of its fit, beta, expert share and gap) at its step."""
+        for key, value in {**self.round_log, **{f"{k}_loss": v for k, v in self.losses.items()}}.items():
+            self.logger.record(f"distill/{key}", value)
+        self.logger.record("distill/dataset", len(self.dataset))
+        self.logger.dump(self.steps)
 
     def _finish(self, i: int, info: dict[str, Any]) -> None:
         episode, env = self.episodes_now[i], self.envs[i]
@@ -430,6 +450,9 @@ class Distiller:
         evaluation = evaluate(act, config.env, config.test_tasks, self.streams.evaluation, config.env_kwargs)
         append_eval_rows(self.out / "eval.csv", self.steps, evaluation, self.steps)  # it learns from every step
         self.last_eval = (self.steps, evaluation)
+        self.logger.record("eval/mastered_pct", evaluation.mastered_pct)
+        self.logger.record("eval/mean_return", evaluation.mean_return)
+        self.logger.dump(self.steps)
         return evaluation
 
     def state_dict(self) -> dict[str, Any]:
@@ -485,6 +508,7 @@ class Distiller:
         for env in self.envs:
             env.close()
         self.model.env.close()
+        self.logger.close()
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -530,6 +554,7 @@ def distill(
                     before = distiller.steps
                     distiller.collect()
                     distiller.fit()
+                    distiller.log_round()
                     if _crossed(before, distiller.steps, config.eval_every):
                         distiller.evaluate()
                     if progress is not None:

@@ -324,6 +324,28 @@ def settings_diff(config_path: Path, config: RunConfig, keys: tuple[str, ...]) -
     return f"{', '.join(diff)} (e.g. {diff[0]}: saved {saved.get(diff[0])!r}, asked {mine[diff[0]]!r})"
 
 
+#: the settings that make a run what it is: a resume (``run --resume``, a comparison run again) must match them
+#: all. ``steps`` is not among them: a larger budget extends a run (a comparison refuses a smaller one).
+IDENTITY = (
+    "env",
+    "teacher",
+    "student",
+    "algo",
+    "seed",
+    "budget",
+    "n_envs",
+    "teacher_params",
+    "hp_overrides",
+    "env_kwargs",
+    "test_set",
+    "eval_every",
+    "kickstart",
+    "kick_coef",
+    "kick_schedule",
+    "kick_value_coef",
+    "init_model",
+)
+
 #: a run's outputs, removed when a run that never checkpointed restarts from zero
 _RUN_OUTPUTS = ("config.yaml", "eval.csv", "tb", "metrics.json", "model.zip", "teacher.pkl", "checkpoint.next")
 
@@ -348,9 +370,7 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
         return "restart" if config_path.exists() else "new"  # a run that died before its first checkpoint: nothing lost
     if not config_path.exists():
         raise RunError(f"--resume: '{out}' holds no run to resume")
-    keys = ("env", "teacher", "student", "seed", "n_envs", "teacher_params", "hp_overrides", "env_kwargs", "algo")
-    keys += ("kickstart", "kick_coef", "kick_schedule", "kick_value_coef")
-    diff = settings_diff(config_path, config, keys)
+    diff = settings_diff(config_path, config, IDENTITY)
     if diff:
         raise RunError(f"--resume: settings differ from the saved run in {diff}")
     if not (checkpoint / "progress.json").exists():
@@ -455,13 +475,25 @@ def train(
             if finished is not None:
                 say(f"'{out}' already finished its {finished['timesteps']} steps: nothing to do")
                 return finished
+            _record_extension(out / "config.yaml", config.steps, say)
         metrics = _train(config, out, mode == "resume", progress, built)
     if progress is not None:  # the progress line ends on the result the run reports
-        progress(metrics[_BUDGET_METRIC[config.budget]], metrics["episodes_reported"], metrics["final_eval"]["mastered_pct"])
+        progress(metrics[BUDGET_METRIC[config.budget]], metrics["episodes_reported"], metrics["final_eval"]["mastered_pct"])
     return metrics
 
 
-_BUDGET_METRIC = {"env-steps": "timesteps", "trained-steps": "trained_steps"}
+#: the metrics.json key of a run's progress in its budget's unit
+BUDGET_METRIC = {"env-steps": "timesteps", "trained-steps": "trained_steps"}
+
+
+def _record_extension(config_path: Path, steps: int, say: Callable[[str], None]) -> None:
+    """A resume asked for more steps than the run's budget: say so and record the new budget in config.yaml."""
+    saved = yaml.safe_load(config_path.read_text())
+    if steps > saved["steps"]:
+        say(f"extending the run from its budget of {saved['steps']} steps to {steps}")
+        tmp = config_path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump({**saved, "steps": steps}, sort_keys=False))
+        tmp.replace(config_path)
 
 
 def _finished_metrics(out: Path, config: RunConfig) -> dict[str, Any] | None:
@@ -471,7 +503,7 @@ def _finished_metrics(out: Path, config: RunConfig) -> dict[str, Any] | None:
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
-    if metrics[_BUDGET_METRIC[config.budget]] >= config.steps:
+    if metrics[BUDGET_METRIC[config.budget]] >= config.steps:
         return metrics
     for name in ("metrics.json", "model.zip", "teacher.pkl"):
         (out / name).unlink(missing_ok=True)

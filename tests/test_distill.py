@@ -264,3 +264,20 @@ def test_cli_expert_distill_and_finetune_end_to_end(tmp_path):
     assert tuned["teacher"] == "alp-gmm" and tuned["env_kwargs"] == distilled["env_kwargs"]
     # PPO collects whole rollouts: 4 envs x 128 steps >= the 256 asked
     assert yaml.safe_load((tmp_path / "student-ft" / "metrics.json").read_text())["timesteps"] == 512
+
+
+def test_a_distillation_logs_to_tensorboard_as_any_run(expert, tmp_path):
+    from tests.test_what_runs import eval_by_step, tensorboard_scalars
+
+    metrics = distill(toy_config(expert, steps=600, rollout_steps=200, eval_every=200), tmp_path / "run")
+    tb = tmp_path / "run" / "tb"
+    losses = tensorboard_scalars(tb, "distill/action_loss")
+    assert [step for step, _ in losses] == [200, 400, 600]
+    assert losses[-1][1] == pytest.approx(metrics["distill"]["action_loss"], rel=1e-5)
+    assert [v for _, v in tensorboard_scalars(tb, "distill/beta")] == pytest.approx([1.0, 14 / 15, 13 / 15])
+    assert all(v >= 0 for _, v in tensorboard_scalars(tb, "distill/expert_gap"))
+    shares = [v for _, v in tensorboard_scalars(tb, "distill/expert_action_share")]
+    assert shares[0] == 1.0 and len(shares) == 3
+    by_step = eval_by_step(tmp_path / "run" / "eval.csv")
+    assert [s for s, _ in tensorboard_scalars(tb, "eval/mastered_pct")] == list(by_step) == [200, 400, 600]
+    assert tensorboard_scalars(tb, "eval/mean_return")[-1][1] == pytest.approx(metrics["final_eval"]["mean_return"], abs=1e-4)

@@ -269,3 +269,34 @@ def test_a_run_that_died_before_its_first_checkpoint_never_blocks_the_same_comma
     assert "restarting it from step 0" in result.output
     again = CliRunner().invoke(cli, ["run", *TINY_RUN, "--steps", "256", "--hp", "n_steps=128", "--out", str(out)])
     assert again.exit_code == 2 and "already holds a run" in again.output  # a run with results is never overwritten
+
+
+def test_a_comparison_extends_to_a_larger_budget_and_refuses_a_smaller_one(tmp_path):
+    out = tmp_path / "exp"
+    base = ["compare", "--env", "point-mass", "--teachers", "random", "--seeds", "0", "--n-envs", "2", "--device", "cpu"]
+    base += ["--hp", "n_steps=128", "--hp", "batch_size=64", "--eval-every", "256", "--workers", "1", "--out", str(out)]
+    first = CliRunner().invoke(cli, [*base, "--steps", "512"])
+    assert first.exit_code == 0, first.output
+    longer = CliRunner().invoke(cli, [*base, "--steps", "1024"])
+    assert longer.exit_code == 0, longer.output
+    assert "1 run(s) to execute, 0 already finished" in longer.output
+    (metrics,) = out.rglob("metrics.json")
+    assert json.loads(metrics.read_text())["timesteps"] == 1024
+    assert list(eval_by_step(metrics.parent / "eval.csv")) == [256, 512, 768, 1024]  # the earlier rows kept
+    shorter = CliRunner().invoke(cli, [*base, "--steps", "768"])
+    assert shorter.exit_code == 2 and "can be extended to a larger budget, not cut to a smaller one" in shorter.output
+    other = CliRunner().invoke(cli, [*base, "--steps", "1024", "--budget", "trained-steps"])
+    assert other.exit_code == 2 and "other settings in budget" in other.output
+
+
+def test_a_hyperparameter_of_the_wrong_type_is_named_with_the_type_it_needs(tmp_path):
+    cases = {
+        "n_steps=abc": "--hp n_steps=abc: n_steps must be an integer (PPO's default: 2048), got 'abc'",
+        "n_epochs=2.5": "n_epochs must be an integer",
+        "learning_rate=fast": "learning_rate must be a number",
+        "normalize_advantage=3": "normalize_advantage must be true or false",
+    }
+    for option, message in cases.items():
+        result = CliRunner().invoke(cli, ["run", *TINY_RUN, "--hp", option, "--out", str(tmp_path / "r")])
+        assert result.exit_code == 2 and message in result.output, (option, result.output)
+        assert not (tmp_path / "r").exists()
