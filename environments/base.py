@@ -74,6 +74,9 @@ class ParametricEnv(gym.Env):
 
     def _begin_episode(self) -> np.random.Generator:
         """Take the pending task (or the default) for the episode starting now; return the level's generator."""
+        if isinstance(self, ReplayCopies):  # what the episode's replay starts from
+            self._episode_start = (copy.deepcopy(self.np_random), self._pending_task, self._pending_seed)
+            self._episode_actions = []
         self.task = self._pending_task if self._pending_task is not None else np.array(self.default_task, dtype=np.float64)
         if self._pending_seed is not None:
             self.level_seed = self._pending_seed
@@ -144,6 +147,53 @@ def check_observation_mode(mode: str) -> str:
     if mode not in OBSERVATION_MODES:
         raise ValueError(f"unknown observation_mode '{mode}'; valid: {', '.join(OBSERVATION_MODES)}")
     return mode
+
+
+class ReplayCopies:
+    """For a :class:`ParametricEnv` whose simulator cannot be copied (a Box2D world): a deep copy, or a pickle, is
+    a new env built from the same constructor arguments that replays the episode in progress (the generator's
+    state when it began, its task and level seed, then its actions), so that the copy continues exactly as the
+    original would. A pending task carries over too.
+
+    The env implements :meth:`_copy_arguments` and calls :meth:`_record_action` in every ``step``; its ``reset``
+    must draw nothing from ``np_random`` before :meth:`ParametricEnv._begin_episode`, and its episodes must be a
+    function of that start and the actions (true of Box2D and of gymnasium's classic-control envs).
+    """
+
+    _episode_start: tuple[np.random.Generator, np.ndarray | None, int | None] | None = None
+    _episode_actions: list[Any]
+
+    def _copy_arguments(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _record_action(self, action: Any) -> None:
+        if self._episode_start is not None:
+            self._episode_actions.append(np.array(action, copy=True))
+
+    def _replay_record(self) -> dict[str, Any]:
+        env: Any = self
+        episode = None if self._episode_start is None else (self._episode_start, list(self._episode_actions))
+        return {"episode": episode, "pending": (env._pending_task, env._pending_seed)}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return _replayed(type(self), self._copy_arguments(), copy.deepcopy(self._replay_record(), memo))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_replayed, (type(self), self._copy_arguments(), self._replay_record()))
+
+
+def _replayed(cls: type, arguments: dict[str, Any], record: dict[str, Any]) -> Any:
+    """A new ``cls(**arguments)`` that has replayed ``record`` (see :class:`ReplayCopies`)."""
+    env = cls(**arguments)
+    if record["episode"] is not None:
+        (generator, task, seed), actions = record["episode"]
+        env._np_random = copy.deepcopy(generator)
+        env._pending_task, env._pending_seed = task, seed
+        env.reset()
+        for action in actions:
+            env.step(action)
+    env._pending_task, env._pending_seed = record["pending"]
+    return env
 
 
 class ContractError(ValueError):

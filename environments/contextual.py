@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 from curriculum.spaces import BoxTaskSpace
-from environments.base import ParametricEnv, check_observation_mode
+from environments.base import ParametricEnv, ReplayCopies, check_observation_mode
 
 KINDS = ("kwarg", "attr", "call")
 SPEC_KEYS = ("env", "make_kwargs", "dims", "default", "test_set", "success", "return_bounds")
@@ -62,7 +62,7 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     return dict(spec)
 
 
-class ContextualEnv(ParametricEnv):
+class ContextualEnv(ReplayCopies, ParametricEnv):
     """A gymnasium environment whose parameters are the task (see the module docstring).
 
     :param spec: the spec: a YAML path or a mapping
@@ -71,6 +71,7 @@ class ContextualEnv(ParametricEnv):
     """
 
     def __init__(self, spec: str | Path | Mapping[str, Any], observation_mode: str = "plain", render_mode: str | None = None):
+        self._arguments = {"spec": spec, "observation_mode": observation_mode, "render_mode": render_mode}
         self.spec_ = load_spec(spec)
         self.observation_mode = check_observation_mode(observation_mode)
         self.render_mode = render_mode
@@ -103,6 +104,7 @@ class ContextualEnv(ParametricEnv):
             if kind == "attr" and not hasattr(self.env.unwrapped, target):
                 raise ValueError(f"dimension '{name}': {self.spec_['env']} has no attribute '{target}'")
         self._apply(self.default_task)
+        self.metadata = dict(self.env.metadata)  # the env's render modes and frame rate
         self.action_space = self.env.action_space
         plain = self.env.observation_space
         task_box = gym.spaces.Box(self.task_space.low.astype(np.float32), self.task_space.high.astype(np.float32))
@@ -112,9 +114,7 @@ class ContextualEnv(ParametricEnv):
 
     def _kwarg_values(self, task: np.ndarray) -> dict[str, Any]:
         return {
-            target: float(value)
-            for (kind, target), value in zip(self.apply.values(), task, strict=True)
-            if kind == "kwarg"
+            target: float(value) for (kind, target), value in zip(self.apply.values(), task, strict=True) if kind == "kwarg"
         }
 
     def _make(self, kwargs: dict[str, Any]) -> gym.Env:
@@ -151,7 +151,11 @@ class ContextualEnv(ParametricEnv):
         obs, info = self.env.reset(seed=self.level_seed, options=options)
         return self._observe(obs), {**info, **self.task_info()}
 
+    def _copy_arguments(self) -> dict[str, Any]:
+        return dict(self._arguments)
+
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        self._record_action(action)
         obs, reward, terminated, truncated, info = self.env.step(action)
         return self._observe(obs), float(reward), terminated, truncated, {**info, **self.task_info()}
 

@@ -79,6 +79,9 @@ class HistoryEnv(ParametricEnv):
             raise AttributeError(name)
         return getattr(self.env, name)
 
+    # the generator is the wrapped env's: reset(seed) seeds it, gymnasium's checkers read it here
+    _np_random = property(lambda self: self.env.unwrapped._np_random)
+
     # the episode's level lives in the wrapped env (the vector env's snapshots read these)
     task = property(lambda self: self.env.task)
     level_seed = property(lambda self: self.env.level_seed)

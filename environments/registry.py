@@ -45,11 +45,36 @@ class EnvEntry:
 ENVIRONMENTS: dict[str, EnvEntry] = {}
 
 
+class GymEntryPoint:
+    """What ``gymnasium.make(gym_id, **kwargs)`` builds for a teachrl id: ``make_env(name, **kwargs)``, so that
+    every teachrl keyword (``history=k`` included) works there too, with the environment's ``metadata`` (its
+    render modes, read once from an instance) for gymnasium's checks."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return make_env(self.name, **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute != "metadata":
+            raise AttributeError(attribute)
+        env = make_env(self.name)
+        self.metadata: dict[str, Any] = dict(env.metadata)
+        env.close()
+        return self.metadata
+
+
 def register_env(entry: EnvEntry) -> None:
-    """Add an environment to the registry (and to gymnasium when it has a ``gym_id``)."""
+    """Add an environment to the registry (and to gymnasium when it has a ``gym_id``).
+
+    ``gymnasium.make(gym_id)`` wraps the env in gymnasium's checker and order wrappers, which do not pass
+    ``set_task`` through: call ``env.unwrapped.set_task(...)`` (or ``env.get_wrapper_attr("set_task")(...)``), or
+    build it with :func:`make_env`, which adds no wrapper.
+    """
     ENVIRONMENTS[entry.name] = entry
     if entry.gym_id is not None and entry.gym_id not in gym.registry:
-        gym.register(id=entry.gym_id, entry_point=entry.entry_point, kwargs=dict(entry.kwargs))
+        gym.register(id=entry.gym_id, entry_point=GymEntryPoint(entry.name))
 
 
 for _entry in (

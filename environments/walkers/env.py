@@ -18,8 +18,9 @@ import gymnasium as gym
 import numpy as np
 from Box2D.b2 import contactListener
 from gymnasium.envs.box2d import bipedal_walker as bw
+from gymnasium.utils import EzPickle
 
-from environments.base import ParametricEnv, check_observation_mode
+from environments.base import ParametricEnv, ReplayCopies, check_observation_mode
 from environments.walkers.bodies import BODIES, Body, BodySpec, build_body
 from environments.walkers.terrain import STEP, Terrain
 
@@ -61,7 +62,7 @@ class _Lidar(Box2D.b2.rayCastCallback):
         return fraction
 
 
-class WalkerEnv(ParametricEnv, bw.BipedalWalker):
+class WalkerEnv(ReplayCopies, ParametricEnv, bw.BipedalWalker):
     """A walker on a parametric track (subclasses set the task space, default task, generator and test sets).
 
     :param body: embodiment: ``short``, ``default`` or ``quadruped``
@@ -87,6 +88,10 @@ class WalkerEnv(ParametricEnv, bw.BipedalWalker):
         if body not in BODIES:
             raise ValueError(f"unknown body '{body}'; valid: {', '.join(BODIES)}")
         bw.BipedalWalker.__init__(self, render_mode=render_mode, hardcore=False)
+        # pickling (gymnasium's EzPickle) rebuilds the env from these, not from BipedalWalker's own arguments
+        EzPickle.__init__(
+            self, body=body, observation_mode=observation_mode, max_episode_steps=max_episode_steps, render_mode=render_mode
+        )
         self.spec_body: BodySpec = BODIES[body]
         self.observation_mode = check_observation_mode(observation_mode)
         self.max_episode_steps = max_episode_steps
@@ -128,7 +133,11 @@ class WalkerEnv(ParametricEnv, bw.BipedalWalker):
         obs, *_ = self._physics_step(np.zeros(self.spec_body.action_dim))
         return self._observation(obs), self.task_info()
 
+    def _copy_arguments(self) -> dict[str, Any]:
+        return dict(self._ezpickle_kwargs)
+
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        self._record_action(action)
         obs, reward, terminated = self._physics_step(np.asarray(action, dtype=np.float64))
         self.steps += 1
         truncated = self.steps >= self.max_episode_steps and not terminated

@@ -54,6 +54,7 @@ class StumpTracksEnv(WalkerEnv):
         low, high = self.task_space.low, self.task_space.high
         self.easy_task_space = BoxTaskSpace(self.task_space.names, [0.0, low[1]], [0.3, high[1]])
         super().__init__(body, observation_mode, max_episode_steps, render_mode)
+        self._ezpickle_kwargs["variant"] = variant  # a pickled copy is rebuilt with its variant
 
     @property
     def stump_heights(self) -> list[float]:
