@@ -8,10 +8,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 
 class PeriodicCallback(BaseCallback):
-    """Acts every ``every`` steps of the step counter: at the first step at or past each multiple of ``every``,
-    or, with ``between_rollouts``, at the first rollout start after that step (after the student's update on the
-    rollout that reached it, so that what the action sees is the model the step counter describes), or at the end
-    of ``learn()`` (after its last update) when no rollout starts after it.
+    """Acts every ``every`` steps of the step counter: at the first step at or past each multiple of ``every``.
 
     The schedule is aligned to the counter when training starts, so a resumed run (or a second ``learn()``)
     continues it rather than replaying it. Subclasses implement :meth:`_on_period`.
@@ -21,15 +18,13 @@ class PeriodicCallback(BaseCallback):
         trained steps gives the curriculum's count of them)
     """
 
-    def __init__(self, every: int, clock: Callable[[], int] | None = None, between_rollouts: bool = False) -> None:
+    def __init__(self, every: int, clock: Callable[[], int] | None = None) -> None:
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         self.every = every
         self.clock = clock
-        self.between_rollouts = between_rollouts
         self._next = every
-        self.due = False  # between_rollouts: a multiple was passed, the action waits for the next rollout start
 
     @property
     def steps(self) -> int:
@@ -45,22 +40,8 @@ class PeriodicCallback(BaseCallback):
     def _on_step(self) -> bool:
         if self.steps >= self._next:
             self._align()
-            if self.between_rollouts:
-                self.due = True
-            else:
-                self._on_period()
+            self._on_period()
         return True
-
-    def _on_rollout_start(self) -> None:
-        if self.due:
-            self.due = False
-            self._on_period()
-
-    def _on_training_end(self) -> None:
-        # after learn()'s last update: an action due in the last rollout sees the final model
-        if self.due:
-            self.due = False
-            self._on_period()
 
     def _on_period(self) -> None:
         raise NotImplementedError

@@ -272,6 +272,12 @@ class CurriculumCallback(BaseCallback):
         self._flush(with_scores=False)
 
     @property
+    def trained_steps_now(self) -> int:
+        """The trained steps once the step in progress is stored (an evaluation during ``on_step`` counts it, as
+        ``num_timesteps`` does)."""
+        return self.trained_steps + self._unstored
+
+    @property
     def episodes_finished(self) -> int:
         """Episodes finished so far, reported to the teacher or waiting for the rollout's end."""
         return self.stats.episodes + len(self._finished)

@@ -102,11 +102,12 @@ class EvalCallback(PeriodicCallback):
     """Every ``eval_every`` steps of the step counter, evaluate on the test set; log ``eval/*`` and append per-task
     rows to a CSV.
 
-    An evaluation runs between two rollouts: at the first rollout start at or past each multiple of
-    ``eval_every``, after the student's update on the rollout that reached it. So every evaluation describes the
-    model at the step it is recorded at (the steps of ``eval.csv`` are rollout boundaries); one that falls due
-    in the last rollout is made at the end of ``learn()``, of the final model.
-    TensorBoard's ``eval/*`` points are written at once, at that same step (not at SB3's next log dump).
+    An evaluation is of the policy acting at its step: the one collecting the rollout in progress. One exception
+    keeps the last result honest: an evaluation due at the very last step of ``learn()`` (the end of its last
+    rollout, e.g. a budget that is a multiple of both the rollout and ``eval_every``) waits for the update that
+    follows, and is made at the end of ``learn()``, at the same step, of the final model. TensorBoard's ``eval/*``
+    points are written at once, at the evaluation's step (not at SB3's next log dump), so ``eval.csv``,
+    TensorBoard and ``metrics.json`` tell of the same evaluations at the same steps.
 
     :param env_name: environment to evaluate on (a fresh instance, not the training env)
     :param tasks: the test set
@@ -115,8 +116,6 @@ class EvalCallback(PeriodicCallback):
     :param seed: base seed of the evaluation episodes (the run's evaluation stream)
     :param clock: the step counter of the schedule (see :class:`~students.callbacks.PeriodicCallback`)
     :param trained: the student's trained steps so far, for ``eval.csv`` (default: every step)
-    :param stop_at: the step count at which training stops (trained-steps budgets, which stop in the rollout that
-        starts past it): an evaluation due there waits for the end of ``learn()``
     """
 
     def __init__(
@@ -129,32 +128,45 @@ class EvalCallback(PeriodicCallback):
         seed: int = 0,
         clock: Callable[[], int] | None = None,
         trained: Callable[[], int] | None = None,
-        stop_at: int | None = None,
     ) -> None:
-        super().__init__(eval_every, clock, between_rollouts=True)
-        self.stop_at = stop_at
+        super().__init__(eval_every, clock)
+        self.deferred = False  # an evaluation due at learn()'s last step, made after its last update
         self.env_name, self.tasks = env_name, tasks
         self.csv_path, self.env_kwargs, self.seed = csv_path, dict(env_kwargs or {}), seed
         self.last: Evaluation | None = None
         self.last_step: int | None = None  # the step counter at the last evaluation
         self.trained = trained  # the student's trained steps so far (default: every step)
 
-    def _on_rollout_start(self) -> None:
-        if self.stop_at is None or self.steps < self.stop_at:  # else training stops in this rollout: at its end
-            super()._on_rollout_start()
-
     def _on_period(self) -> None:
-        self.run_evaluation()
+        if self._last_step_of_learning():
+            self.deferred = True
+        else:
+            self.run_evaluation()
+
+    def _on_training_end(self) -> None:
+        if self.deferred:  # after learn()'s last update: the final model
+            self.deferred = False
+            self.run_evaluation()
+
+    def _last_step_of_learning(self) -> bool:
+        """Whether this step ends learn()'s last rollout (an update of the policy follows it)."""
+        model = self.model
+        if model.num_timesteps < model._total_timesteps:
+            return False
+        if "n_rollout_steps" in self.locals:  # on-policy: the rollout's last step
+            return self.locals["n_steps"] == self.locals["n_rollout_steps"] - 1
+        train_freq = getattr(model, "train_freq", None)  # off-policy, collecting train_freq steps per rollout
+        return train_freq is not None and self.locals.get("num_collected_steps", 0) >= train_freq.frequency
 
     def evaluation_at(self, timesteps: int) -> Evaluation | None:
         """The last evaluation if it was made at exactly ``timesteps`` steps, else ``None``."""
         return self.last if self.last_step == timesteps else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last": self.last, "last_step": self.last_step, "due": self.due}
+        return {"last": self.last, "last_step": self.last_step, "deferred": self.deferred}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.last, self.last_step, self.due = state["last"], state["last_step"], state.get("due", False)
+        self.last, self.last_step, self.deferred = state["last"], state["last_step"], state.get("deferred", False)
 
     def run_evaluation(self) -> Evaluation:
         """Evaluate the model now (at ``model.num_timesteps``), log it and append its rows to the CSV."""

@@ -546,8 +546,7 @@ def _train(
             config.env_kwargs,
             seed=streams.evaluation,
             clock=clock,
-            trained=lambda: curriculum.trained_steps,
-            stop_at=config.steps if clock is not None else None,
+            trained=lambda: curriculum.trained_steps_now,
         )
         cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
         if resume:
@@ -630,8 +629,7 @@ def _train(
                 raise
         if saver.stopped:  # checkpoint saved at the rollout boundary
             raise KeyboardInterrupt
-        # the final model's evaluation: a periodic one falls due in the last rollout only before its update, so
-        # it is made here (an evaluation at this very step exists only when a finished run is resumed)
+        # the final model's evaluation (one due at the last step was made after the last update, at the same step)
         final = evaluator.evaluation_at(model.num_timesteps) or evaluator.run_evaluation()
         target = _target_evaluation(config, model, streams.evaluation)
         save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it

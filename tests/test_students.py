@@ -152,9 +152,9 @@ def test_run_folder_determinism_and_resume(tmp_path):
         assert (tmp_path / "a" / name).stat().st_size > 0
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["teacher_updates"] == a["teacher_updates"]
     rows = (tmp_path / "a" / "eval.csv").read_text().splitlines()
-    # evaluations between 128-step rollouts: the one due at 300 at 384, the one due at 600 of the final model at 640
-    assert rows[0] == "timesteps,task_index,task,return,success,trained_steps" and len(rows) == 1 + 2 * 4
-    assert [int(r.split(",")[0]) for r in rows[1::4]] == [384, a["timesteps"]] and a["timesteps"] == 640
+    # evaluations at 300 and 600, and the final model's at 640 (PPO ends its last 128-step rollout there)
+    assert rows[0] == "timesteps,task_index,task,return,success,trained_steps" and len(rows) == 1 + 3 * 4
+    assert [int(r.split(",")[0]) for r in rows[1::4]] == [300, 600, a["timesteps"]] and a["timesteps"] == 640
     # continue the finished run to a larger budget: the teacher state and earlier evaluations carry over
     resumed = train(small_config(steps=1200), tmp_path / "a", resume=True)
     assert resumed["timesteps"] >= 1200
