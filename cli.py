@@ -422,7 +422,9 @@ def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resu
         folder = out or default_run_dir(config.run_config(), experiment)
         check_writable_dir(folder, "--out")
         tuned = finetune_plan(config, folder, out is None, resume) if config.finetune_steps else None
-    metrics = with_progress("dagger", config.steps, folder, lambda report: distill(config, folder, resume, report))
+    metrics = with_progress(
+        "dagger", config.steps, folder, lambda report: distill(config, folder, resume, report, console.print)
+    )
     console.print(f"{100 * metrics['distill']['expert_action_share']:.0f}% of the executed actions were the expert's")
     if tuned is not None:
         _train(tuned[0], tuned[1], resume and (tuned[1] / "checkpoint").exists())

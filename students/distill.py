@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,6 +60,7 @@ from curriculum.registry import make_teacher, teacher_for
 from curriculum.seeding import Streams
 from environments.history import FrameHistory
 from environments.registry import env_entry, make_env
+from students import checkpoints
 from students.algorithms import resolve_hyperparams
 from students.config import range_error, setting
 from students.evaluation import Evaluation, append_eval_rows, evaluate
@@ -491,18 +491,14 @@ class Distiller:
                 self._reset(i, seed=self.streams.env_restart(i, self.steps))
 
     def save_checkpoint(self) -> None:
-        """Written whole into a side folder, then swapped in: a crash leaves the previous checkpoint or this one."""
-        checkpoint, staging, previous = self.out / "checkpoint", self.out / "checkpoint.next", self.out / "checkpoint.old"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        """Written whole into a side folder, then swapped in: a crash leaves the previous checkpoint or this one
+        (:mod:`students.checkpoints`, as a run's)."""
+        staging = checkpoints.stage(self.out)
         self.model.save(staging / "model.zip")
         with (staging / "state.pkl").open("wb") as handle:
             pickle.dump(self.state_dict(), handle)
-        _write_json(staging / "progress.json", {"timesteps": self.steps, "rounds": self.rounds})
-        if checkpoint.exists():
-            checkpoint.rename(previous)
-        staging.rename(checkpoint)
-        shutil.rmtree(previous, ignore_errors=True)
+        _write_json(staging / "progress.json", {"timesteps": self.steps, "rounds": self.rounds})  # last: complete
+        checkpoints.swap_in(self.out)
 
     def close(self) -> None:
         for env in self.envs:
@@ -521,8 +517,12 @@ def distill(
     out: Path,
     resume: bool = False,
     progress: Callable[[int, int, float | None], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Distil (or resume distilling) ``config.expert`` into a student in the run folder ``out``; return its metrics.
+
+    A distillation that died before its first checkpoint restarts from step 0 (saying so through ``notify``),
+    with ``resume`` or without.
 
     The first Ctrl-C (or SIGTERM) stops at the end of the round with a checkpoint and raises ``KeyboardInterrupt``.
 
@@ -530,15 +530,22 @@ def distill(
     :raises DistillError: bad settings, a folder with another run, a resume without a checkpoint
     """
     config.resolve()
-    out = Path(out)
+    out, say = Path(out), notify or (lambda _message: None)
     saved = out / "distill.yaml"
-    if resume and not (out / "checkpoint" / "state.pkl").exists():
-        raise DistillError(f"'{out}' has no distillation checkpoint to resume")
-    if not resume and (saved.exists() or (out / "config.yaml").exists()):
+    started = checkpoints.saved_checkpoint(out) or (out / "checkpoint").exists() or (out / "metrics.json").exists()
+    if not resume and started:
         raise DistillError(f"'{out}' already holds a run; continue it with --resume or choose another --out")
+    if resume and not (saved.exists() or (out / "config.yaml").exists()):
+        raise DistillError(f"--resume: '{out}' holds no distillation to resume")
     if resume and saved.exists() and yaml.safe_load(saved.read_text()) != _plain(config.settings()):
         raise DistillError(f"'{out}' holds a distillation with other settings ({saved})")
+    if resume and not checkpoints.saved_checkpoint(out) and (out / "checkpoint").exists():
+        raise DistillError(checkpoints.resume_problem(out) or f"'{out}/checkpoint' cannot be resumed")
     with FolderLock(out):
+        resume = resume and checkpoints.recover(out)
+        if not resume and (saved.exists() or (out / "config.yaml").exists()):  # died before its first checkpoint
+            say(f"'{out}' has no checkpoint (the distillation stopped before its first one): restarting it from step 0")
+            checkpoints.remove_outputs(out, also=("distill.yaml",))
         distiller = Distiller(config, out)
         try:
             if resume:

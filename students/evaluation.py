@@ -187,7 +187,7 @@ def append_eval_rows(path: Path, timesteps: int, evaluation: Evaluation, trained
     the student trained on) to ``eval.csv``."""
     new_file = not path.exists()
     with path.open("a", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv.writer(handle, lineterminator="\n")  # one line ending, before and after a resume
         if new_file:
             writer.writerow(["timesteps", "task_index", "task", "return", "success", "trained_steps"])
         for i, r in enumerate(evaluation.results):

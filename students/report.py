@@ -361,8 +361,9 @@ def plot_regions(runs: pd.DataFrame, path: Path, title: str, names: list[str] | 
         for col, (i, j) in enumerate(pairs):
             share = region_shares(points[:, [i, j]], success, low[[i, j]], high[[i, j]], bins)
             axis = axes[row, col]
-            image = axis.imshow(share, origin="lower", vmin=0, vmax=1, cmap="viridis", aspect="auto",
-                                extent=(low[i], high[i], low[j], high[j]))
+            image = axis.imshow(
+                share, origin="lower", vmin=0, vmax=1, cmap="viridis", aspect="auto", extent=(low[i], high[i], low[j], high[j])
+            )
             axis.set(xlabel=names[i], ylabel=names[j])
             axis.set_title(teacher, fontsize=9)
     figure.colorbar(image, ax=axes, shrink=min(0.8, 2.5 / len(teachers)), label="share of test tasks mastered")

@@ -21,7 +21,6 @@ import json
 import math
 import pickle
 import random
-import shutil
 import signal
 import threading
 from collections.abc import Callable
@@ -66,6 +65,7 @@ from students.kickstart import (
     load_policy,
     region_level,
 )
+from students import checkpoints
 from students.config import range_error, setting
 from students.lock import FolderLock
 from students.vec_env import make_vec_env
@@ -346,26 +346,19 @@ IDENTITY = (
     "init_model",
 )
 
-#: a run's outputs, removed when a run that never checkpointed restarts from zero
-_RUN_OUTPUTS = ("config.yaml", "eval.csv", "tb", "metrics.json", "model.zip", "teacher.pkl", "checkpoint.next")
-
 
 def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
     """Refuse, before anything is written, to resume a folder without a run (or with other settings), or to start
     a new run over an existing one.
 
-    :return: ``"new"``, ``"resume"`` (from the checkpoint) or ``"restart"`` (``resume`` asked of a run that died
-        before its first checkpoint: it starts again from step 0)
+    :return: ``"new"``, ``"resume"`` (from the checkpoint: ``checkpoint/``, or one a kill mid-save left beside
+        it) or ``"restart"`` (a run that died before its first checkpoint: it starts again from step 0)
     :raises RunError: the folder cannot be used as asked
     """
-    checkpoint, config_path = out / "checkpoint", out / "config.yaml"
-    if resume and not checkpoint.exists() and (out / "checkpoint.old").exists():
-        (out / "checkpoint.old").rename(checkpoint)  # killed between the two renames of a checkpoint swap
+    config_path = out / "config.yaml"
+    saved = checkpoints.saved_checkpoint(out)  # one may also be left in checkpoint.next/.old by a kill mid-save
     if not resume:
-        started = (
-            (checkpoint / "progress.json").exists() or (out / "checkpoint.old").exists() or (out / "metrics.json").exists()
-        )
-        if config_path.exists() and started:
+        if config_path.exists() and (saved or (out / "checkpoint").exists() or (out / "metrics.json").exists()):
             raise RunError(f"'{out}' already holds a run; use --resume to continue it or another --out")
         return "restart" if config_path.exists() else "new"  # a run that died before its first checkpoint: nothing lost
     if not config_path.exists():
@@ -373,11 +366,12 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
     diff = settings_diff(config_path, config, IDENTITY)
     if diff:
         raise RunError(f"--resume: settings differ from the saved run in {diff}")
-    if not (checkpoint / "progress.json").exists():
-        return "restart"
-    if not (checkpoint / "state.pkl").exists():
-        raise RunError(f"'{checkpoint}' was written by an older teachrl and cannot be resumed; start a new run")
-    return "resume"
+    if saved:
+        return "resume"
+    problem = checkpoints.resume_problem(out) if (out / "checkpoint").exists() else None
+    if problem:
+        raise RunError(problem)
+    return "restart"
 
 
 def student_class_for(teacher: Teacher, student: str, kickstart: bool = False) -> type[BaseAlgorithm]:
@@ -428,11 +422,11 @@ def _truncate_eval_csv(path: Path, timesteps: int) -> None:
     """Drop the evaluation rows written after the checkpoint being resumed (the resumed run writes them again)."""
     if not path.exists():
         return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= timesteps]
+    lines = path.read_bytes().splitlines(keepends=True)  # bytes: the line endings stay as written
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(b",", 1)[0]) <= timesteps]
     if len(kept) != len(lines):
         tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(kept))
+        tmp.write_bytes(b"".join(kept))
         tmp.replace(path)
 
 
@@ -464,11 +458,11 @@ def train(
     mode = check_run_dir(config, out, resume)
     built = _build_teacher(config)
     with FolderLock(out):
+        if mode == "resume":
+            checkpoints.recover(out)  # under the lock: the newest complete checkpoint, the leftovers removed
         if mode == "restart":
             say(f"'{out}' has no checkpoint (the run stopped before its first one): restarting it from step 0")
-            for name in _RUN_OUTPUTS:
-                target = out / name
-                shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+            checkpoints.remove_outputs(out)
             mode = "new"
         if mode == "resume":
             finished = _finished_metrics(out, config)
@@ -583,10 +577,8 @@ def _train(
 
         def save_checkpoint(exact: bool = True) -> None:
             # Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
-            # checkpoint or the new one, never a mix.
-            staging, previous = out / "checkpoint.next", out / "checkpoint.old"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
+            # checkpoint or the new one, never a mix (students.checkpoints).
+            staging = checkpoints.stage(out)
             model.save(staging / "model.zip")
             if config.save_replay_buffer and hasattr(model, "save_replay_buffer"):
                 model.save_replay_buffer(staging / "replay_buffer.pkl")
@@ -603,11 +595,8 @@ def _train(
             with (staging / "teacher.pkl").open("wb") as handle:  # the teacher alone, for a user to inspect
                 pickle.dump(state["teacher"], handle)
             progress_record = {"timesteps": model.num_timesteps, "episodes": curriculum.stats.episodes, "exact": exact}
-            _write_json(staging / "progress.json", progress_record)
-            if checkpoint.exists():
-                checkpoint.rename(previous)
-            staging.rename(checkpoint)
-            shutil.rmtree(previous, ignore_errors=True)
+            _write_json(staging / "progress.json", progress_record)  # last: the staged checkpoint is complete
+            checkpoints.swap_in(out)
 
         with _StopRequest() as stop:
             saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop, clock)

@@ -220,7 +220,7 @@ def test_resume_after_kill_9_continues_exactly(expert, tmp_path):
     subprocess.run([*args, "--out", str(cut), "--resume"], check=True, cwd=ROOT, capture_output=True)
     a, b = (PPO.load(folder / "model.zip", device="cpu").policy.state_dict() for folder in (whole, cut))
     assert all(th.equal(a[key], b[key]) for key in a)
-    assert (whole / "eval.csv").read_text() == (cut / "eval.csv").read_text()
+    assert (whole / "eval.csv").read_bytes() == (cut / "eval.csv").read_bytes()
 
 
 def test_finetuning_starts_from_the_distilled_student(expert, tmp_path):

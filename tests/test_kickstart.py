@@ -171,7 +171,7 @@ def test_resume_continues_the_schedule_exactly(tmp_path, experts, schedule):
     if schedule.startswith("until"):
         assert state["levels"][0] is not None  # the expert's level, measured once at the start, travels on
     assert train(config, tmp_path / "cut", resume=True) == whole
-    assert (tmp_path / "cut" / "eval.csv").read_text() == (tmp_path / "whole" / "eval.csv").read_text()
+    assert (tmp_path / "cut" / "eval.csv").read_bytes() == (tmp_path / "whole" / "eval.csv").read_bytes()
     teachers = [pickle.loads((tmp_path / run / "teacher.pkl").read_bytes()) for run in ("whole", "cut")]
     assert same(*teachers)
 

@@ -103,7 +103,7 @@ def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(tmp_path, student, 
     resumed = train(config, tmp_path / "cut", resume=True)
     assert resumed == whole  # episodes, teacher updates and statistics, final evaluation
     for name in ("metrics.json", "eval.csv"):
-        assert (tmp_path / "cut" / name).read_text() == (tmp_path / "whole" / name).read_text(), name
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     teachers = [pickle.loads((tmp_path / run / "teacher.pkl").read_bytes()) for run in ("whole", "cut")]
     assert same(*teachers)
     steps = sorted({int(r.split(",")[0]) for r in (tmp_path / "cut" / "eval.csv").read_text().splitlines()[1:]})

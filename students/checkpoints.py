@@ -1,0 +1,100 @@
+"""A run folder's checkpoint, written whole beside the current one and swapped in: one place for ``run`` and
+``distill``.
+
+A save writes ``checkpoint.next/`` completely (``progress.json`` last: the mark of a complete staged
+checkpoint), then moves ``checkpoint/`` to ``checkpoint.old/``, ``checkpoint.next/`` to ``checkpoint/``, and
+removes ``checkpoint.old/``. A kill at any point leaves some of the three folders; :func:`recover` keeps the
+newest complete checkpoint as ``checkpoint/`` and removes the rest, so the next resume (and the next save) finds
+one checkpoint and no leftover in its way.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+CHECKPOINT, STAGING, PREVIOUS = "checkpoint", "checkpoint.next", "checkpoint.old"
+#: written last into a staged checkpoint: a staged folder without it was cut short
+COMPLETE_MARK = "progress.json"
+#: a run folder's outputs, removed when a run that never checkpointed restarts from zero
+RUN_OUTPUTS = ("config.yaml", "eval.csv", "tb", "metrics.json", "model.zip", "teacher.pkl", STAGING, PREVIOUS)
+#: what a checkpoint needs to be resumed from (``progress.json`` is informative, not needed)
+REQUIRED = ("model.zip", "state.pkl")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed from."""
+
+
+def is_complete(folder: Path, staged: bool = False) -> bool:
+    """Whether ``folder`` holds a checkpoint to resume from (a staged one must also carry its completion mark)."""
+    names = (*REQUIRED, COMPLETE_MARK) if staged else REQUIRED
+    return folder.is_dir() and all((folder / name).is_file() for name in names)
+
+
+def stage(out: Path) -> Path:
+    """An empty ``checkpoint.next/`` to write the next checkpoint into (a leftover one is removed first)."""
+    staging = Path(out) / STAGING
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def swap_in(out: Path) -> None:
+    """Make the staged checkpoint the checkpoint (crash-safe at every point, see the module docstring)."""
+    out = Path(out)
+    checkpoint, staging, previous = out / CHECKPOINT, out / STAGING, out / PREVIOUS
+    if not is_complete(staging, staged=True):
+        raise CheckpointError(f"'{staging}' is not a complete checkpoint (no {COMPLETE_MARK}); nothing swapped in")
+    shutil.rmtree(previous, ignore_errors=True)  # a leftover of an earlier kill would block the rename
+    if checkpoint.exists():
+        checkpoint.rename(previous)
+    staging.rename(checkpoint)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def recover(out: Path) -> bool:
+    """Keep the newest complete checkpoint of ``out`` as ``checkpoint/`` and remove the leftovers of a save cut
+    short; return whether a checkpoint to resume from exists.
+
+    A complete ``checkpoint.next`` is the newest (it exists only while a save is in progress); then
+    ``checkpoint``; then ``checkpoint.old`` (the previous one, moved aside by a swap that stopped half-way).
+    """
+    out = Path(out)
+    checkpoint, staging, previous = out / CHECKPOINT, out / STAGING, out / PREVIOUS
+    if is_complete(staging, staged=True):
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        staging.rename(checkpoint)
+    shutil.rmtree(staging, ignore_errors=True)
+    if not is_complete(checkpoint) and is_complete(previous):
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        previous.rename(checkpoint)
+    shutil.rmtree(previous, ignore_errors=True)
+    return is_complete(checkpoint)
+
+
+def saved_checkpoint(out: Path) -> bool:
+    """Whether ``out`` holds a checkpoint to resume from, counting the ones :func:`recover` would keep (nothing
+    is changed: this is for the checks made before the folder is locked)."""
+    out = Path(out)
+    return is_complete(out / STAGING, staged=True) or is_complete(out / CHECKPOINT) or is_complete(out / PREVIOUS)
+
+
+def resume_problem(out: Path) -> str | None:
+    """Why ``out/checkpoint`` cannot be resumed from (one line naming what is missing), or ``None``."""
+    checkpoint = Path(out) / CHECKPOINT
+    missing = [name for name in REQUIRED if not (checkpoint / name).is_file()]
+    if not missing:
+        return None
+    return (
+        f"'{checkpoint}' lacks {' and '.join(missing)}, so it cannot be resumed; restart the run in another --out "
+        "(or delete the folder)"
+    )
+
+
+def remove_outputs(out: Path, also: tuple[str, ...] = ()) -> None:
+    """Remove a run folder's outputs (:data:`RUN_OUTPUTS` and ``also``): a run that died before its first
+    checkpoint, restarting from step 0."""
+    for name in (*RUN_OUTPUTS, *also):
+        target = Path(out) / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)

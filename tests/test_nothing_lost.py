@@ -1,0 +1,105 @@
+"""Nothing lost: a checkpoint swap cut at any point recovers the newest complete checkpoint, a checkpoint's own
+files suffice to resume, one line ending in eval.csv, and a resume that would change the results is refused."""
+
+import json
+import shutil
+from itertools import product
+
+import pytest
+
+from students import checkpoints
+from students.run import RunConfig, RunError, train
+from tests.test_distill import expert, toy_config  # noqa: F401  (expert: a pytest fixture)
+
+
+def point_mass(steps: int, **kwargs) -> RunConfig:
+    base = {"env": "point-mass", "teacher": "random", "steps": steps, "n_envs": 2, "eval_every": 256, "device": "cpu"}
+    base["hp_overrides"] = {"n_steps": "128", "batch_size": "64", "n_epochs": "1"}
+    return RunConfig(**{**base, "checkpoint_every": 256, **kwargs})
+
+
+def fake_checkpoint(folder, steps: int, complete: bool = True) -> None:
+    folder.mkdir()
+    for name in ("model.zip", "state.pkl") if complete else ("model.zip",):
+        (folder / name).write_text(str(steps))
+    if complete:
+        (folder / "progress.json").write_text(json.dumps({"timesteps": steps}))
+
+
+@pytest.mark.parametrize(("current", "staged", "previous"), list(product([None, "partial", "complete"], repeat=3)))
+def test_recovery_keeps_the_newest_complete_checkpoint_after_a_kill_anywhere_in_a_swap(tmp_path, current, staged, previous):
+    steps = {"checkpoint.old": 100, "checkpoint": 200, "checkpoint.next": 300}  # the order saves make them in
+    for name, kind in zip(("checkpoint", "checkpoint.next", "checkpoint.old"), (current, staged, previous), strict=True):
+        if kind:
+            fake_checkpoint(tmp_path / name, steps[name], complete=kind == "complete")
+    complete = [name for name, kind in zip(steps, (previous, current, staged), strict=True) if kind == "complete"]
+    assert checkpoints.saved_checkpoint(tmp_path) == bool(complete)
+    assert checkpoints.recover(tmp_path) == bool(complete)
+    assert not (tmp_path / "checkpoint.next").exists() and not (tmp_path / "checkpoint.old").exists()
+    if complete:
+        newest = max(complete, key=steps.get)
+        assert (tmp_path / "checkpoint" / "state.pkl").read_text() == str(steps[newest])
+    # a save then swaps in whatever was left
+    staging = checkpoints.stage(tmp_path)
+    for name in ("model.zip", "state.pkl", "progress.json"):
+        (staging / name).write_text("400")
+    checkpoints.swap_in(tmp_path)
+    assert (tmp_path / "checkpoint" / "state.pkl").read_text() == "400"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def test_a_leftover_previous_checkpoint_never_blocks_a_resume_or_the_next_save(tmp_path):
+    out = tmp_path / "run"
+    train(point_mass(512), out)
+    for name in ("metrics.json", "model.zip", "teacher.pkl"):  # killed after the last checkpoint's swap...
+        (out / name).unlink()
+    shutil.copytree(out / "checkpoint", out / "checkpoint.old")  # ...before it removed the previous one
+    metrics = train(point_mass(1024), out, resume=True)  # saves checkpoints on the way (ENOTEMPTY before)
+    assert metrics["timesteps"] == 1024 and not (out / "checkpoint.old").exists()
+
+
+def test_a_checkpoint_without_progress_json_still_resumes_and_an_incomplete_one_is_refused(tmp_path):
+    out = tmp_path / "run"
+    train(point_mass(512), out)
+    (out / "checkpoint" / "progress.json").unlink()
+    messages: list[str] = []
+    metrics = train(point_mass(768), out, resume=True, notify=messages.append)
+    assert metrics["timesteps"] == 768 and not any("restarting" in m for m in messages)
+    assert any("extending the run from its budget of 512 steps to 768" in m for m in messages)
+    (out / "checkpoint" / "state.pkl").unlink()
+    (out / "metrics.json").unlink()
+    with pytest.raises(RunError, match=r"checkpoint' lacks state.pkl, so it cannot be resumed"):
+        train(point_mass(1024), out, resume=True)
+
+
+def test_eval_csv_has_one_line_ending_after_a_resume(tmp_path):
+    out = tmp_path / "run"
+    train(point_mass(512), out)
+    train(point_mass(1024), out, resume=True)
+    data = (out / "eval.csv").read_bytes()
+    assert b"\r" not in data and data.count(b"\n") == 1 + 4 * 51  # header and four evaluations of 51 tasks
+
+
+@pytest.mark.parametrize(
+    ("change", "name"),
+    [({"eval_every": 128}, "eval_every"), ({"test_set": "narrow"}, "test_set"), ({"budget": "trained-steps"}, "budget")],
+)
+def test_a_resume_that_would_mix_two_schedules_test_sets_or_budgets_is_refused(tmp_path, change, name):
+    out = tmp_path / "run"
+    train(point_mass(256), out)
+    with pytest.raises(RunError, match=f"settings differ from the saved run in {name}"):
+        train(point_mass(512, **change), out, resume=True)
+
+
+def test_a_distillation_killed_before_its_first_checkpoint_restarts_under_resume(expert, tmp_path):  # noqa: F811
+    from students.distill import distill
+
+    out = tmp_path / "run"
+    first = distill(toy_config(expert), out)
+    shutil.rmtree(out / "checkpoint")  # as if killed during its first round: only the settings were written
+    for name in ("metrics.json", "model.zip", "teacher.pkl", "eval.csv"):
+        (out / name).unlink()
+    messages: list[str] = []
+    again = distill(toy_config(expert), out, resume=True, notify=messages.append)
+    assert any("restarting it from step 0" in m for m in messages)
+    assert again == first
