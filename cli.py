@@ -304,7 +304,8 @@ def _report_folder(folder: Path, cvar_alpha: float = 0.1) -> None:
     from students.report import TERMINAL_COLUMNS, terminal_tables, write_report
 
     with user_errors():
-        summary, _, _ = write_report(folder, cvar_alpha)
+        warn = lambda line: console.print(f"[yellow]warning[/yellow] {escape(line)}", soft_wrap=True)  # noqa: E731
+        summary, _, _ = write_report(folder, cvar_alpha, warn)
     for title, shown in terminal_tables(summary):
         print_table(title, shown, TERMINAL_COLUMNS)
     console.print(
@@ -332,11 +333,17 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
     """Evaluate a saved run's student on a test set (by default with the episodes its own evaluations play)."""
     from curriculum.seeding import Streams
     from students.evaluation import evaluate
+    from students.kickstart import space_mismatch
     from students.run import load_run
 
     with user_errors():
         config, model = load_run(run_dir)
-        tasks = make_env(config.env, **config.env_kwargs).test_set(test_set or config.test_set)
+        env = make_env(config.env, **config.env_kwargs)
+        tasks = env.test_set(test_set or config.test_set)
+        problem = space_mismatch(model, env, run_dir)
+        if problem:
+            raise UserError(f"{problem} (the run's config.yaml names env '{config.env}' with {config.env_kwargs})")
+        env.close()
     seed = Streams(config.seed).evaluation if seed is None else seed
     policy = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
     result = evaluate(policy, config.env, tasks, seed, config.env_kwargs, episodes)

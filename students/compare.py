@@ -105,10 +105,14 @@ class CompareConfig:
             raise CompareError(
                 f"teacher parameters given for {', '.join(unknown)}, which is not among: {', '.join(self.teachers)}"
             )
-        if not self.seeds or any(int(s) < 0 for s in self.seeds):
+        if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
             raise CompareError(f"seeds must be a non-empty list of non-negative integers, got {self.seeds}")
         if not self.teachers or not self.students:
             raise CompareError("give at least one teacher and one student")
+        for key, names in (("seeds", list(self.seeds)), ("teachers", list(self.teachers))):
+            twice = sorted({str(n) for n in names if names.count(n) > 1})
+            if twice:  # two workers would share one run folder
+                raise CompareError(f"{key} lists {', '.join(twice)} more than once; give each once")
         variants = self.student_variants()
         configs = []
         for seed in self.seeds:  # seed-major: a comparison cut short still has every teacher on the first seeds

@@ -192,12 +192,20 @@ def policy_for_env(path: Path, env: Any) -> Callable[[Any], np.ndarray]:
     :raises KickstartError: not an SB3 model, or one of other spaces
     """
     policy = load_policy(path, role="model")
-    if policy.observation_space != env.observation_space or policy.action_space != env.action_space:
-        raise KickstartError(
-            f"model '{path}' reads {policy.observation_space} and acts in {policy.action_space}; this environment "
-            f"gives {env.observation_space} and takes {env.action_space}"
-        )
+    problem = space_mismatch(policy, env, path)
+    if problem:
+        raise KickstartError(problem)
     return lambda obs: policy.predict(obs, deterministic=True)[0]
+
+
+def space_mismatch(model: Any, env: Any, path: Path | str) -> str | None:
+    """One line naming both spaces when a saved model (or policy) cannot read or act in ``env``, else ``None``."""
+    if model.observation_space == env.observation_space and model.action_space == env.action_space:
+        return None
+    return (
+        f"model '{path}' reads {model.observation_space} and acts in {model.action_space}; this environment "
+        f"gives {env.observation_space} and takes {env.action_space}"
+    )
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,10 @@ def curve_area(timesteps: np.ndarray, values: np.ndarray) -> float:
     return float(integrate.trapezoid(values, timesteps) / (timesteps[-1] - timesteps[0]))
 
 
-def collect(out: Path) -> Collected:
-    """Read every run folder under ``out`` (finished runs, their evaluation records, failures)."""
+def collect(out: Path, warn: Callable[[str], None] | None = None) -> Collected:
+    """Read every run folder under ``out`` (finished runs, their evaluation records, failures). A run whose files
+    cannot be read is left out with one line naming the run and the file (``warn``, and the report's failed
+    runs); the others are reported."""
     out = Path(out)
     rows, curves, failed = [], [], {}
     for config_path in sorted(out.rglob("config.yaml")):
@@ -97,38 +100,53 @@ def collect(out: Path) -> Collected:
             failed[str(folder.relative_to(out))] = lines[-1] if lines else "failed"
         if not (folder / "metrics.json").exists():
             continue
-        config = yaml.safe_load(config_path.read_text())
-        relative = folder.relative_to(out).parts
-        experiment = "/".join(relative[:-4])  # the folders above <env>/<teacher>/<student>/seed<k>
-        key = {
-            "env": config["env"],
-            "teacher": config["teacher"],
-            "student": config["student"],
-            "group": settings_label(config, experiment),
-            "seed": int(config["seed"]),
-        }
-        metrics = json.loads((folder / "metrics.json").read_text())
-        final, target = metrics["final_eval"], metrics.get("target_eval", {})
-        curve = _curve(folder / "eval.csv", config.get("budget", "env-steps"))
-        tasks, returns, successes = _final_tasks(folder / "eval.csv")
-        auc = curve_area(curve["timesteps"].to_numpy(), curve["mastered_pct"].to_numpy()) if len(curve) else math.nan
-        rows.append(
-            {
-                **key,
-                "mastered_pct": final["mastered_pct"],
-                "mean_return": final["mean_return"],
-                "auc": auc,
-                "target_mastered_pct": target.get("mastered_pct", math.nan),
-                "target_return": target.get("mean_return", math.nan),
-                "returns": returns,
-                "successes": successes,
-                "tasks": tasks,
-            }
-        )
-        curves.append(curve.assign(**key, budget=config.get("budget", "env-steps")))
+        reading = ["config.yaml"]  # the file being read, for the message
+        try:
+            row, curve = _read_run(out, folder, reading)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
+            problem = f"left out of the report: {reading[0]} cannot be read ({' '.join(str(exc).split())[:120]})"
+            failed[str(folder.relative_to(out))] = problem
+            if warn is not None:
+                warn(f"{folder}: {problem}")
+            continue
+        rows.append(row)
+        curves.append(curve)
     if not rows:
         raise ReportError(f"no finished run under '{out}'")
     return Collected(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), failed)
+
+
+def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One finished run's row and curve (``reading[0]``: the file being read)."""
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    relative = folder.relative_to(out).parts
+    experiment = "/".join(relative[:-4])  # the folders above <env>/<teacher>/<student>/seed<k>
+    key = {
+        "env": config["env"],
+        "teacher": config["teacher"],
+        "student": config["student"],
+        "group": settings_label(config, experiment),
+        "seed": int(config["seed"]),
+    }
+    reading[0] = "metrics.json"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    final, target = metrics["final_eval"], metrics.get("target_eval", {})
+    reading[0] = "eval.csv"
+    curve = _curve(folder / "eval.csv", config.get("budget", "env-steps"))
+    tasks, returns, successes = _final_tasks(folder / "eval.csv")
+    auc = curve_area(curve["timesteps"].to_numpy(), curve["mastered_pct"].to_numpy()) if len(curve) else math.nan
+    row = {
+        **key,
+        "mastered_pct": float(final["mastered_pct"]),
+        "mean_return": float(final["mean_return"]),
+        "auc": auc,
+        "target_mastered_pct": target.get("mastered_pct", math.nan),
+        "target_return": target.get("mean_return", math.nan),
+        "returns": returns,
+        "successes": successes,
+        "tasks": tasks,
+    }
+    return row, curve.assign(**key, budget=config.get("budget", "env-steps"))
 
 
 def _final_tasks(csv_path: Path) -> tuple[tuple[tuple[float, ...], ...], tuple[float, ...], tuple[bool, ...]]:
@@ -412,13 +430,16 @@ def terminal_tables(summary: pd.DataFrame) -> list[tuple[str, list[dict[str, str
     return tables
 
 
-def write_report(out: Path, cvar_alpha: float = 0.1) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:
+def write_report(
+    out: Path, cvar_alpha: float = 0.1, warn: Callable[[str], None] | None = None
+) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:
     """Write ``report.md``, ``summary.csv`` and the curve PNGs into ``out``; return (summary, display rows, failures).
 
+    :param warn: told of each run left out because a file of it cannot be read
     :raises ReportError: no finished run under ``out``
     """
     out = Path(out)
-    collected = collect(out)
+    collected = collect(out, warn)
     settings = out / "compare.yaml"
     if settings.exists():  # teachers in the order the comparison named them
         order = {t: i for i, t in enumerate(yaml.safe_load(settings.read_text()).get("teachers", []))}

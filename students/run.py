@@ -316,7 +316,13 @@ def settings_diff(config_path: Path, config: RunConfig, keys: tuple[str, ...]) -
     """Where a saved ``config.yaml`` differs from ``config`` in ``keys``, e.g. ``"steps (e.g. steps: saved 64,
     asked 96)"``; ``None`` when it does not."""
     defaults = asdict(RunConfig(config.env, config.teacher, config.student, config.steps))
-    saved = {**defaults, **yaml.safe_load(config_path.read_text())}  # a key an older config.yaml lacks: its default
+    try:
+        recorded = yaml.safe_load(config_path.read_text())
+    except yaml.YAMLError:
+        recorded = None
+    if not isinstance(recorded, dict):
+        raise RunError(f"'{config_path}' is not a run's config.yaml (damaged?); restart the run in another --out")
+    saved = {**defaults, **recorded}  # a key an older config.yaml lacks: its default
     mine = asdict(config)
     diff = [k for k in keys if saved.get(k) != mine[k]]
     if not diff:
@@ -470,7 +476,7 @@ def train(
                 say(f"'{out}' already finished its {finished['timesteps']} steps: nothing to do")
                 return finished
             _record_extension(out / "config.yaml", config.steps, say)
-        metrics = _train(config, out, mode == "resume", progress, built)
+        metrics = _train(config, out, mode == "resume", progress, built, say)
     if progress is not None:  # the progress line ends on the result the run reports
         progress(metrics[BUDGET_METRIC[config.budget]], metrics["episodes_reported"], metrics["final_eval"]["mastered_pct"])
     return metrics
@@ -521,6 +527,7 @@ def _train(
     resume: bool,
     progress: Callable[[int, int, float | None], None] | None,
     built: tuple[Teacher, np.ndarray, type[BaseAlgorithm]],
+    say: Callable[[str], None],
 ) -> dict[str, Any]:
     teacher, test_tasks, algo = built
     checkpoint, streams = out / "checkpoint", Streams(config.seed)
@@ -543,13 +550,10 @@ def _train(
             trained=lambda: curriculum.trained_steps_now,
         )
         cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
+        run_exact = True  # every resume so far continued exactly
         if resume:
-            # force_reset=False: keep the saved last observations, which the restored sub-environments continue from
-            model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device, force_reset=False)
-            if (checkpoint / "replay_buffer.pkl").exists() and hasattr(model, "load_replay_buffer"):
-                model.load_replay_buffer(checkpoint / "replay_buffer.pkl")
-            with (checkpoint / "state.pkl").open("rb") as handle:
-                state = pickle.load(handle)
+            model, state = _load_checkpoint(checkpoint, algo, vec_env, config, say)
+            run_exact = state["exact"]
             teacher.load_state_dict(state["teacher"])
             curriculum.load_state_dict(state["curriculum"])
             evaluator.load_state_dict(state["evaluator"])
@@ -589,12 +593,17 @@ def _train(
                 "envs": vec_env.env_method("snapshot"),
                 "rng": _rng_states(model),
                 "kickstart": None if kick is None else kick.state_dict(),
+                "exact": exact and run_exact,
             }
             with (staging / "state.pkl").open("wb") as handle:
                 pickle.dump(state, handle)
             with (staging / "teacher.pkl").open("wb") as handle:  # the teacher alone, for a user to inspect
                 pickle.dump(state["teacher"], handle)
-            progress_record = {"timesteps": model.num_timesteps, "episodes": curriculum.stats.episodes, "exact": exact}
+            progress_record = {
+                "timesteps": model.num_timesteps,
+                "episodes": curriculum.stats.episodes,
+                "exact": state["exact"],
+            }
             _write_json(staging / "progress.json", progress_record)  # last: the staged checkpoint is complete
             checkpoints.swap_in(out)
 
@@ -639,6 +648,45 @@ def _train(
     }
     _write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _load_checkpoint(
+    checkpoint: Path, algo: type[BaseAlgorithm], vec_env: VecEnv, config: RunConfig, say: Callable[[str], None]
+) -> tuple[BaseAlgorithm, dict[str, Any]]:
+    """The checkpointed student (logging into its own folder's ``tb/``), its replay buffer, and the loop's state,
+    whose ``exact`` says whether the run has continued exactly so far.
+
+    :raises RunError: a damaged file, in one line naming it
+    """
+    try:
+        # force_reset=False: keep the saved last observations, which the restored sub-environments continue from
+        model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device, force_reset=False)
+    except Exception as exc:  # SB3 raises zip, pickle, assertion and key errors for a damaged zip
+        raise RunError(_damaged(checkpoint / "model.zip", exc)) from None
+    # SB3 saved the folder's absolute path: a run folder moved or copied elsewhere logs into its own tb/
+    model.tensorboard_log = str(checkpoint.parent / "tb")
+    buffer, exact = checkpoint / "replay_buffer.pkl", True
+    if hasattr(model, "load_replay_buffer") and config.save_replay_buffer:
+        if buffer.exists():
+            try:
+                model.load_replay_buffer(buffer)
+            except Exception as exc:
+                raise RunError(_damaged(buffer, exc)) from None
+        else:
+            say(f"'{buffer}' is missing: resuming with an empty replay buffer, so the run no longer continues exactly")
+            exact = False
+    try:
+        with (checkpoint / "state.pkl").open("rb") as handle:
+            state = pickle.load(handle)
+        state["exact"] = bool(state.get("exact", True)) and exact
+    except Exception as exc:  # truncated, empty or garbage: EOFError, UnpicklingError, ...
+        raise RunError(_damaged(checkpoint / "state.pkl", exc)) from None
+    return model, state
+
+
+def _damaged(path: Path, exc: Exception, advice: str = "it cannot be resumed: restart the run in another --out") -> str:
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return f"'{path}' is damaged or unreadable ({reason[:120]}); {advice}"
 
 
 def _target_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> dict[str, Any] | None:
@@ -719,7 +767,7 @@ def _restore_envs(
         curriculum.forget_episode(i)
 
 
-def saved_settings(out: Path) -> dict[str, Any]:
+def saved_settings(out: Path, command: str = "--resume") -> dict[str, Any]:
     """The settings a run folder's ``config.yaml`` records (what ``--resume --out DIR`` continues with; the
     resolved hyperparameters are left out: they are resolved again from the same overrides).
 
@@ -727,7 +775,7 @@ def saved_settings(out: Path) -> dict[str, Any]:
     """
     path = Path(out) / "config.yaml"
     if not path.is_file():
-        raise RunError(f"--resume: '{out}' holds no run to resume (no config.yaml)")
+        raise RunError(f"{command}: '{out}' holds no run (no config.yaml)")
     try:
         saved = yaml.safe_load(path.read_text())
     except yaml.YAMLError:
@@ -760,16 +808,18 @@ def model_env_kwargs(path: Path) -> dict[str, Any]:
 def load_run(run_dir: Path) -> tuple[RunConfig, BaseAlgorithm]:
     """The config and final (or last checkpointed) model of a run folder."""
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if not config_path.exists():
+    if not (run_dir / "config.yaml").exists():
         raise RunError(f"'{run_dir}' holds no run (no config.yaml)")
-    config = RunConfig(**yaml.safe_load(config_path.read_text()))
+    config = RunConfig(**saved_settings(run_dir, "eval"))
     model_path = run_dir / "model.zip"
     if not model_path.exists():
         model_path = run_dir / "checkpoint" / "model.zip"
     if not model_path.exists():
         raise RunError(f"'{run_dir}' has no saved model yet")
-    return config, algorithm_class(config.algorithm).load(model_path, device="cpu")
+    try:
+        return config, algorithm_class(config.algorithm).load(model_path, device="cpu")
+    except Exception as exc:  # a truncated or garbage zip
+        raise RunError(_damaged(model_path, exc, "re-run the run, or restart it in another --out")) from None
 
 
 def run_subpath(config: RunConfig) -> Path:

@@ -103,3 +103,67 @@ def test_a_distillation_killed_before_its_first_checkpoint_restarts_under_resume
     again = distill(toy_config(expert), out, resume=True, notify=messages.append)
     assert any("restarting it from step 0" in m for m in messages)
     assert again == first
+
+
+def test_damaged_files_and_twice_listed_runs_are_one_line_each(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    out = tmp_path / "run"
+    train(point_mass(512), out)
+    (out / "metrics.json").unlink()
+    base = ["run", "--resume", "--out", str(out), "--steps", "768"]
+    for name, content in (("state.pkl", b"garbage"), ("state.pkl", b""), ("model.zip", b"PK\x03\x04 cut")):
+        original = (out / "checkpoint" / name).read_bytes()
+        (out / "checkpoint" / name).write_bytes(content)
+        result = CliRunner().invoke(cli, base)
+        assert result.exit_code == 2 and f"checkpoint/{name}' is damaged or unreadable" in result.output, result.output
+        assert "Traceback" not in result.output
+        (out / "checkpoint" / name).write_bytes(original)
+    (out / "config.yaml").write_text("env: [unclosed")
+    result = CliRunner().invoke(cli, base)
+    assert result.exit_code == 2 and "config.yaml' is not a run's config.yaml" in result.output, result.output
+    args = ["compare", "--env", "point-mass", "--seeds", "0", "--teachers", "random,random", "--out", str(tmp_path / "c")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "teachers lists random more than once" in result.output, result.output
+    assert not (tmp_path / "c").exists()
+    config = tmp_path / "c.yaml"
+    config.write_text("env: point-mass\nteachers: [random]\nseeds: [0, 0]\n")
+    result = CliRunner().invoke(cli, ["compare", "--config", str(config), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "seeds lists 0 more than once" in result.output, result.output
+    config.write_text("env: point-mass\nteachers: [random]\nseeds: [1.5]\n")
+    result = CliRunner().invoke(cli, ["compare", "--config", str(config), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "seeds must be a non-empty list of non-negative integers" in result.output
+
+
+def test_eval_of_a_model_from_another_env_names_both_spaces(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    out = tmp_path / "run"
+    train(point_mass(256), out)
+    config = (out / "config.yaml").read_text().replace("env_kwargs: {}", "env_kwargs: {observation_mode: privileged}")
+    (out / "config.yaml").write_text(config)
+    result = CliRunner().invoke(cli, ["eval", str(out)])
+    assert result.exit_code == 2 and "reads Box" in result.output and "this environment gives Dict" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("eval.csv", "timesteps,task_index,task,return,success,trained_steps\nx,0,1,y,1,0\n"), ("eval.csv", ""), ("metrics.json", "{")],
+)
+def test_a_run_with_an_unreadable_file_is_left_out_of_the_report_by_name(tmp_path, name, content):
+    from students.report import write_report
+
+    for seed in (0, 1):
+        train(point_mass(256, seed=seed), tmp_path / "point-mass" / "random" / "ppo" / f"seed{seed}")
+    broken = tmp_path / "point-mass" / "random" / "ppo" / "seed1"
+    (broken / name).write_text(content)
+    warnings: list[str] = []
+    summary, _, failed = write_report(tmp_path, warn=warnings.append)
+    assert summary["seeds"].tolist() == [1]  # the other run is reported
+    assert len(warnings) == 1 and str(broken) in warnings[0] and f"{name} cannot be read" in warnings[0]
+    assert list(failed) == ["point-mass/random/ppo/seed1"]
