@@ -270,6 +270,7 @@ class CurriculumCallback(BaseCallback):
     def _on_training_end(self) -> None:
         # PPO's train() has flattened its rollout buffer by now: whatever is left is reported without scores
         self._flush(with_scores=False)
+        self._unstored = 0  # a step that stopped training (a callback returned False) is never stored
 
     @property
     def trained_steps_now(self) -> int:

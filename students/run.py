@@ -463,6 +463,8 @@ def train(
     say = notify or (lambda _message: None)
     mode = check_run_dir(config, out, resume)
     built = _build_teacher(config)
+    if mode == "new" and _layout_note(config):
+        say(_layout_note(config))
     with FolderLock(out):
         if mode == "resume":
             checkpoints.recover(out)  # under the lock: the newest complete checkpoint, the leftovers removed
@@ -484,6 +486,17 @@ def train(
 
 #: the metrics.json key of a run's progress in its budget's unit
 BUDGET_METRIC = {"env-steps": "timesteps", "trained-steps": "trained_steps"}
+
+
+def _layout_note(config: RunConfig) -> str:
+    """What a run whose first on-policy rollout exceeds its budget will do (``""`` when it does not)."""
+    rollout = config.n_envs * int(config.hyperparams.get("n_steps", 0) or 0)
+    if config.budget != "env-steps" or rollout <= config.steps:
+        return ""
+    return (
+        f"the first rollout alone is {rollout} steps ({config.n_envs} envs x n_steps {rollout // config.n_envs}), "
+        f"more than the budget of {config.steps}: the run will take {rollout} steps (lower --n-envs or --hp n_steps)"
+    )
 
 
 def _record_extension(config_path: Path, steps: int, say: Callable[[str], None]) -> None:

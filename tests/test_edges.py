@@ -38,7 +38,7 @@ def cases(tmp: Path) -> list[tuple[list[str], str]]:
         ([*RUN, "--hp", "batch_size=0", *out], "`batch_size` must be greater than 1"),
         ([*RUN, "--hp", "n_steps=-5", *out], "`n_steps * n_envs` must be greater than 1"),
         ([*RUN, "--hp", "policy_kwargs={net_arch: foo}", *out], "refuses its hyperparameters"),
-        ([*RUN, "--hp", "learning_rate=abc", *out], "learning rate schedule must be a float"),
+        ([*RUN, "--hp", "learning_rate=abc", *out], "learning_rate must be a number"),
         ([*RUN, "--hp", "n_steps=64", "--hp", "n_steps=32", *out], "gives 'n_steps' twice"),
         ([*RUN, "--env-kwarg", "horizon=[1", *out], "--env-kwarg horizon=[1: not a value"),
         ([*RUN, "--out", str(tmp / "a_file")], "is a file"),

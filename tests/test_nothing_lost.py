@@ -153,7 +153,11 @@ def test_eval_of_a_model_from_another_env_names_both_spaces(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "content"),
-    [("eval.csv", "timesteps,task_index,task,return,success,trained_steps\nx,0,1,y,1,0\n"), ("eval.csv", ""), ("metrics.json", "{")],
+    [
+        ("eval.csv", "timesteps,task_index,task,return,success,trained_steps\nx,0,1,y,1,0\n"),
+        ("eval.csv", ""),
+        ("metrics.json", "{"),
+    ],
 )
 def test_a_run_with_an_unreadable_file_is_left_out_of_the_report_by_name(tmp_path, name, content):
     from students.report import write_report
@@ -167,3 +171,33 @@ def test_a_run_with_an_unreadable_file_is_left_out_of_the_report_by_name(tmp_pat
     assert summary["seeds"].tolist() == [1]  # the other run is reported
     assert len(warnings) == 1 and str(broken) in warnings[0] and f"{name} cannot be read" in warnings[0]
     assert list(failed) == ["point-mass/random/ppo/seed1"]
+
+
+def test_a_moved_run_logs_into_its_own_folder_and_a_missing_replay_buffer_is_said(tmp_path):
+    first, moved = tmp_path / "first", tmp_path / "moved"
+    train(point_mass(256), first)
+    (first / "metrics.json").unlink()
+    shutil.move(first, moved)
+    train(point_mass(512), moved, resume=True)
+    assert not first.exists()  # SB3's absolute tb path no longer points back
+    assert len(list((moved / "tb").rglob("events.out.tfevents.*"))) == 2
+
+    hp = {"learning_starts": "64", "batch_size": "32", "buffer_size": "2000", "train_freq": "8", "gradient_steps": "1"}
+    sac = tmp_path / "sac"
+    train(point_mass(256, student="sac", hp_overrides=hp), sac)
+    (sac / "metrics.json").unlink()
+    (sac / "checkpoint" / "replay_buffer.pkl").unlink()
+    messages: list[str] = []
+    train(point_mass(512, student="sac", hp_overrides=hp), sac, resume=True, notify=messages.append)
+    assert sum("replay_buffer.pkl' is missing: resuming with an empty replay buffer" in m for m in messages) == 1
+    assert json.loads((sac / "checkpoint" / "progress.json").read_text())["exact"] is False
+
+
+def test_a_layout_whose_first_rollout_exceeds_the_budget_says_what_it_will_do(tmp_path):
+    messages: list[str] = []
+    metrics = train(point_mass(100), tmp_path / "run", notify=messages.append)
+    assert messages == [
+        "the first rollout alone is 256 steps (2 envs x n_steps 128), more than the budget of 100: the run will take "
+        "256 steps (lower --n-envs or --hp n_steps)"
+    ]
+    assert metrics["timesteps"] == 256
