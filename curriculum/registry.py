@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,25 @@ TEACHERS: dict[str, type[Teacher]] = {
     "oracle": OracleTeacher,
     "sfl": SflTeacher,
     "setter-solver": SetterSolverTeacher,
+}
+
+#: the declared range of every numeric teacher parameter, by name (the name means the same in every teacher that
+#: has it): (low, high, low excluded). A parameter not listed must still be a finite number of its default's type.
+PARAM_RANGES: dict[str, tuple[float, float, bool]] = {
+    **dict.fromkeys(("fit_rate", "min_k", "max_k", "nb_split_attempts", "buffer_size", "queue_len"), (1, math.inf, False)),
+    **dict.fromkeys(("update_frequency", "n_rollouts", "update_size", "gan_iterations", "every"), (1, math.inf, False)),
+    **dict.fromkeys(("n_candidates", "rollouts", "update_every", "hidden", "blocks"), (1, math.inf, False)),
+    **dict.fromkeys(("update_offset", "alpha_offset", "num_edits"), (0, math.inf, False)),
+    **dict.fromkeys(("random_task_ratio", "min_points_fraction", "min_width_fraction", "p_alp", "p_random"), (0, 1, False)),
+    **dict.fromkeys(("replay_prob", "min_fill", "staleness_coef", "edit_step", "mutate_quantile"), (0, 1, False)),
+    **dict.fromkeys(("boundary_sampling_p", "std_lower_bound", "goid_low", "goid_high", "p_old"), (0, 1, False)),
+    **dict.fromkeys(("epsilon", "buffer_share"), (0, 1, False)),
+    **dict.fromkeys(("score_alpha", "step_size", "alpha"), (0, 1, True)),
+    **dict.fromkeys(("temperature", "max_kl", "window"), (0, math.inf, True)),
+    **dict.fromkeys(
+        ("perturbation_std", "zeta", "kl_threshold", "noise_level", "buffer_distance", "loss_noise"), (0, math.inf, False)
+    ),
+    "max_region_size": (2, math.inf, False),
 }
 
 # Constructor arguments every teacher takes from the caller rather than from the user's parameters.
@@ -135,7 +155,28 @@ def make_teacher(
         raise UnknownTeacherError(
             f"teacher '{name}' has no parameter {', '.join(unknown)}; valid: {', '.join(sorted(valid)) or 'none'}"
         )
+    defaults = {p.name: p.default for p in teacher_params(cls)}
+    for key, value in params.items():
+        problem = param_problem(key, value, defaults[key])
+        if problem:
+            raise UnknownTeacherError(f"teacher '{name}': {key} {problem}")
     return cls(task_space, seed=seed, return_bounds=return_bounds, **params)
+
+
+def param_problem(key: str, value: Any, default: Any) -> str | None:
+    """What is wrong with a numeric teacher parameter (its default's type, finite, its declared range), or
+    ``None``; parameters whose default is not a number are the teacher's to check."""
+    if isinstance(default, bool) or not isinstance(default, int | float):
+        return None
+    integer = isinstance(default, int)
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
+        return f"must be {'an integer' if integer else 'a number'}, got {value!r}"
+    low, high, low_open = PARAM_RANGES.get(key, (-math.inf, math.inf, False))
+    inside = (value > low if low_open else value >= low) and value <= high
+    if not math.isfinite(value) or not inside:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
+        return f"must be a finite number in {interval}, got {value!r}"
+    return None
 
 
 def teacher_for(name: str, env: Any, seed: int = 0, **params: Any) -> Teacher:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,10 @@ class StagesTeacher(Teacher):
             kinds = [key for key in until if key != "window"]
             if (k < len(stages) - 1 and len(kinds) != 1) or any(key not in CONDITIONS for key in kinds):
                 raise ValueError(f"stage {k + 1}: 'until' needs one of {', '.join(CONDITIONS)} (and optionally window)")
+            for key, value in until.items():
+                problem = _condition_problem(key, value)
+                if problem:
+                    raise ValueError(f"stage {k + 1} of '{path}': until.{key} {problem}")
             boxes.append((low, high))
             conditions.append(until)
         return boxes, conditions
@@ -100,6 +106,15 @@ class StagesTeacher(Teacher):
 
     def stats(self) -> dict[str, float]:
         return {"stage": float(self.stage)}
+
+
+def _condition_problem(key: str, value: Any) -> str | None:
+    """What is wrong with one ``until`` value (a count >= 1, or a share in [0, 1]), or ``None``."""
+    number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if key in ("window", "episodes", "steps"):
+        ok = number and float(value).is_integer() and value >= 1
+        return None if ok else f"must be a whole number >= 1, got {value!r}"
+    return None if number and 0 <= value <= 1 else f"must be a number in [0, 1], got {value!r}"
 
 
 class OracleTeacher(Teacher):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -131,6 +132,16 @@ def resolve_hyperparams(name: str, env_name: str, overrides: dict[str, Any]) -> 
     return resolved
 
 
+#: the ranges of SB3's numeric hyperparameters, by name: (low, high, low excluded)
+HYPERPARAM_RANGES: dict[str, tuple[float, float, bool]] = {
+    **dict.fromkeys(("n_steps", "n_epochs", "batch_size", "buffer_size", "train_freq"), (1, math.inf, False)),
+    **dict.fromkeys(("gamma", "gae_lambda"), (0, 1, False)),
+    **dict.fromkeys(("learning_rate", "clip_range", "max_grad_norm"), (0, math.inf, True)),
+    **dict.fromkeys(("ent_coef", "vf_coef", "learning_starts", "target_kl"), (0, math.inf, False)),
+    "tau": (0, 1, True),
+}
+
+
 def _type_problem(name: str, key: str, value: Any) -> str | None:
     """What is wrong with the type of a hyperparameter, judged by the algorithm's default for it (an integer, a
     number or a switch), or ``None``; a parameter whose default is ``None`` (policy_kwargs...) is not judged."""
@@ -146,7 +157,15 @@ def _type_problem(name: str, key: str, value: Any) -> str | None:
         need, ok = "a number", isinstance(value, int | float) and not isinstance(value, bool)
     else:
         return None
-    return None if ok else f"{key} must be {need} ({algorithm_class(name).__name__}'s default: {default!r}), got {value!r}"
+    if not ok:
+        return f"{key} must be {need} ({algorithm_class(name).__name__}'s default: {default!r}), got {value!r}"
+    low, high, low_open = HYPERPARAM_RANGES.get(key, (-math.inf, math.inf, False))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        inside = (value > low if low_open else value >= low) and value <= high
+        if not (math.isfinite(value) and inside):
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
+            return f"{key} must be a finite number in {interval}, got {value!r}"
+    return None
 
 
 def check_hyperparams(name: str, env_factory: Callable[[], Any], n_envs: int, hyperparams: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, field
 from pathlib import Path
@@ -41,8 +42,20 @@ def load_settings(path: Path | None, overrides: Mapping[str, Any], valid: Iterab
     unknown = sorted(set(map(str, data)) - set(valid))
     if unknown:
         raise ConfigError(f"unknown key(s) in '{path}': {', '.join(unknown)}; valid: {', '.join(valid)}")
+    data = {key: _scientific(value) for key, value in data.items()}
     data.update({k: v for k, v in overrides.items() if v is not None})
     return data
+
+
+_SCIENTIFIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def _scientific(value: Any) -> Any:
+    """A number YAML 1.1 reads as text (``1e12``, ``5E4``) as the number a user meant (an int when whole)."""
+    if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+        number = float(value)
+        return int(number) if number.is_integer() else number
+    return value
 
 
 def shipped_configs_dir() -> Path:

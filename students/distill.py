@@ -169,7 +169,7 @@ class DistillConfig:
         :raises DistillError: the first problem, in one line (nothing is written)
         """
         integers = dict.fromkeys(("rollout_steps", "dataset_size", "epochs", "batch_size"), 1)
-        integers.update(finetune_steps=0, history=0)
+        integers.update(finetune_steps=0, history=0, seed=0)
         problem = settings_error(self) or range_error(self, integers)
         if not (isinstance(self.learning_rate, int | float) and self.learning_rate > 0):
             problem = problem or f"learning_rate must be a number > 0, got {self.learning_rate!r}"

@@ -174,7 +174,7 @@ class RunConfig:
         Also sets ``reads_privileged`` (not a setting, not saved): whether the kickstarting experts read the
         environment's privileged dict (see :meth:`kickstart_reads_privileged`).
         """
-        problem = settings_error(self)
+        problem = settings_error(self) or range_error(self, {"seed": 0})
         if problem:
             raise RunError(problem)
         entry = env_entry(self.env)
@@ -201,6 +201,10 @@ class RunConfig:
             raise StudentConfigError(f"{exc}{f' (overrides: {given})' if given else ''}") from None
         if self.device.startswith("cuda") and not th.cuda.is_available():
             raise RunError(f"--device {self.device}: CUDA is not available on this machine; use --device auto or cpu")
+        kick_settings = {"kick_coef": [1.0], "kick_schedule": "constant", "kick_value_coef": 0.0}
+        given = [f"--{key.replace('_', '-')}" for key, default in kick_settings.items() if getattr(self, key) != default]
+        if given and not self.kickstart:
+            raise RunError(f"{', '.join(given)} without --kickstart: give an expert to kickstart from, or leave them out")
         try:
             self.reads_privileged = bool(self.kickstart) and self.kickstart_reads_privileged()
         except KickstartError as exc:

@@ -201,3 +201,70 @@ def test_a_layout_whose_first_rollout_exceeds_the_budget_says_what_it_will_do(tm
         "256 steps (lower --n-envs or --hp n_steps)"
     ]
     assert metrics["timesteps"] == 256
+
+
+def test_every_teacher_parameter_has_a_declared_range_that_its_default_meets_and_bad_values_are_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+    from curriculum.registry import PARAM_RANGES, TEACHERS, param_problem, teacher_params
+
+    for name, cls in TEACHERS.items():
+        for p in teacher_params(cls):
+            numeric = isinstance(p.default, int | float) and not isinstance(p.default, bool)
+            assert not numeric or p.name in PARAM_RANGES or p.name.endswith("threshold"), (name, p.name)
+            assert param_problem(p.name, p.default, p.default) is None, (name, p.name)
+    cases = {
+        "plr.temperature=nan": "teacher 'plr': temperature must be a finite number in (0, inf), got nan",
+        "plr.temperature=inf": "temperature must be a finite number in (0, inf), got inf",
+        "plr.replay_prob=1.5": "replay_prob must be a finite number in [0, 1], got 1.5",
+        "plr.buffer_size=0": "buffer_size must be a finite number in [1, inf), got 0",
+    }
+    out = tmp_path / "run"
+    for option, message in cases.items():
+        result = CliRunner().invoke(
+            cli, ["run", "--env", "point-mass", "--teacher", "plr", "--teacher-param", option, "--out", str(out)]
+        )
+        assert result.exit_code == 2 and message in result.output, (option, result.output)
+        assert not out.exists()
+
+
+def test_bad_stage_and_hyperparameter_values_are_refused_before_anything_is_written(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    out = tmp_path / "run"
+    stages = tmp_path / "stages.yaml"
+    cases = {
+        "{box: {gate_width: [4, 8]}, until: {success: 0.5, window: -1}}": "until.window must be a whole number >= 1, got -1",
+        "{box: {gate_width: [4, 8]}, until: {steps: abc}}": "until.steps must be a whole number >= 1, got 'abc'",
+        "{box: {gate_width: [4, 8]}, until: {episodes: .nan}}": "until.episodes must be a whole number >= 1, got nan",
+        "{box: {gate_width: [4, 8]}, until: {success: 2}}": "until.success must be a number in [0, 1], got 2",
+    }
+    for stage, message in cases.items():
+        stages.write_text(f"stages:\n  - {stage}\n  - {{box: {{gate_width: [1, 8]}}}}\n")
+        args = ["run", "--env", "point-mass", "--teacher", "stages", "--teacher-param", f"stages={stages}", "--out", str(out)]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2 and message in result.output, (stage, result.output)
+        assert not out.exists()
+    for args, message in [
+        (["--hp", "n_epochs=0"], "n_epochs must be a finite number in [1, inf), got 0"),
+        (["--hp", "gamma=2"], "gamma must be a finite number in [0, 1], got 2"),
+        (["--kick-coef", "2"], "--kick-coef without --kickstart"),
+    ]:
+        result = CliRunner().invoke(cli, ["run", "--env", "point-mass", "--teacher", "random", *args, "--out", str(out)])
+        assert result.exit_code == 2 and message in result.output, (args, result.output)
+        assert not out.exists()
+
+
+def test_a_number_yaml_reads_as_text_is_the_number_meant(tmp_path):
+    from students.config import load_settings
+
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 1e6\neval_every: 5E4\nenv: point-mass\n")
+    assert load_settings(path, {}, ["steps", "eval_every", "env"]) == {
+        "steps": 1_000_000,
+        "eval_every": 50_000,
+        "env": "point-mass",
+    }
