@@ -22,6 +22,7 @@ from rich.table import Table
 
 from curriculum.registry import TEACHERS, parse_teacher_params, teacher_class, teacher_params
 from environments.registry import all_entries, describe_env, make_env
+from students.checkpoints import disk_full
 from students.compare import CompareConfig
 from students.distill import DistillConfig
 from students.config import check_writable_dir, check_writable_file, format_seeds, parse_key_values, parse_yaml_values
@@ -233,6 +234,11 @@ def with_progress(label: str, total: int, folder: Path, work: Any) -> dict[str, 
         try:
             with user_errors():
                 metrics = work(report)
+        except OSError as exc:
+            message = disk_full(exc, folder)
+            if message is None:
+                raise
+            raise UserError(message) from None
         except KeyboardInterrupt:
             console.print(f"interrupted: checkpoint saved in {folder / 'checkpoint'}; continue with --resume --out {folder}")
             raise SystemExit(130) from None
@@ -292,7 +298,11 @@ def compare_cmd(config_path, teacher_param, hp, env_kwarg, workers, backend, ray
             except KeyboardInterrupt:
                 console.print(f"interrupted: runs saved checkpoints; run the same command again to resume ({folder})")
                 raise SystemExit(130) from None
-    _report_folder(folder)
+    try:
+        _report_folder(folder)
+    except OSError as exc:  # a full disk: the runs' results are kept; say so and still list the failures
+        console.print(f"[red]no report[/red]: {exc.strerror or exc} ({exc.filename or folder}); run `report {folder}` later")
+        result.failed = result.failed or {folder: "the report could not be written"}
     if result.failed:
         for path, error in result.failed.items():
             console.print(f"[red]failed[/red] {path}: {escape(error)}", soft_wrap=True)

@@ -10,6 +10,7 @@ one checkpoint and no leftover in its way.
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 
@@ -98,3 +99,15 @@ def remove_outputs(out: Path, also: tuple[str, ...] = ()) -> None:
     for name in (*RUN_OUTPUTS, *also):
         target = Path(out) / name
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+
+
+def disk_full(exc: BaseException, folder: Path) -> str | None:
+    """One line for a write that ran out of space in a run folder (what was being written, whether a checkpoint
+    survives, the resume command), or ``None`` for any other error."""
+    if not (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+        return None
+    where = f" while writing {exc.filename}" if exc.filename else ""
+    saved = saved_checkpoint(folder)
+    kept = "the last complete checkpoint survives" if saved else "no checkpoint had been saved yet"
+    again = f"--resume --out {folder}" if saved else f"the same command (it restarts from step 0 in {folder})"
+    return f"disk full{where}: {kept}; free space, then continue with {again}"

@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from students.checkpoints import disk_full
 from students.config import ConfigError, load_settings, parse_seeds, setting, split_names
 from students.lock import FolderLock, check_unlocked
 from students.run import BUDGET_METRIC, IDENTITY, RunConfig, RunError, run_subpath, settings_diff, settings_error
@@ -275,10 +276,13 @@ def worker_env(threads: int) -> dict[str, str]:
 def _record_failure(folder: Path, returncode: int) -> str:
     """Keep the error in ``error.txt`` (the worker writes its traceback there; a crash leaves only the log)."""
     error = folder / "error.txt"
-    if not error.exists():
-        log = (folder / "run.log").read_text(errors="replace").splitlines() if (folder / "run.log").exists() else []
-        error.write_text(f"worker exited with code {returncode}\n" + "\n".join(log[-30:]) + "\n")
-    lines = [line for line in error.read_text().splitlines() if line.strip()]
+    try:
+        if not error.exists():
+            log = (folder / "run.log").read_text(errors="replace").splitlines() if (folder / "run.log").exists() else []
+            error.write_text(f"worker exited with code {returncode}\n" + "\n".join(log[-30:]) + "\n")
+        lines = [line for line in error.read_text().splitlines() if line.strip()]
+    except OSError as exc:  # a full disk: the comparison still finishes its bookkeeping
+        return f"exit code {returncode}; its error could not be kept in {error} ({exc.strerror or exc})"
     return lines[-1] if lines else f"exit code {returncode}"
 
 
@@ -457,9 +461,13 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
         print("interrupted: checkpoint saved", flush=True)
         return 130
     except Exception as exc:  # recorded for the comparison; the other runs go on
-        text = traceback.format_exc()
+        full = disk_full(exc, folder)
+        text = full or traceback.format_exc()
         print(text, flush=True)
-        (folder / "error.txt").write_text(f"{text}\n{type(exc).__name__}: {exc}\n")
+        try:
+            (folder / "error.txt").write_text(f"{text}\n" if full else f"{text}\n{type(exc).__name__}: {exc}\n")
+        except OSError:
+            pass  # the disk is full: the parent records the exit code and this log's last line
         return 1
     status.write_text(json.dumps({"timesteps": metrics["timesteps"], "episodes": metrics["episodes_reported"]}))
     print(json.dumps(metrics["final_eval"]), flush=True)

@@ -268,3 +268,45 @@ def test_a_number_yaml_reads_as_text_is_the_number_meant(tmp_path):
         "eval_every": 50_000,
         "env": "point-mass",
     }
+
+
+def test_a_full_disk_ends_in_one_line_and_the_previous_checkpoint_survives(tmp_path, monkeypatch):
+    import errno
+    import pickle
+
+    from click.testing import CliRunner
+
+    import students.run
+    from cli import cli
+    from students.compare import _record_failure
+
+    calls = [0]
+    dump = pickle.dump
+
+    def full_disk(obj, handle, *args, **kwargs):
+        name = str(getattr(handle, "name", ""))
+        calls[0] += name.endswith("state.pkl")
+        if name.endswith("state.pkl") and calls[0] == 2:  # the second checkpoint's
+            raise OSError(errno.ENOSPC, "No space left on device", name)
+        return dump(obj, handle, *args, **kwargs)
+
+    monkeypatch.setattr(students.run.pickle, "dump", full_disk)
+    out = tmp_path / "run"
+    args = ["run", "--env", "point-mass", "--teacher", "random", "--n-envs", "2", "--hp", "n_steps=128", "--device", "cpu"]
+    args += ["--hp", "batch_size=64", "--steps", "1024", "--checkpoint-every", "256", "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "disk full while writing" in result.output and "checkpoint.next/state.pkl" in result.output
+    assert f"the last complete checkpoint survives; free space, then continue with --resume --out {out}" in result.output
+    monkeypatch.setattr(students.run.pickle, "dump", dump)
+    resumed = CliRunner().invoke(cli, ["run", "--resume", "--out", str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((out / "metrics.json").read_text())["timesteps"] == 1024
+
+    def no_space(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    worker = tmp_path / "worker"
+    worker.mkdir()
+    monkeypatch.setattr(type(worker), "write_text", no_space)
+    assert "its error could not be kept" in _record_failure(worker, 1)  # the comparison's bookkeeping goes on
