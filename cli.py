@@ -101,6 +101,26 @@ def key_value_options(command: Any) -> Any:
     return click.option("--teacher-param", multiple=True, metavar="[TEACHER.]PARAM=VALUE", help=help_text)(command)
 
 
+def threads_option(command: Any) -> Any:
+    """``--threads``: the torch and BLAS threads of this process (not a setting of the run)."""
+    help_text = "Torch and BLAS threads of this process [default: 1 on the CPU, torch's own with CUDA]."
+    return click.option("--threads", type=click.IntRange(min=1), default=None, help=help_text)(command)
+
+
+def limit_threads(threads: int | None, device: str) -> None:
+    """The CLI's rule for its own process (library code changes no global state): ``threads`` when given; else
+    one thread for a student on the CPU (teachrl's small networks lose more to thread hand-offs than they gain:
+    bench/threads.py), and torch's own choice when CUDA trains it."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if threads is None and cuda:
+        return
+    torch.set_num_threads(threads or 1)
+    threadpool_limits(limits=threads or 1)  # numpy's and scikit-learn's BLAS/OpenMP pools, in this process
+
+
 def given(values: dict[str, Any]) -> dict[str, Any]:
     """The options a user gave (``None`` and empty repeatable options left out; repeatable ones as lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items() if v is not None and v != ()}
@@ -190,7 +210,8 @@ def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], worke
 @click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
 @click.option("--resume", is_flag=True, help="Continue the run in the folder from its last checkpoint.")
-def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, **settings) -> None:
+@threads_option
+def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, threads, **settings) -> None:
     """Train an SB3 student while a teacher chooses the task of every episode.
 
     ``--resume --out DIR`` continues the run in DIR with the settings of its config.yaml; options given with it
@@ -219,6 +240,7 @@ def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, **settings) 
         folder = out or default_run_dir(config, experiment)
         check_writable_dir(folder, "--out")
         check_run_dir(config, folder, resume)
+    limit_threads(threads, config.device)
     _train(config, folder, resume)
 
 
@@ -421,7 +443,8 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
 @click.option("--experiment", default="default", show_default=True, help="Experiment name under results/.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
 @click.option("--resume", is_flag=True, help="Continue the distillation in the folder from its last checkpoint.")
-def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resume, **options) -> None:
+@threads_option
+def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resume, threads, **options) -> None:
     """Distil a privileged expert into a student that reads its own sensors (DAgger; see students/distill.py).
 
     ``--resume --out DIR`` continues the distillation in DIR with the settings of its distill.yaml.
@@ -439,6 +462,7 @@ def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resu
         folder = out or default_run_dir(config.run_config(), experiment)
         check_writable_dir(folder, "--out")
         tuned = finetune_plan(config, folder, out is None, resume) if config.finetune_steps else None
+    limit_threads(threads, config.device)
     metrics = with_progress(
         "dagger", config.steps, folder, lambda report: distill(config, folder, resume, report, console.print)
     )
