@@ -52,7 +52,9 @@ def scenarios(experts: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]
 
 
 def resume_command(command: list[str], resume: list[str], out: Path) -> list[str]:
-    if not resume:  # compare: the same command
+    """The resume the interrupt message gives (``--resume --out DIR``), or the same command again where the kill
+    came before the run wrote its settings (or for a comparison)."""
+    if not resume or not any((out / name).exists() for name in ("config.yaml", "distill.yaml")):
         return [*command, "--out", str(out)]
     verb = command.index("run") if "run" in command else command.index("distill")
     return [*command[: verb + 1], *resume, "--out", str(out), "--threads", "1"]

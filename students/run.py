@@ -514,17 +514,13 @@ def _record_extension(config_path: Path, steps: int, say: Callable[[str], None])
 
 
 def _finished_metrics(out: Path, config: RunConfig) -> dict[str, Any] | None:
-    """The metrics of a run that already reached ``config.steps``; a finished run asked to go further loses its
-    final outputs (they are written again at the new end)."""
+    """The metrics of a run that already reached ``config.steps``; a finished run asked to go further keeps its
+    final outputs until the new ones replace them."""
     path = out / "metrics.json"
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
-    if metrics[BUDGET_METRIC[config.budget]] >= config.steps:
-        return metrics
-    for name in ("metrics.json", "model.zip", "teacher.pkl"):
-        (out / name).unlink(missing_ok=True)
-    return None
+    return metrics if metrics[BUDGET_METRIC[config.budget]] >= config.steps else None
 
 
 def _build_teacher(config: RunConfig) -> tuple[Teacher, np.ndarray, type[BaseAlgorithm]]:
@@ -650,9 +646,12 @@ def _train(
         save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
     finally:  # always, so that subprocess sub-environments never outlive the run
         vec_env.close()
-    model.save(out / "model.zip")
-    with (out / "teacher.pkl").open("wb") as handle:
+    # each final output replaces the previous one whole (an extended run keeps its earlier results until then)
+    model.save(out / "model.next.zip")
+    (out / "model.next.zip").replace(out / "model.zip")
+    with (out / "teacher.pkl.tmp").open("wb") as handle:
         pickle.dump(teacher.state_dict(), handle)
+    (out / "teacher.pkl.tmp").replace(out / "teacher.pkl")
     metrics = {
         "budget": config.budget,
         "timesteps": int(model.num_timesteps),

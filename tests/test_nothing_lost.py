@@ -310,3 +310,16 @@ def test_a_full_disk_ends_in_one_line_and_the_previous_checkpoint_survives(tmp_p
     worker.mkdir()
     monkeypatch.setattr(type(worker), "write_text", no_space)
     assert "its error could not be kept" in _record_failure(worker, 1)  # the comparison's bookkeeping goes on
+
+
+def test_an_extension_keeps_the_finished_results_until_new_ones_exist(tmp_path):
+    from tests.test_runs import interrupt_at
+
+    out = tmp_path / "run"
+    train(point_mass(512), out)
+    before = {name: (out / name).read_bytes() for name in ("metrics.json", "model.zip", "teacher.pkl")}
+    with pytest.raises(KeyboardInterrupt):
+        train(point_mass(2048), out, resume=True, progress=interrupt_at(900))
+    assert {name: (out / name).read_bytes() for name in before} == before  # the 512-step results, untouched
+    assert json.loads((out / "checkpoint" / "progress.json").read_text())["timesteps"] > 512
+    assert train(point_mass(2048), out, resume=True)["timesteps"] == 2048
