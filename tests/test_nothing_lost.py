@@ -7,7 +7,6 @@ from itertools import product
 
 import pytest
 
-from students import checkpoints
 from students.run import RunConfig, RunError, train
 from tests.test_distill import expert, toy_config  # noqa: F401  (expert: a pytest fixture)
 
@@ -28,6 +27,8 @@ def fake_checkpoint(folder, steps: int, complete: bool = True) -> None:
 
 @pytest.mark.parametrize(("current", "staged", "previous"), list(product([None, "partial", "complete"], repeat=3)))
 def test_recovery_keeps_the_newest_complete_checkpoint_after_a_kill_anywhere_in_a_swap(tmp_path, current, staged, previous):
+    from students import checkpoints
+
     steps = {"checkpoint.old": 100, "checkpoint": 200, "checkpoint.next": 300}  # the order saves make them in
     for name, kind in zip(("checkpoint", "checkpoint.next", "checkpoint.old"), (current, staged, previous), strict=True):
         if kind:
