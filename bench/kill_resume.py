@@ -1,16 +1,17 @@
 """Kill harness: ``kill -9`` a run, a distillation or a comparison at a random moment, resume it, and compare the
 result with the uninterrupted one, byte for byte.
 
-Scenarios (tiny budgets, point-mass, CPU): ``ppo`` (ALP-GMM), ``sac`` (PLR, with its replay buffer checkpointed:
-the default), ``kick`` (PPO kickstarted from a PPO expert), ``distill`` (DAgger from a privileged expert) and
-``compare`` (two teachers x two seeds, two workers). For each trial the command starts in a fresh folder, is
-killed with SIGKILL after a uniform random delay (up to the uninterrupted run's wall time), and is resumed
-(``run --resume --out DIR``, ``distill --resume --out DIR``, or the same ``compare`` command) until it finishes;
-each resume may itself be killed once more (``--double``). A trial is *exact* when every ``metrics.json`` and
-``eval.csv`` equals the uninterrupted run's, *different* when one differs, *failed* when a resume exits non-zero
-(a stuck run).
+Scenarios (tiny budgets, point-mass, CPU): ``ppo`` (ALP-GMM), ``sac`` (PLR, a small replay buffer checkpointed),
+``sac-defaults`` (PLR, SAC's point-mass defaults: its whole 1M-transition replay buffer in every checkpoint),
+``kick`` (PPO kickstarted from a PPO expert), ``distill`` (DAgger from a privileged expert) and ``compare`` (two
+teachers x two seeds, two workers). For each trial the command starts in a fresh folder, is killed with SIGKILL
+after a uniform random delay (up to the uninterrupted run's wall time), and is resumed (``run --resume --out
+DIR``, ``distill --resume --out DIR``, or the same command again where the kill came before the settings were
+written, and for ``compare``) until it finishes; with ``--double`` the first resume is killed too. A trial is
+*exact* when every ``metrics.json`` and ``eval.csv`` equals the uninterrupted run's, *different* when one
+differs, *failed* when a resume exits non-zero (a stuck run).
 
-    python bench/kill_resume.py [--trials 10] [--scenarios ppo,sac,kick,distill,compare] [--seed 0] [--double]
+    python bench/kill_resume.py [--trials 10] [--scenarios ppo,sac,sac-defaults,kick,distill,compare] [--double]
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ def scenarios(experts: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]
     every = ["--eval-every", "1000", "--checkpoint-every", "1000"]
     ppo = [*CLI, "run", *PM, *PPO, "--teacher", "alp-gmm", "--teacher-param", "fit_rate=20", "--steps", "6000", *every]
     sac = [*CLI, "run", *PM, *SAC, "--teacher", "plr", "--steps", "2500", "--eval-every", "500", "--checkpoint-every", "500"]
+    # SAC with its point-mass defaults (a 1M-transition replay buffer in every checkpoint), learning from step 500
+    sac_defaults = [*CLI, "run", *PM, "--student", "sac", "--hp", "learning_starts=500", "--teacher", "plr"]
+    sac_defaults += ["--steps", "2500", "--eval-every", "500", "--checkpoint-every", "500"]
     kick = [*CLI, "run", *PM, *PPO, "--teacher", "random", "--kickstart", str(experts["plain"]), "--steps", "5000", *every]
     distill = [*CLI, "distill", "--expert", str(experts["privileged"]), "--env", "point-mass", "--n-envs", "2"]
     distill += ["--steps", "6000", "--rollout-steps", "500", "--checkpoint-every", "1000", "--eval-every", "2000"]
@@ -45,7 +49,8 @@ def scenarios(experts: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]
     compare = [*CLI, "compare", "--env", "point-mass", "--teachers", "random,alp-gmm", "--seeds", "0-1", "--steps", "3000"]
     compare += ["--n-envs", "2", "--hp", "n_steps=128", "--hp", "batch_size=64", "--eval-every", "1000", "--workers", "2"]
     compare += ["--device", "cpu"]
-    return {"ppo": (ppo, ["--resume"]), "sac": (sac, ["--resume"]), "kick": (kick, ["--resume"])} | {
+    return {"ppo": (ppo, ["--resume"]), "sac": (sac, ["--resume"]), "sac-defaults": (sac_defaults, ["--resume"])} | {
+        "kick": (kick, ["--resume"]),
         "distill": (distill, ["--resume"]),
         "compare": (compare, []),
     }
@@ -108,7 +113,7 @@ def kill_after(process: subprocess.Popen, delay: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--scenarios", default="ppo,sac,kick,distill,compare")
+    parser.add_argument("--scenarios", default="ppo,sac,sac-defaults,kick,distill,compare")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--double", action="store_true", help="kill the first resume too")
     args = parser.parse_args()
