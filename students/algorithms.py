@@ -136,8 +136,8 @@ def resolve_hyperparams(name: str, env_name: str, overrides: dict[str, Any]) -> 
 HYPERPARAM_RANGES: dict[str, tuple[float, float, bool]] = {
     **dict.fromkeys(("n_steps", "n_epochs", "batch_size", "buffer_size", "train_freq"), (1, math.inf, False)),
     **dict.fromkeys(("gamma", "gae_lambda"), (0, 1, False)),
-    **dict.fromkeys(("learning_rate", "clip_range", "max_grad_norm"), (0, math.inf, True)),
-    **dict.fromkeys(("ent_coef", "vf_coef", "learning_starts", "target_kl"), (0, math.inf, False)),
+    **dict.fromkeys(("clip_range", "max_grad_norm"), (0, math.inf, True)),
+    **dict.fromkeys(("learning_rate", "ent_coef", "vf_coef", "learning_starts", "target_kl"), (0, math.inf, False)),
     "tau": (0, 1, True),
 }
 

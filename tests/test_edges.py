@@ -35,8 +35,8 @@ def workspace(tmp_path):
 def cases(tmp: Path) -> list[tuple[list[str], str]]:
     out = ["--out", str(tmp / "new")]
     return [
-        ([*RUN, "--hp", "batch_size=0", *out], "`batch_size` must be greater than 1"),
-        ([*RUN, "--hp", "n_steps=-5", *out], "`n_steps * n_envs` must be greater than 1"),
+        ([*RUN, "--hp", "batch_size=0", *out], "batch_size must be a finite number in [1, inf), got 0"),
+        ([*RUN, "--hp", "n_steps=-5", *out], "n_steps must be a finite number in [1, inf), got -5"),
         ([*RUN, "--hp", "policy_kwargs={net_arch: foo}", *out], "refuses its hyperparameters"),
         ([*RUN, "--hp", "learning_rate=abc", *out], "learning_rate must be a number"),
         ([*RUN, "--hp", "n_steps=64", "--hp", "n_steps=32", *out], "gives 'n_steps' twice"),

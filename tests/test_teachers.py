@@ -175,7 +175,7 @@ def test_registry_lists_parameters_and_rejects_unknown_names():
     assert parse_teacher_params({"absolute_lp": "true"}, "covar-gmm") == {"absolute_lp": True}
     with pytest.raises(UnknownTeacherError, match="bad value for alp-gmm.fit_rate"):
         parse_teacher_params({"fit_rate": "many"}, "alp-gmm")
-    with pytest.raises(ValueError, match="random_task_ratio must be in"):
+    with pytest.raises(ValueError, match="random_task_ratio must be a finite number in"):
         make_teacher("alp-gmm", BoxTaskSpace(["a"], [0], [1]), random_task_ratio=2.0)
 
 
