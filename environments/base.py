@@ -74,9 +74,6 @@ class ParametricEnv(gym.Env):
 
     def _begin_episode(self) -> np.random.Generator:
         """Take the pending task (or the default) for the episode starting now; return the level's generator."""
-        if isinstance(self, ReplayCopies):  # what the episode's replay starts from
-            self._episode_start = (copy.deepcopy(self.np_random), self._pending_task, self._pending_seed)
-            self._episode_actions = []
         self.task = self._pending_task if self._pending_task is not None else np.array(self.default_task, dtype=np.float64)
         if self._pending_seed is not None:
             self.level_seed = self._pending_seed
@@ -165,6 +162,12 @@ class ReplayCopies:
 
     def _copy_arguments(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _begin_episode(self) -> np.random.Generator:
+        env: Any = self
+        self._episode_start = (copy.deepcopy(env.np_random), env._pending_task, env._pending_seed)  # the replay's start
+        self._episode_actions = []
+        return super()._begin_episode()  # type: ignore[misc]
 
     def _record_action(self, action: Any) -> None:
         if self._episode_start is not None:

@@ -467,8 +467,9 @@ def train(
     say = notify or (lambda _message: None)
     mode = check_run_dir(config, out, resume)
     built = _build_teacher(config)
-    if mode == "new" and _layout_note(config):
-        say(_layout_note(config))
+    note = _layout_note(config) if mode == "new" else ""
+    if note:
+        say(note)
     with FolderLock(out):
         if mode == "resume":
             checkpoints.recover(out)  # under the lock: the newest complete checkpoint, the leftovers removed
