@@ -111,3 +111,9 @@ def disk_full(exc: BaseException, folder: Path) -> str | None:
     kept = "the last complete checkpoint survives" if saved else "no checkpoint had been saved yet"
     again = f"--resume --out {folder}" if saved else f"the same command (it restarts from step 0 in {folder})"
     return f"disk full{where}: {kept}; free space, then continue with {again}"
+
+
+def damaged(path: Path, exc: Exception, advice: str = "it cannot be resumed: restart the run in another --out") -> str:
+    """One line for a checkpoint or run file that cannot be read (truncated, empty, garbage)."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return f"'{path}' is damaged or unreadable ({reason[:120]}); {advice}"

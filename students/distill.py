@@ -549,8 +549,12 @@ def distill(
         distiller = Distiller(config, out)
         try:
             if resume:
-                with (out / "checkpoint" / "state.pkl").open("rb") as handle:
-                    distiller.load_state_dict(pickle.load(handle))
+                try:
+                    with (out / "checkpoint" / "state.pkl").open("rb") as handle:
+                        state = pickle.load(handle)
+                except Exception as exc:  # truncated, empty or garbage
+                    raise DistillError(checkpoints.damaged(out / "checkpoint" / "state.pkl", exc)) from None
+                distiller.load_state_dict(state)
                 _truncate_eval_csv(out / "eval.csv", distiller.steps)
             else:
                 saved.write_text(yaml.safe_dump(_plain(config.settings()), sort_keys=False))

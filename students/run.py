@@ -679,7 +679,7 @@ def _load_checkpoint(
         # force_reset=False: keep the saved last observations, which the restored sub-environments continue from
         model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device, force_reset=False)
     except Exception as exc:  # SB3 raises zip, pickle, assertion and key errors for a damaged zip
-        raise RunError(_damaged(checkpoint / "model.zip", exc)) from None
+        raise RunError(checkpoints.damaged(checkpoint / "model.zip", exc)) from None
     # SB3 saved the folder's absolute path: a run folder moved or copied elsewhere logs into its own tb/
     model.tensorboard_log = str(checkpoint.parent / "tb")
     buffer, exact = checkpoint / "replay_buffer.pkl", True
@@ -688,7 +688,7 @@ def _load_checkpoint(
             try:
                 model.load_replay_buffer(buffer)
             except Exception as exc:
-                raise RunError(_damaged(buffer, exc)) from None
+                raise RunError(checkpoints.damaged(buffer, exc)) from None
         else:
             say(f"'{buffer}' is missing: resuming with an empty replay buffer, so the run no longer continues exactly")
             exact = False
@@ -697,13 +697,8 @@ def _load_checkpoint(
             state = pickle.load(handle)
         state["exact"] = bool(state.get("exact", True)) and exact
     except Exception as exc:  # truncated, empty or garbage: EOFError, UnpicklingError, ...
-        raise RunError(_damaged(checkpoint / "state.pkl", exc)) from None
+        raise RunError(checkpoints.damaged(checkpoint / "state.pkl", exc)) from None
     return model, state
-
-
-def _damaged(path: Path, exc: Exception, advice: str = "it cannot be resumed: restart the run in another --out") -> str:
-    reason = " ".join(str(exc).split()) or type(exc).__name__
-    return f"'{path}' is damaged or unreadable ({reason[:120]}); {advice}"
 
 
 def _target_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> dict[str, Any] | None:
@@ -836,7 +831,7 @@ def load_run(run_dir: Path) -> tuple[RunConfig, BaseAlgorithm]:
     try:
         return config, algorithm_class(config.algorithm).load(model_path, device="cpu")
     except Exception as exc:  # a truncated or garbage zip
-        raise RunError(_damaged(model_path, exc, "re-run the run, or restart it in another --out")) from None
+        raise RunError(checkpoints.damaged(model_path, exc, "re-run the run, or restart it in another --out")) from None
 
 
 def run_subpath(config: RunConfig) -> Path:

@@ -324,3 +324,15 @@ def test_an_extension_keeps_the_finished_results_until_new_ones_exist(tmp_path):
     assert {name: (out / name).read_bytes() for name in before} == before  # the 512-step results, untouched
     assert json.loads((out / "checkpoint" / "progress.json").read_text())["timesteps"] > 512
     assert train(point_mass(2048), out, resume=True)["timesteps"] == 2048
+
+
+def test_a_damaged_distillation_checkpoint_is_one_line(expert, tmp_path):  # noqa: F811
+    from students.distill import DistillError, distill
+
+    out = tmp_path / "run"
+    distill(toy_config(expert), out)
+    for name in ("metrics.json", "model.zip"):
+        (out / name).unlink()
+    (out / "checkpoint" / "state.pkl").write_bytes(b"cut")
+    with pytest.raises(DistillError, match=r"checkpoint/state.pkl' is damaged or unreadable"):
+        distill(toy_config(expert), out, resume=True)
