@@ -171,12 +171,19 @@ def param_problem(key: str, value: Any, default: Any) -> str | None:
     integer = isinstance(default, int)
     if isinstance(value, bool) or not isinstance(value, int | float) or (integer and not isinstance(value, int)):
         return f"must be {'an integer' if integer else 'a number'}, got {value!r}"
-    low, high, low_open = PARAM_RANGES.get(key, (-math.inf, math.inf, False))
+    return range_problem(value, PARAM_RANGES.get(key, (-math.inf, math.inf, False)))
+
+
+def range_problem(value: float, bounds: tuple[float, float, bool]) -> str | None:
+    """``"must be a finite number in [low, high], got v"`` when a number is not finite or outside ``bounds`` =
+    (low, high, low excluded), else ``None`` (teacher parameters here, student hyperparameters in
+    :mod:`students.algorithms`)."""
+    low, high, low_open = bounds
     inside = (value > low if low_open else value >= low) and value <= high
-    if not math.isfinite(value) or not inside:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
-        return f"must be a finite number in {interval}, got {value!r}"
-    return None
+    if math.isfinite(value) and inside:
+        return None
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
+    return f"must be a finite number in {interval}, got {value!r}"
 
 
 def teacher_for(name: str, env: Any, seed: int = 0, **params: Any) -> Teacher:

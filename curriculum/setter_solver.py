@@ -182,4 +182,3 @@ class SetterSolverTeacher(Teacher):
 
     def stats(self) -> dict[str, float]:
         return {"updates": float(self.updates)}
-

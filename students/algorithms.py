@@ -14,6 +14,8 @@ import torch as th
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from curriculum.registry import range_problem
+
 HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": sb3.PPO, "a2c": sb3.A2C, "sac": sb3.SAC, "td3": sb3.TD3}
@@ -159,13 +161,10 @@ def _type_problem(name: str, key: str, value: Any) -> str | None:
         return None
     if not ok:
         return f"{key} must be {need} ({algorithm_class(name).__name__}'s default: {default!r}), got {value!r}"
-    low, high, low_open = HYPERPARAM_RANGES.get(key, (-math.inf, math.inf, False))
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        inside = (value > low if low_open else value >= low) and value <= high
-        if not (math.isfinite(value) and inside):
-            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if math.isinf(high) else ']'}"
-            return f"{key} must be a finite number in {interval}, got {value!r}"
-    return None
+    if isinstance(default, bool):
+        return None
+    problem = range_problem(value, HYPERPARAM_RANGES.get(key, (-math.inf, math.inf, False)))
+    return f"{key} {problem}" if problem else None
 
 
 def check_hyperparams(name: str, env_factory: Callable[[], Any], n_envs: int, hyperparams: dict[str, Any]) -> None:

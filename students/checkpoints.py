@@ -81,6 +81,13 @@ def saved_checkpoint(out: Path) -> bool:
     return is_complete(out / STAGING, staged=True) or is_complete(out / CHECKPOINT) or is_complete(out / PREVIOUS)
 
 
+def has_progress(out: Path) -> bool:
+    """Whether a run folder holds anything a fresh start would destroy: a checkpoint (or one a kill mid-save
+    left beside it), a checkpoint folder at all, or final results."""
+    out = Path(out)
+    return saved_checkpoint(out) or (out / CHECKPOINT).exists() or (out / "metrics.json").exists()
+
+
 def resume_problem(out: Path) -> str | None:
     """Why ``out/checkpoint`` cannot be resumed from (one line naming what is missing), or ``None``."""
     checkpoint = Path(out) / CHECKPOINT

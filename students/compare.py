@@ -41,7 +41,7 @@ import yaml
 from students.checkpoints import disk_full
 from students.config import ConfigError, load_settings, parse_seeds, setting, split_names
 from students.lock import FolderLock, check_unlocked
-from students.run import BUDGET_METRIC, IDENTITY, RunConfig, RunError, run_subpath, settings_diff, settings_error
+from students.run import IDENTITY, RunConfig, RunError, finished_steps, run_subpath, settings_diff, settings_error
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("local", "ray")
@@ -195,7 +195,7 @@ def run_state(folder: Path, config: RunConfig | None = None) -> str:
 
 def _done_steps(folder: Path, config: RunConfig) -> int:
     try:
-        return int(json.loads((folder / "metrics.json").read_text())[BUDGET_METRIC[config.budget]])
+        return finished_steps(json.loads((folder / "metrics.json").read_text()), config.budget)
     except (OSError, ValueError, KeyError):
         return 0
 

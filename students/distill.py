@@ -532,8 +532,7 @@ def distill(
     config.resolve()
     out, say = Path(out), notify or (lambda _message: None)
     saved = out / "distill.yaml"
-    started = checkpoints.saved_checkpoint(out) or (out / "checkpoint").exists() or (out / "metrics.json").exists()
-    if not resume and started:
+    if not resume and checkpoints.has_progress(out):
         raise DistillError(f"'{out}' already holds a run; continue it with --resume or choose another --out")
     if resume and not (saved.exists() or (out / "config.yaml").exists()):
         raise DistillError(f"--resume: '{out}' holds no distillation to resume")

@@ -316,17 +316,25 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp.replace(path)  # atomic: a crash never leaves half a file
 
 
+def _read_config(path: Path) -> dict[str, Any]:
+    """A run folder's ``config.yaml`` as a mapping.
+
+    :raises RunError: not YAML, or not a mapping (a damaged file)
+    """
+    try:
+        recorded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        recorded = None
+    if not isinstance(recorded, dict):
+        raise RunError(f"'{path}' is not a run's config.yaml (damaged?); restart the run in another --out")
+    return recorded
+
+
 def settings_diff(config_path: Path, config: RunConfig, keys: tuple[str, ...]) -> str | None:
     """Where a saved ``config.yaml`` differs from ``config`` in ``keys``, e.g. ``"steps (e.g. steps: saved 64,
     asked 96)"``; ``None`` when it does not."""
     defaults = asdict(RunConfig(config.env, config.teacher, config.student, config.steps))
-    try:
-        recorded = yaml.safe_load(config_path.read_text())
-    except yaml.YAMLError:
-        recorded = None
-    if not isinstance(recorded, dict):
-        raise RunError(f"'{config_path}' is not a run's config.yaml (damaged?); restart the run in another --out")
-    saved = {**defaults, **recorded}  # a key an older config.yaml lacks: its default
+    saved = {**defaults, **_read_config(config_path)}  # a key an older config.yaml lacks: its default
     mine = asdict(config)
     diff = [k for k in keys if saved.get(k) != mine[k]]
     if not diff:
@@ -366,9 +374,8 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
     :raises RunError: the folder cannot be used as asked
     """
     config_path = out / "config.yaml"
-    saved = checkpoints.saved_checkpoint(out)  # one may also be left in checkpoint.next/.old by a kill mid-save
     if not resume:
-        if config_path.exists() and (saved or (out / "checkpoint").exists() or (out / "metrics.json").exists()):
+        if config_path.exists() and checkpoints.has_progress(out):
             raise RunError(f"'{out}' already holds a run; use --resume to continue it or another --out")
         return "restart" if config_path.exists() else "new"  # a run that died before its first checkpoint: nothing lost
     if not config_path.exists():
@@ -376,7 +383,7 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
     diff = settings_diff(config_path, config, IDENTITY)
     if diff:
         raise RunError(f"--resume: settings differ from the saved run in {diff}")
-    if saved:
+    if checkpoints.saved_checkpoint(out):  # checkpoint/, or one a kill mid-save left in checkpoint.next/.old
         return "resume"
     problem = checkpoints.resume_problem(out) if (out / "checkpoint").exists() else None
     if problem:
@@ -485,7 +492,7 @@ def train(
             _record_extension(out / "config.yaml", config.steps, say)
         metrics = _train(config, out, mode == "resume", progress, built, say)
     if progress is not None:  # the progress line ends on the result the run reports
-        progress(metrics[BUDGET_METRIC[config.budget]], metrics["episodes_reported"], metrics["final_eval"]["mastered_pct"])
+        progress(finished_steps(metrics, config.budget), metrics["episodes_reported"], metrics["final_eval"]["mastered_pct"])
     return metrics
 
 
@@ -506,7 +513,7 @@ def _layout_note(config: RunConfig) -> str:
 
 def _record_extension(config_path: Path, steps: int, say: Callable[[str], None]) -> None:
     """A resume asked for more steps than the run's budget: say so and record the new budget in config.yaml."""
-    saved = yaml.safe_load(config_path.read_text())
+    saved = _read_config(config_path)
     if steps > saved["steps"]:
         say(f"extending the run from its budget of {saved['steps']} steps to {steps}")
         tmp = config_path.with_suffix(".tmp")
@@ -521,7 +528,12 @@ def _finished_metrics(out: Path, config: RunConfig) -> dict[str, Any] | None:
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
-    return metrics if metrics[BUDGET_METRIC[config.budget]] >= config.steps else None
+    return metrics if finished_steps(metrics, config.budget) >= config.steps else None
+
+
+def finished_steps(metrics: dict[str, Any], budget: str) -> int:
+    """How far a finished run's ``metrics.json`` went, in its budget's unit."""
+    return int(metrics[BUDGET_METRIC[budget]])
 
 
 def _build_teacher(config: RunConfig) -> tuple[Teacher, np.ndarray, type[BaseAlgorithm]]:
@@ -788,12 +800,8 @@ def saved_settings(out: Path, command: str = "--resume") -> dict[str, Any]:
     path = Path(out) / "config.yaml"
     if not path.is_file():
         raise RunError(f"{command}: '{out}' holds no run (no config.yaml)")
-    try:
-        saved = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        saved = None
-    valid = set(RunConfig.__dataclass_fields__)
-    if not isinstance(saved, dict) or not {"env", "teacher"} <= set(saved) or set(saved) - valid:
+    saved = _read_config(path)
+    if not {"env", "teacher"} <= set(saved) or set(saved) - set(RunConfig.__dataclass_fields__):
         raise RunError(f"'{path}' is not a run's config.yaml; restart the run in another --out")
     saved.pop("hyperparams", None)
     return saved
