@@ -92,6 +92,8 @@ class Teacher(ABC):
     masks_updates: ClassVar[bool] = False
     #: what the teacher learns from, as ``list teachers`` shows it (``required_scores`` are checked before a run)
     needs: ClassVar[str] = "return"
+    #: named parameter sets (``preset=NAME``), applied under the parameters given with them
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(
         self,

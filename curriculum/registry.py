@@ -127,6 +127,9 @@ def teacher_params(cls: type[Teacher]) -> list[TeacherParam]:
             continue
         default = None if p.default is inspect.Parameter.empty else p.default
         params.append(TeacherParam(p.name, default, docs.get(p.name, "")))
+    if cls.PRESETS:
+        names = ", ".join(cls.PRESETS)
+        params.append(TeacherParam("preset", "", f"named settings ({names}), under the parameters given with it"))
     return params
 
 
@@ -155,6 +158,11 @@ def make_teacher(
         raise UnknownTeacherError(
             f"teacher '{name}' has no parameter {', '.join(unknown)}; valid: {', '.join(sorted(valid)) or 'none'}"
         )
+    preset = params.pop("preset", "")
+    if preset:
+        if preset not in cls.PRESETS:
+            raise UnknownTeacherError(f"teacher '{name}' has no preset '{preset}'; valid: {', '.join(cls.PRESETS)}")
+        params = {**cls.PRESETS[preset], **params}
     defaults = {p.name: p.default for p in teacher_params(cls)}
     for key, value in params.items():
         problem = param_problem(key, value, defaults[key])

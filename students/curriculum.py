@@ -21,7 +21,9 @@ feedback can carry value-based scores from the student (:data:`STUDENT_SCORES`):
 - ``positive_value_loss``: mean over the episode's steps of max(GAE advantage, 0);
 - ``value_l1``: mean |advantage|;
 - ``mean_value``: mean value estimate over the episode's states (MaxMC subtracts it from the level's best return);
-- ``initial_value``: the value estimate of the episode's first state.
+- ``initial_value``: the value estimate of the episode's first state;
+- ``discounted_return``: the episode's return discounted with the student's gamma (SPDL's average performance),
+  from the rewards the environment gave (before SB3 bootstraps a truncated episode's last reward).
 
 On-policy students (PPO, A2C) take values and advantages from the rollout buffer; an episode split across
 rollouts is merged (its per-step sums are carried over, weighted by step count). Off-policy students (SAC, TD3,
@@ -48,7 +50,7 @@ from students.curriculum_log import CurriculumStats
 from students.vec_env import stack_observations
 
 #: scores every SB3 student provides in ``Feedback.scores``
-STUDENT_SCORES = ("positive_value_loss", "value_l1", "mean_value", "initial_value")
+STUDENT_SCORES = ("positive_value_loss", "value_l1", "mean_value", "initial_value", "discounted_return")
 OFF_POLICY_GAE_LAMBDA = 0.95
 
 
@@ -85,6 +87,7 @@ class _Finished:
     env_index: int
     outcome: dict[str, Any]
     scores: dict[str, float] | None = None  # computed at the episode's end (off-policy students)
+    discounted_return: float = 0.0
 
 
 def critic_values(model: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
@@ -133,6 +136,8 @@ class CurriculumCallback(BaseCallback):
         self._trajectories: dict[int, tuple[list[Any], list[float]]] = {}  # off-policy: states, rewards so far
         self.trained_steps = 0  # transitions the student stored to learn from (Level.train), for budgets
         self._unstored = 0  # trainable transitions of the step in progress: stored after on_step, unless it stops
+        self._discounted = np.zeros(0)  # per sub-environment: discounted return of the episode so far
+        self._discount = np.zeros(0)  # and gamma^t, t its steps so far
 
     def _init_callback(self) -> None:
         """Refuse a student that cannot do what the teacher asks of it: a teacher that trains the student only on
@@ -154,6 +159,7 @@ class CurriculumCallback(BaseCallback):
         The pending tasks for the episodes after those are queued in :meth:`_on_training_start`.
         """
         self._current = [self._send(env, i) for i in range(env.num_envs)]
+        self._discounted, self._discount = np.zeros(env.num_envs), np.ones(env.num_envs)
 
     def _send(self, env: VecEnv, env_index: int) -> Level:
         level = self.teacher.sample_level()
@@ -191,6 +197,7 @@ class CurriculumCallback(BaseCallback):
                 "stats": self.stats,
                 "trained_steps": self.trained_steps,
                 "unstored": self._unstored,
+                "discounted": (self._discounted, self._discount),
             }
         )
 
@@ -202,6 +209,7 @@ class CurriculumCallback(BaseCallback):
         """Drop what is known of sub-environment ``env_index``'s episode in progress (it was abandoned)."""
         self._partials.pop(env_index, None)
         self._trajectories.pop(env_index, None)
+        self._discounted[env_index], self._discount[env_index] = 0.0, 1.0
 
     def flush_unscored(self) -> None:
         """Report the episodes finished in a rollout cut short (no scores: the rollout's values are incomplete)."""
@@ -213,6 +221,8 @@ class CurriculumCallback(BaseCallback):
         self._current, self._pending, self._finished = state["current"], state["pending"], state["finished"]
         self._partials, self._trajectories, self.stats = state["partials"], state["trajectories"], state["stats"]
         self.trained_steps, self._unstored = state.get("trained_steps", 0), state.get("unstored", 0)
+        n = len(self._current)
+        self._discounted, self._discount = state.get("discounted", (np.zeros(n), np.ones(n)))
 
     # -- collection ------------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -228,6 +238,8 @@ class CurriculumCallback(BaseCallback):
         off_policy = buffer is None and hasattr(self.model, "critic")
         if off_policy:
             self._record_steps()
+        self._discounted += self._discount * np.asarray(self.locals["rewards"], dtype=np.float64)
+        self._discount *= float(getattr(self.model, "gamma", 1.0))
         for i, (done, info) in enumerate(zip(self.locals["dones"], self.locals["infos"], strict=True)):
             if not done:
                 continue
@@ -240,7 +252,8 @@ class CurriculumCallback(BaseCallback):
             if played.seed is not None and played.seed != outcome["level_seed"]:
                 raise RuntimeError(f"sub-env {i} played level seed {outcome['level_seed']}, not the {played.seed} sent")
             scores = self._critic_scores(i, info) if off_policy else None
-            self._finished.append(_Finished(position, i, outcome, scores))
+            self._finished.append(_Finished(position, i, outcome, scores, float(self._discounted[i])))
+            self._discounted[i], self._discount[i] = 0.0, 1.0
             self._current[i] = self._pending[i]
             self._pending[i] = self._send(self.training_env, i)
         return True
@@ -293,6 +306,8 @@ class CurriculumCallback(BaseCallback):
             if on_policy:
                 scores = self._episode_scores(buffer, item.env_index, int(starts[item.env_index]), item.step)
                 starts[item.env_index] = item.step + 1
+            if scores:
+                scores = {**scores, "discounted_return": item.discounted_return}
             self._report(item.outcome, scores)
         if on_policy:  # the unfinished tails of this rollout continue in the next one
             for i in range(self.training_env.num_envs):
