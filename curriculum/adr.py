@@ -11,6 +11,7 @@ from curriculum.base import Feedback, Teacher
 from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
 
 SIGNALS = ("return", "success")
+PINS = ("either", "movable")
 
 
 class AdrTeacher(Teacher):
@@ -18,8 +19,8 @@ class AdrTeacher(Teacher):
 
     The box starts as a single point: the centre of the environment's easy region (``easy_task_space``, the one
     ACCEL starts from), else of the whole space. A task is uniform in the box; with probability
-    ``boundary_sampling_p`` one random dimension is pinned to one of its two bounds (one not yet at the space's
-    limit). Every episode whose task sits on a bound (by value, as the reference: at the start, on all of them)
+    ``boundary_sampling_p`` one random dimension is pinned to one of its two bounds, chosen 50/50 (``pin``, below).
+    Every episode whose task sits on a bound (by value, as the reference: at the start, on all of them)
     adds its result to that bound's queue; when ``queue_len`` results are in, a mean at or above
     ``expand_threshold`` moves the bound outward by ``step_size`` of the dimension's range (up to the space's
     limit), a mean at or below ``shrink_threshold`` moves it inward (not past the other bound), and the queue
@@ -29,7 +30,15 @@ class AdrTeacher(Teacher):
     by the environment's return bounds (or success flags, ``signal=success``) instead of raw walker returns, so the
     thresholds carry over between environments: 0.66 and 0.30 are TeachMyAgent's 180 and 0 on its walker bounds
     [-150, 350]; ``step_size`` is a share of each range (TeachMyAgent: 0.1 raw units, 1.7-3.3% of Stump Tracks'
-    ranges); ``boundary_sampling_p`` is the class default 0.5 (its experiment scripts use 0.7).
+    ranges); ``boundary_sampling_p`` is the class default 0.5 (its experiment scripts use 0.7); and a bound at the
+    space's limit is pinned like any other, so that it can shrink back after failures.
+
+    Which bound is pinned (``pin``): ``either`` (default) picks low or high 50/50, as TeachMyAgent does whenever
+    one of them can still move (its ``if not is_min_max_capped.all()`` branch) and as OpenAI's ADR does always.
+    TeachMyAgent pins nothing once both bounds are at the limits, so such a dimension never shrinks back; nor,
+    under ``movable``, does a bound at the limit while the other can move. ``movable`` (teachrl's earlier rule,
+    what TeachMyAgent's comment says it means) pins only a bound that can still grow, both when neither can.
+    Measured on the simulated student (``simulate``, 20k episodes, seeds 0-4): see the README's ADR line.
 
     :param boundary_sampling_p: probability of pinning one dimension to a bound
     :param step_size: bound move, as a share of the dimension's range
@@ -38,6 +47,7 @@ class AdrTeacher(Teacher):
     :param shrink_threshold: mean at or below which a bound shrinks
     :param signal: return (normalised by the environment's bounds; raw without them) or success
     :param start: the starting task, ``name=value,...`` for every dimension (default: the easy region's centre)
+    :param pin: which bound a pinned dimension takes: either (50/50) or movable (one that can still grow)
     """
 
     supported_spaces = (BoxTaskSpace,)
@@ -56,6 +66,7 @@ class AdrTeacher(Teacher):
         shrink_threshold: float = 0.30,
         signal: str = "return",
         start: str = "",
+        pin: str = "either",
     ) -> None:
         super().__init__(task_space, seed, return_bounds)
         if not 0.0 <= boundary_sampling_p <= 1.0 or not 0.0 < step_size <= 1.0 or queue_len < 1:
@@ -64,6 +75,9 @@ class AdrTeacher(Teacher):
             raise ValueError(f"shrink_threshold ({shrink_threshold}) must be below expand_threshold ({expand_threshold})")
         if signal not in SIGNALS:
             raise ValueError(f"unknown signal '{signal}'; valid: {', '.join(SIGNALS)}")
+        if pin not in PINS:
+            raise ValueError(f"unknown pin '{pin}'; valid: {', '.join(PINS)}")
+        self.pin = pin
         self.boundary_sampling_p, self.step = boundary_sampling_p, step_size * task_space.span
         self.queue_len, self.signal = queue_len, signal
         self.expand_threshold, self.shrink_threshold = expand_threshold, shrink_threshold
@@ -99,12 +113,10 @@ class AdrTeacher(Teacher):
         if self.rng.random() < self.boundary_sampling_p:
             d = int(self.rng.integers(self.task_space.dim))
             movable = [self.lows[d] > self.task_space.low[d], self.highs[d] < self.task_space.high[d]]
-            if all(movable):
+            if self.pin == "either" or all(movable) or not any(movable):
                 task[d] = self.lows[d] if self.rng.random() < 0.5 else self.highs[d]
-            elif movable[0]:
-                task[d] = self.lows[d]
-            elif movable[1]:
-                task[d] = self.highs[d]
+            else:
+                task[d] = self.lows[d] if movable[0] else self.highs[d]
         return task
 
     def _update(self, task: Task, feedback: Feedback) -> None:

@@ -10,8 +10,10 @@ The teacher keeps a buffer of levels with a regret *score* each, estimated by th
 - ``max_mc``: the best return ever seen on the level minus the mean value estimate along the episode (the
   student reports ``mean_value``; the teacher keeps each level's best return).
 
-Each episode either *replays* a buffer level (probability ``replay_prob``, once the buffer holds
-``min_fill * buffer_size`` levels) or plays a *new* random level with a fresh seed. Replays are drawn from
+Each episode either *replays* a buffer level or plays a *new* random level with a fresh seed. Once the buffer holds
+``min_fill * buffer_size`` levels, it replays with probability min(fill, ``replay_prob``), fill = held levels /
+``buffer_size`` (``replay_schedule="proportionate"``, dcd's default: ``sample_replay_decision`` with
+``sample_full_distribution``), or ``replay_prob`` (``"fixed"``); before, never. Replays are drawn from
 P = (1 - staleness_coef) * h + staleness_coef * P_stale, where h(level) is proportional to
 (1 / rank of its score) ** (1 / temperature) (rank 1 = highest score) and P_stale is proportional to the number of
 episodes sampled since the level was last sampled. A replayed level's score becomes
@@ -32,6 +34,7 @@ from curriculum.spaces import BoxTaskSpace, Task
 #: score name -> the ``Feedback.scores`` entry it is computed from
 SCORES = {"positive_value_loss": "positive_value_loss", "value_l1": "value_l1", "max_mc": "mean_value"}
 _SEED_RANGE = 2**31 - 1
+REPLAY_SCHEDULES = ("proportionate", "fixed")
 
 
 class LevelBuffer:
@@ -89,7 +92,9 @@ class PlrTeacher(Teacher):
     seed (``cli.py run`` provides both; the simulated student does not).
 
     :param score: regret estimate: ``positive_value_loss``, ``value_l1`` or ``max_mc``
-    :param replay_prob: probability of replaying a buffer level (once the buffer is filled enough)
+    :param replay_prob: probability of replaying a buffer level (once the buffer is filled enough; the cap of the
+        proportionate schedule)
+    :param replay_schedule: proportionate (replay with probability min(fill, replay_prob), dcd's default) or fixed
     :param buffer_size: number of levels the buffer holds
     :param min_fill: share of ``buffer_size`` the buffer must hold before any replay
     :param temperature: rank prioritisation temperature (beta)
@@ -114,8 +119,12 @@ class PlrTeacher(Teacher):
         temperature: float = 0.1,
         staleness_coef: float = 0.3,
         score_alpha: float = 1.0,
+        replay_schedule: str = "proportionate",
     ) -> None:
         super().__init__(task_space, seed, return_bounds)
+        if replay_schedule not in REPLAY_SCHEDULES:
+            raise ValueError(f"unknown replay_schedule '{replay_schedule}'; valid: {', '.join(REPLAY_SCHEDULES)}")
+        self.replay_schedule = replay_schedule
         if score not in SCORES:
             raise ValueError(f"unknown score '{score}'; valid: {', '.join(SCORES)}")
         for name, value in (("replay_prob", replay_prob), ("min_fill", min_fill), ("staleness_coef", staleness_coef)):
@@ -149,7 +158,7 @@ class PlrTeacher(Teacher):
 
     def _next_level(self) -> Level:
         buffer = self.buffer
-        if buffer.size and buffer.size >= self.min_fill * self.buffer_size and self.rng.random() < self.replay_prob:
+        if buffer.size and buffer.size >= self.min_fill * self.buffer_size and self.rng.random() < self.replay_rate():
             slot = int(self.rng.choice(buffer.size, p=self.replay_probabilities()))
             buffer.last_sampled[slot] = self.clock
             buffer.replays[slot] += 1
@@ -157,6 +166,12 @@ class PlrTeacher(Teacher):
             return Level(buffer.tasks[slot].copy(), int(buffer.seeds[slot]), train=True)
         self._kind = "new"
         return Level(self.start_space.sample(self.rng), self._fresh_seed(), train=not self.robust)
+
+    def replay_rate(self) -> float:
+        """The probability of a replay once the buffer is filled enough (see ``replay_schedule``)."""
+        if self.replay_schedule == "fixed":
+            return self.replay_prob
+        return min(self.buffer.size / self.buffer_size, self.replay_prob)
 
     def replay_probabilities(self) -> np.ndarray:
         """The current replay distribution over the buffer's levels (slot order)."""
@@ -280,6 +295,7 @@ class AccelTeacher(RobustPlrTeacher):
         mutate_quantile: float = 0.0,
         easy_start: bool = True,
         edit_moves: str = "discrete",
+        replay_schedule: str = "proportionate",
     ) -> None:
         super().__init__(
             task_space,
@@ -292,6 +308,7 @@ class AccelTeacher(RobustPlrTeacher):
             temperature,
             staleness_coef,
             score_alpha,
+            replay_schedule,
         )
         if num_edits < 1 or not 0 < edit_step <= 1 or not 0 <= mutate_quantile <= 1:
             raise ValueError("need num_edits >= 1, 0 < edit_step <= 1 and 0 <= mutate_quantile <= 1")

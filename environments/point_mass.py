@@ -4,10 +4,13 @@ A point mass starts at (0, 3) and must reach (0, -3). A wall along y = 0 has a g
 outside the gate (|x at the crossing - gate_x| > width / 2) is a crash and ends the episode.
 Task: ``gate_x`` in [-4, 4], ``gate_width`` in [0.5, 8], ``friction`` in [0, 4].
 Dynamics: acceleration = 1.5 * force - friction * velocity + N(0, 0.05); Euler steps of 0.01 s, 10 per env
-step; positions clipped to [-4, 4]. By default as SPDL's code: explicit Euler (positions move with the
-velocity before the sub-step's acceleration), and only a downward crossing of the wall can crash (the mass then
-rests at the wall). ``dynamics="semi-implicit"`` (an earlier version: velocities first, crossings in both
-directions) is kept for comparison; the README gives both measured. Action: force in [-10, 10]^2. Reward per
+step; positions clipped to [-4, 4]. By default as SPDL's code (psclklnk/spdl ``contextual_point_mass.py``):
+explicit Euler (positions move with the velocity before the sub-step's acceleration), and a crossing of the
+wall's line outside the gate in either direction is a crash (``y >= 0 > new y or y <= 0 < new y``; the mass then
+rests at the wall, the crossing point interpolated as the reference does). ``dynamics="semi-implicit"`` (an
+earlier version: velocities first) is kept for comparison; the README gives both measured. The step noise comes
+from the level's own generator (seeded by the level seed), so a task and a level seed replay the same episode
+under the same actions, whatever generator ``reset(seed)`` was given. Action: force in [-10, 10]^2. Reward per
 step: exp(-0.6 * distance to the goal); horizon 100 steps (truncation), so returns lie in (0, 100].
 Success: the final distance to the goal is below 0.25 (``info["is_success"]`` on the final step).
 
@@ -43,7 +46,7 @@ class PointMassGateEnv(ParametricEnv):
     :param observation_mode: ``plain`` (an array) or ``privileged`` (``{"student": state, "privileged": task}``)
     :param horizon: steps per episode before truncation
     :param render_mode: ``rgb_array`` or None
-    :param dynamics: ``spdl`` (explicit Euler, downward crashes: the reference) or ``semi-implicit``
+    :param dynamics: ``spdl`` (explicit Euler: the reference) or ``semi-implicit``
     :param gate_sensor: range above the wall within which the state includes the gate's edges (0: no sensor)
     """
 
@@ -57,10 +60,10 @@ class PointMassGateEnv(ParametricEnv):
     easy_task_space = BoxTaskSpace(["gate_x", "gate_width", "friction"], [-1.0, 4.0, 0.0], [1.0, 8.0, 1.0])
     #: SPDL's initial and target task distributions (mean, std per dimension), from Klink et al. 2020
     spdl_initial = (np.array([0.0, 4.25, 2.0]), np.array([2.0, 1.875, 1.0]))
-    spdl_target = (np.array([2.5, 0.5, 0.0]), np.array([4e-3, 4e-3, 4e-3]))
+    spdl_target = (np.array([2.5, 0.5, 0.0]), np.array([4e-3, 3.75e-3, 2e-3]))  # point_mass_experiment.py
     #: the test set a run also plays at its end and reports apart (SPDL's target gate)
     target_set = "target"
-    state_attrs = ("gate_x", "gate_width", "friction", "x", "y", "vx", "vy", "steps", "crashed", "_trajectory")
+    state_attrs = ("gate_x", "gate_width", "friction", "x", "y", "vx", "vy", "steps", "crashed", "_trajectory", "_noise")
 
     def __init__(
         self,
@@ -95,7 +98,7 @@ class PointMassGateEnv(ParametricEnv):
     # -- gymnasium API ------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)
-        self._begin_episode()
+        self._noise = self._begin_episode()  # the level's generator: the step noise of this episode
         self.gate_x, self.gate_width, self.friction = (float(v) for v in self.task)
         self.x, self.y = START
         self.vx = self.vy = 0.0
@@ -107,7 +110,7 @@ class PointMassGateEnv(ParametricEnv):
     def step(self, action: np.ndarray) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         fx = min(max(float(action[0]), -10.0), 10.0)
         fy = min(max(float(action[1]), -10.0), 10.0)
-        self._move(fx, fy, self.np_random.normal(0.0, 0.05, 20).tolist())
+        self._move(fx, fy, self._noise.normal(0.0, 0.05, 20).tolist())
         return self._observation(), *self._end_step()
 
     def _move(self, fx: float, fy: float, noise: list[float]) -> None:
@@ -123,7 +126,7 @@ class PointMassGateEnv(ParametricEnv):
                 new_y = min(max(y + 0.01 * vy, -4.0), 4.0)
                 vx += 0.01 * ax
                 vy += 0.01 * ay
-                crossed = y >= 0.0 > new_y  # SPDL checks downward crossings only
+                crossed = y >= 0.0 > new_y or y <= 0.0 < new_y  # SPDL's rule, both directions
             else:
                 vx += 0.01 * ax
                 vy += 0.01 * ay
@@ -131,8 +134,8 @@ class PointMassGateEnv(ParametricEnv):
                 new_y = min(max(y + 0.01 * vy, -4.0), 4.0)
                 crossed = (y > 0.0) != (new_y > 0.0)
             if crossed:  # crossed the wall this sub-step
-                frac = y / (y - new_y) if y != new_y else 0.0
-                x_cross = x + frac * (new_x - x)
+                frac = (0.0 - y) / (new_y - y) if y != new_y else 0.0
+                x_cross = frac * new_x + (1 - frac) * x  # the reference's interpolation, term for term
                 if abs(x_cross - self.gate_x) > half_gate:
                     self.crashed = True
                     x, y = x_cross, 0.0
@@ -169,7 +172,7 @@ class PointMassGateEnv(ParametricEnv):
         truncated, infos)``, the observations batched (an array, or a dict of arrays in privileged mode).
         """
         force = np.clip(np.asarray(actions, dtype=np.float64), -10.0, 10.0)  # (N, 2)
-        noise = np.stack([env.np_random.normal(0.0, 0.05, 20) for env in envs])  # (N, 20): each env's own stream
+        noise = np.stack([env._noise.normal(0.0, 0.05, 20) for env in envs])  # (N, 20): each env's own stream
         pos = np.array([(env.x, env.y) for env in envs])
         vel = np.array([(env.vx, env.vy) for env in envs])
         mu = np.array([env.friction for env in envs])[:, None]
@@ -186,8 +189,9 @@ class PointMassGateEnv(ParametricEnv):
                 vel = vel + 0.01 * acc
                 pos = np.minimum(np.maximum(pos + 0.01 * vel, -4.0), 4.0)
             heights[i + 1] = pos[:, 1]
-        if explicit:  # downward crossings only, as _move
-            near_wall = ((heights[:-1] >= 0.0) & (heights[1:] < 0.0)).any(axis=0)
+        if explicit:  # both directions, as _move
+            before, after = heights[:-1], heights[1:]
+            near_wall = (((before >= 0.0) & (after < 0.0)) | ((before <= 0.0) & (after > 0.0))).any(axis=0)
         else:
             near_wall = ((heights[:-1] > 0.0) != (heights[1:] > 0.0)).any(axis=0)
         rewards, terminated, truncated, infos = np.empty(len(envs)), np.empty(len(envs), bool), np.empty(len(envs), bool), []

@@ -386,7 +386,7 @@ def test_point_mass_follows_spdl_dynamics_by_default():
         moved[dynamics] = 3.0 - float(obs[1])
     # from rest, a = 15: explicit Euler moves 1e-4 * 15 * (0 + 1 + ... + 9), semi-implicit 1e-4 * 15 * (1 + ... + 10)
     assert moved["spdl"] == pytest.approx(0.0675, abs=2e-3) and moved["semi-implicit"] == pytest.approx(0.0825, abs=2e-3)
-    for dynamics, crashes in (("spdl", False), ("semi-implicit", True)):  # SPDL checks downward crossings only
+    for dynamics, crashes in (("spdl", True), ("semi-implicit", True)):  # an upward crossing crashes too
         env = PointMassGateEnv(dynamics=dynamics)
         env.set_task([3.5, 0.5, 0.0])
         env.reset(seed=0)

@@ -196,3 +196,170 @@ def test_the_discounted_return_score_uses_the_environments_rewards_and_the_stude
     for task, feedback in teacher.updates:  # a reward of a + 10 b on the last step only
         expected = 0.99 ** (feedback.length - 1) * (task[0] + 10 * task[1])
         assert feedback.scores["discounted_return"] == pytest.approx(expected, rel=1e-5)
+
+
+# -- the point mass (psclklnk/spdl deep_sprl/environments/contextual_point_mass.py) ------------------------------
+def reference_point_mass(context, actions, noise_rng):
+    """The reference's rules, transcribed: state (x, vx, y, vy), explicit Euler of dt 0.01 clipped to the box,
+    ten sub-steps a step, a crash on a crossing of y = 0 outside the gate in either direction. The noise comes
+    from ``noise_rng`` in the env's order (20 draws a step: x, y per sub-step). Returns the positions after each
+    step and the step the episode crashed at (or None)."""
+    low, high = np.array([-4.0, -np.inf, -4.0, -np.inf]), np.array([4.0, np.inf, 4.0, np.inf])
+    state, positions = np.array([0.0, 0.0, 3.0, 0.0]), []
+    for t, action in enumerate(actions):
+        action = np.clip(action, -10, 10)
+        noise = noise_rng.normal(0.0, 0.05, 20).reshape(10, 2)
+        crash = False
+        for i in range(10):
+            der = np.zeros(4)
+            der[0::2] = state[1::2]
+            der[1::2] = 1.5 * action - context[2] * state[1::2] + noise[i]
+            new = np.clip(state + 0.01 * der, low, high)
+            if state[2] >= 0 > new[2] or state[2] <= 0 < new[2]:
+                alpha = (0.0 - state[2]) / (new[2] - state[2])
+                x_crit = alpha * new[0] + (1 - alpha) * state[0]
+                if np.abs(x_crit - context[0]) > 0.5 * context[1]:
+                    new, crash = np.array([x_crit, 0.0, 0.0, 0.0]), True
+            state = new
+            if crash:
+                break
+        positions.append(state[0::2].copy())
+        if crash:
+            return np.array(positions), t
+    return np.array(positions), None
+
+
+def through_the_gate_and_back_up():
+    """Down through a gate at x = 0, right below the wall, then up outside the gate."""
+    return [np.array([0.0, -10.0])] * 8 + [np.array([10.0, 3.0])] * 6 + [np.array([0.0, 10.0])] * 20
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_point_mass_crashes_as_the_reference_in_either_direction(batched):
+    import copy
+
+    from environments.point_mass import PointMassGateEnv
+
+    context = np.array([0.0, 1.0, 0.5])
+    actions = through_the_gate_and_back_up()
+    env = PointMassGateEnv()
+    env.set_task(context, level_seed=11)
+    env.reset(seed=0)
+    expected, crash_step = reference_point_mass(context, actions, copy.deepcopy(env._noise))
+    assert crash_step is not None and crash_step > 14  # it went through the gate, then crashed going up
+    for t, action in enumerate(actions):
+        if batched:
+            _, _, terminated, _, _ = PointMassGateEnv.step_batch([env], action[None])
+            terminated = bool(terminated[0])
+        else:
+            _, _, terminated, _, _ = env.step(action)
+        np.testing.assert_allclose([env.x, env.y], expected[t], rtol=0, atol=1e-12)
+        assert terminated == (t == crash_step)
+        if terminated:
+            break
+    assert env.crashed and env.y == 0.0 and env.vx == env.vy == 0.0
+
+
+def test_point_mass_target_distribution_and_its_held_out_set_are_the_references():
+    from environments.point_mass import PointMassGateEnv
+
+    mean, std = PointMassGateEnv.spdl_target
+    np.testing.assert_array_equal(mean, [2.5, 0.5, 0.0])
+    np.testing.assert_array_equal(std, [0.004, 0.00375, 0.002])  # point_mass_experiment.py's TARGET_VARIANCE
+    target = PointMassGateEnv().test_set("target")
+    drawn = np.random.default_rng(0).normal([2.5, 0.5, 0.0], [0.004, 0.00375, 0.002], (10, 3))
+    np.testing.assert_array_equal(target, np.clip(drawn, PointMassGateEnv.task_space.low, PointMassGateEnv.task_space.high))
+
+
+@pytest.mark.parametrize("name", ["point-mass", "stump-tracks"])
+def test_a_task_and_a_level_seed_replay_the_same_episode_whatever_the_reset_seed(name):
+    from environments.registry import make_env
+
+    trajectories = []
+    for reset_seed in (1, 2):
+        env = make_env(name)
+        env.unwrapped.set_task(env.unwrapped.default_task, level_seed=7)
+        obs, _ = env.reset(seed=reset_seed)
+        steps = [obs]
+        actions = np.random.default_rng(0).uniform(-1, 1, (30, *env.action_space.shape)) * env.action_space.high
+        for action in actions:
+            obs, reward, terminated, truncated, _ = env.step(action.astype(np.float32))
+            steps.append(np.append(obs, reward))
+            if terminated or truncated:
+                break
+        trajectories.append(steps)
+        env.close()
+    assert len(trajectories[0]) == len(trajectories[1])
+    for a, b in zip(*trajectories, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- ADR (TeachMyAgent teachers/algos/adr.py) ---------------------------------------------------------------------
+def pinned_sides(adr, n=4000):
+    """How often ``n`` samples sit on dimension 0's low and high bounds."""
+    tasks = np.array([adr.sample() for _ in range(n)])
+    return int((tasks[:, 0] == adr.lows[0]).sum()), int((tasks[:, 0] == adr.highs[0]).sum())
+
+
+def test_adr_pins_either_bound_50_50_as_the_reference_even_at_the_limit():
+    from curriculum.adr import AdrTeacher
+
+    line = BoxTaskSpace(["x"], [0.0], [10.0])
+    adr = AdrTeacher(line, boundary_sampling_p=1.0, start="x=0")  # low bound at the space's limit
+    adr.highs[:] = 4.0
+    low, high = pinned_sides(adr)
+    assert low + high == 4000 and abs(low - 2000) < 150  # TeachMyAgent: random.random() < 0.5 when any can move
+    movable = AdrTeacher(line, boundary_sampling_p=1.0, start="x=0", pin="movable")
+    movable.highs[:] = 4.0
+    assert pinned_sides(movable) == (0, 4000)
+
+
+@pytest.mark.parametrize("high", [4.0, 10.0])
+def test_adr_bound_at_the_limit_shrinks_after_failures(high):
+    """A low bound at the space's limit (with the high one movable, or at its limit too) shrinks by one step after
+    a queue of failures, as any bound does."""
+    from curriculum.adr import AdrTeacher
+
+    line = BoxTaskSpace(["x"], [0.0], [10.0])
+    adr = AdrTeacher(line, return_bounds=(0, 1), boundary_sampling_p=1.0, queue_len=5, step_size=0.1, start="x=0")
+    adr.highs[:] = high
+    for _ in range(200):
+        task = adr.sample()
+        adr.update(task, Feedback(0.0))  # every episode fails
+        if adr.lows[0] > 0.0:
+            break
+    assert adr.lows[0] == pytest.approx(1.0)
+
+
+# -- PLR, Robust PLR, ACCEL (dcd level_replay/level_sampler.py) -------------------------------------------------
+@pytest.mark.parametrize(
+    ("schedule", "fill", "expected"),
+    [
+        ("proportionate", 0.4, 0.0),
+        ("proportionate", 0.6, 0.6),
+        ("proportionate", 0.95, 0.9),
+        ("fixed", 0.6, 0.9),
+    ],
+)
+def test_plr_replay_schedule_is_dcds_sample_replay_decision(schedule, fill, expected):
+    """dcd (sample_full_distribution): replay iff fill >= rho and U < min(fill, replay_prob) (proportionate) or
+    U < replay_prob (fixed)."""
+    from curriculum.plr import PlrTeacher
+
+    line = BoxTaskSpace(["x"], [0.0], [1.0])
+    plr = PlrTeacher(line, seed=0, replay_prob=0.9, buffer_size=100, min_fill=0.5, replay_schedule=schedule)
+    for k in range(round(fill * 100)):
+        plr._admit(np.array([k / 100]), 10_000 + k, 1.0, 0.0, -1)
+    kinds = []
+    for _ in range(4000):
+        plr.sample_level()
+        kinds.append(plr._kind)
+    assert kinds.count("replay") / 4000 == pytest.approx(expected, abs=0.025)
+    assert plr.buffer.size == round(fill * 100)  # sampling alone admits nothing
+
+
+def test_regret_teachers_default_to_the_proportionate_schedule():
+    from curriculum.plr import AccelTeacher, PlrTeacher, RobustPlrTeacher
+
+    line = BoxTaskSpace(["x"], [0.0], [1.0])
+    assert {cls(line).replay_schedule for cls in (PlrTeacher, RobustPlrTeacher, AccelTeacher)} == {"proportionate"}

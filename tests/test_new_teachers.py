@@ -51,7 +51,7 @@ def test_adr_starts_in_the_easy_region_and_expands_on_the_simulated_student():
 
 def test_spdl_steps_respect_the_kl_bound_and_move_toward_the_target():
     env = PointMassGateEnv()
-    spdl = SpdlTeacher(env.task_space, seed=0, update_frequency=500, update_offset=500, max_kl=0.1, zeta=0.5)
+    spdl = SpdlTeacher(env.task_space, seed=0, update_frequency=500, update_offset=500, max_kl=0.1, zeta=2.0)
     spdl.prepare(env)
     np.testing.assert_allclose(spdl.mean, [0.0, 4.25, 2.0])
     rng = np.random.default_rng(0)

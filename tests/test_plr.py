@@ -44,7 +44,16 @@ def test_replay_distribution_is_rank_prioritised_and_mixed_with_staleness():
 
 
 def test_replays_follow_the_rank_distribution_empirically():
-    teacher = PlrTeacher(SPACE, seed=1, buffer_size=4, temperature=1.0, staleness_coef=0.0, replay_prob=1.0, min_fill=1.0)
+    teacher = PlrTeacher(
+        SPACE,
+        seed=1,
+        buffer_size=4,
+        temperature=1.0,
+        staleness_coef=0.0,
+        replay_prob=1.0,
+        min_fill=1.0,
+        replay_schedule="fixed",
+    )
     play(teacher, 4, score_of=lambda task: 0.0)
     teacher.buffer.scores[:4] = [4.0, 3.0, 2.0, 1.0]
     counts = np.zeros(4)
@@ -69,7 +78,7 @@ def test_admission_only_when_beating_the_lowest_priority_level():
 
 
 def test_replayed_level_score_is_replaced_and_max_mc_uses_the_best_return():
-    teacher = PlrTeacher(SPACE, seed=3, score="max_mc", buffer_size=4, replay_prob=1.0, min_fill=0.25)
+    teacher = PlrTeacher(SPACE, seed=3, score="max_mc", buffer_size=4, replay_prob=1.0, min_fill=0.25, replay_schedule="fixed")
     assert teacher.required_scores == ("mean_value",)
     new = teacher.sample_level()
     teacher.update(new.task, Feedback(5.0, scores={"mean_value": 1.0}, level_seed=new.seed))
@@ -83,7 +92,7 @@ def test_replayed_level_score_is_replaced_and_max_mc_uses_the_best_return():
 
 
 def test_replay_decision_rate_is_close_to_p_once_the_buffer_is_filled_enough():
-    teacher = PlrTeacher(SPACE, seed=4, buffer_size=10, replay_prob=0.3, min_fill=0.5)
+    teacher = PlrTeacher(SPACE, seed=4, buffer_size=10, replay_prob=0.3, min_fill=0.5, replay_schedule="fixed")
     before = play(teacher, 5)
     assert teacher.buffer.size == 5 and all(teacher.buffer.replays[:5] == 0)  # no replay until 5 levels
     kinds = []
@@ -95,7 +104,7 @@ def test_replay_decision_rate_is_close_to_p_once_the_buffer_is_filled_enough():
 
 
 def test_robust_plr_scores_new_levels_without_training_on_them():
-    robust = RobustPlrTeacher(SPACE, seed=5, buffer_size=4, min_fill=1.0, replay_prob=0.5)
+    robust = RobustPlrTeacher(SPACE, seed=5, buffer_size=4, min_fill=1.0, replay_prob=0.5, replay_schedule="fixed")
     levels = play(robust, 200)
     kinds = list(robust.recent_kinds)
     assert kinds[:4] == ["new"] * 4 and set(kinds[4:]) == {"new", "replay"}

@@ -70,6 +70,8 @@ def same(a, b) -> bool:
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, np.ndarray):
         return np.array_equal(a, b)
+    if isinstance(a, np.random.Generator):  # a level's own generator: the same draws to come
+        return isinstance(b, np.random.Generator) and same(a.bit_generator.state, b.bit_generator.state)
     if hasattr(a, "__dict__"):  # dataclasses and small objects (a fitted GMM, a level buffer)
         return type(a) is type(b) and same(vars(a), vars(b))
     return a == b

@@ -4,7 +4,8 @@ Reward as BipedalWalker: forward progress (about 300 for a full track), -100 whe
 ground or the walker leaves the track backwards, and a small torque penalty. Observation: hull angle and
 velocities (4), per leg hip/knee angles and speeds and foot contact (5 each), 10 lidar rays (24 floats for
 a biped, 34 for the quadruped); actions: hip and knee torque per leg in [-1, 1]. Episodes are truncated
-after ``max_episode_steps`` (2000). Success: return > 230.
+after ``max_episode_steps`` (2000). Success: return > 230. The terrain and the initial push both come from the
+level's generator, so a task and a level seed replay the same episode under the same actions.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ class WalkerEnv(ReplayCopies, ParametricEnv, bw.BipedalWalker):
         init_x = STEP * bw.TERRAIN_STARTPAD / 2
         self.body: Body = build_body(self.world, self.spec_body, init_x, bw.TERRAIN_HEIGHT + 2 * leg_h)
         self.hull, self.legs, self.joints = self.body.hull, self.body.segments, self.body.joints
-        self.hull.ApplyForceToCenter((self.np_random.uniform(-bw.INITIAL_RANDOM, bw.INITIAL_RANDOM), 0), True)
+        # the initial push from the level's generator too: a task and a level seed replay the same episode
+        self.hull.ApplyForceToCenter((level_rng.uniform(-bw.INITIAL_RANDOM, bw.INITIAL_RANDOM), 0), True)
         self.drawlist = self.terrain + self.legs + [self.hull]
         self.lidar = [_Lidar() for _ in range(10)]
         obs, *_ = self._physics_step(np.zeros(self.spec_body.action_dim))
