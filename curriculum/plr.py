@@ -19,6 +19,21 @@ P = (1 - staleness_coef) * h + staleness_coef * P_stale, where h(level) is propo
 episodes sampled since the level was last sampled. A replayed level's score becomes
 (1 - score_alpha) * old + score_alpha * new (1 = replace, the reference's choice). A new level enters the buffer if
 there is room, or else if its score beats that of the level with the lowest replay probability, which it replaces.
+
+Two cycles (``cycle``):
+
+- ``episode`` (default): the replay decision is taken per episode, so a rollout mixes replayed and new levels;
+  Robust PLR and ACCEL mask the new levels' transitions out of the student's minibatches.
+- ``rollout``: dcd's cycle (``envs/runners/adversarial_runner.py``, ``run()``), for on-policy students. The
+  student (:class:`students.curriculum.CurriculumCallback`) calls :meth:`PlrTeacher.begin_rollout` at each
+  rollout's start; the decision is taken once for all sub-environments, each of which is reset to a level of that
+  kind (an episode still running is cut there, as dcd's "cliffhanger": scored as it stands, its last value
+  bootstrapped). In a *replay* rollout every level is a replay, an episode that ends is followed by another
+  replay sample, and the student takes its full update. In a *new-level* rollout every sub-environment plays a
+  fresh level, again after each episode that ends (dcd resets the agent on the same level), and Robust PLR's and
+  ACCEL's students take no update (``no_exploratory_grad_updates``). ACCEL follows each replay rollout with an
+  *edit* rollout: children of the levels the replay rollout started with (dcd's ``base_levels="batch"``), played
+  without gradient and admitted by score; its per-episode children are off in this cycle.
 """
 
 from __future__ import annotations
@@ -35,6 +50,8 @@ from curriculum.spaces import BoxTaskSpace, Task
 SCORES = {"positive_value_loss": "positive_value_loss", "value_l1": "value_l1", "max_mc": "mean_value"}
 _SEED_RANGE = 2**31 - 1
 REPLAY_SCHEDULES = ("proportionate", "fixed")
+CYCLES = ("episode", "rollout")
+ROLLOUT_KINDS = ("replay", "new", "edit")
 
 
 class LevelBuffer:
@@ -95,6 +112,7 @@ class PlrTeacher(Teacher):
     :param replay_prob: probability of replaying a buffer level (once the buffer is filled enough; the cap of the
         proportionate schedule)
     :param replay_schedule: proportionate (replay with probability min(fill, replay_prob), dcd's default) or fixed
+    :param cycle: episode (a replay decision per episode) or rollout (dcd's: one per rollout, on-policy students)
     :param buffer_size: number of levels the buffer holds
     :param min_fill: share of ``buffer_size`` the buffer must hold before any replay
     :param temperature: rank prioritisation temperature (beta)
@@ -103,7 +121,15 @@ class PlrTeacher(Teacher):
     """
 
     needs = "the student's value score (positive_value_loss by default), level seeds"
-    state_attrs: ClassVar[tuple[str, ...]] = ("buffer", "clock", "recent_kinds", "pending_parents")
+    state_attrs: ClassVar[tuple[str, ...]] = (
+        "buffer",
+        "clock",
+        "recent_kinds",
+        "pending_parents",
+        "rollout_kind",
+        "rollout_levels",
+        "rollout_counts",
+    )
     #: whether new levels are only scored, not trained on
     robust: ClassVar[bool] = False
 
@@ -120,8 +146,16 @@ class PlrTeacher(Teacher):
         staleness_coef: float = 0.3,
         score_alpha: float = 1.0,
         replay_schedule: str = "proportionate",
+        cycle: str = "episode",
     ) -> None:
         super().__init__(task_space, seed, return_bounds)
+        if cycle not in CYCLES:
+            raise ValueError(f"unknown cycle '{cycle}'; valid: {', '.join(CYCLES)}")
+        self.cycle = cycle
+        self.rollout_kind = ""  # rollout cycle: the kind of the rollout in progress
+        self.rollout_levels: list[Level] = []  # and the levels it started with
+        self.rollout_counts = dict.fromkeys(("replay", "new", "edit", "student_updates"), 0)
+        self.n_envs = 0
         if replay_schedule not in REPLAY_SCHEDULES:
             raise ValueError(f"unknown replay_schedule '{replay_schedule}'; valid: {', '.join(REPLAY_SCHEDULES)}")
         self.replay_schedule = replay_schedule
@@ -149,23 +183,68 @@ class PlrTeacher(Teacher):
     # -- sampling ------------------------------------------------------------------------------------------
     def sample_level(self) -> Level:
         self.clock += 1
-        level = self._next_level()
+        level = self._rollout_level() if self.rollout_kind else self._next_level()
         self.recent_kinds.append(self._kind)
+        if self.rollout_kind and len(self.rollout_levels) < self.n_envs:
+            self.rollout_levels.append(level)
         return level
+
+    # -- dcd's cycle (cycle="rollout") ---------------------------------------------------------------------
+    def begin_rollout(self, n_envs: int) -> str:
+        """Decide what the rollout starting now plays in all ``n_envs`` sub-environments: ``"replay"``, ``"new"``
+        or ``"edit"`` (ACCEL, after a replay rollout); the next ``n_envs`` levels sampled are its first levels.
+
+        :raises RuntimeError: the teacher was built with ``cycle="episode"``
+        """
+        if self.cycle != "rollout":
+            raise RuntimeError(f"{type(self).__name__} decides per episode (cycle=episode): begin_rollout is not used")
+        if self._edit_rollout():
+            kind = "edit"
+        elif self._warm() and self.rng.random() < self.replay_rate():
+            kind = "replay"
+        else:
+            kind = "new"
+        self.rollout_kind, self.rollout_levels, self.n_envs = kind, [], n_envs
+        self.rollout_counts[kind] += 1
+        self.rollout_counts["student_updates"] += int(self.rollout_trains)
+        return kind
+
+    @property
+    def rollout_trains(self) -> bool:
+        """Whether the student learns from the rollout in progress (rollout cycle)."""
+        return self.rollout_kind == "replay" or (self.rollout_kind == "new" and not self.robust)
+
+    def _edit_rollout(self) -> bool:
+        """Whether the rollout starting now is an edit rollout (ACCEL queues one after each replay rollout)."""
+        return False
+
+    def _warm(self) -> bool:
+        return bool(self.buffer.size) and self.buffer.size >= self.min_fill * self.buffer_size
+
+    def _rollout_level(self) -> Level:
+        if self.rollout_kind == "replay":
+            return self._replay_level()
+        return self._new_level()
+
+    def _replay_level(self) -> Level:
+        buffer = self.buffer
+        slot = int(self.rng.choice(buffer.size, p=self.replay_probabilities()))
+        buffer.last_sampled[slot] = self.clock
+        buffer.replays[slot] += 1
+        self._kind = "replay"
+        return Level(buffer.tasks[slot].copy(), int(buffer.seeds[slot]), train=True)
+
+    def _new_level(self) -> Level:
+        self._kind = "new"
+        return Level(self.start_space.sample(self.rng), self._fresh_seed(), train=not self.robust)
 
     def _sample(self) -> Task:
         return self.sample_level().task
 
     def _next_level(self) -> Level:
-        buffer = self.buffer
-        if buffer.size and buffer.size >= self.min_fill * self.buffer_size and self.rng.random() < self.replay_rate():
-            slot = int(self.rng.choice(buffer.size, p=self.replay_probabilities()))
-            buffer.last_sampled[slot] = self.clock
-            buffer.replays[slot] += 1
-            self._kind = "replay"
-            return Level(buffer.tasks[slot].copy(), int(buffer.seeds[slot]), train=True)
-        self._kind = "new"
-        return Level(self.start_space.sample(self.rng), self._fresh_seed(), train=not self.robust)
+        if self._warm() and self.rng.random() < self.replay_rate():
+            return self._replay_level()
+        return self._new_level()
 
     def replay_rate(self) -> float:
         """The probability of a replay once the buffer is filled enough (see ``replay_schedule``)."""
@@ -231,6 +310,11 @@ class PlrTeacher(Teacher):
             "score_max": float(buffer.scores[:n].max()) if n else 0.0,
             "replay_share": kinds.count("replay") / len(kinds) if kinds else 0.0,
             "staleness_mean": float((self.clock - buffer.last_sampled[:n]).mean()) if n else 0.0,
+            **(
+                {f"{k}_rollouts" if k in ROLLOUT_KINDS else k: float(v) for k, v in self.rollout_counts.items()}
+                if self.cycle == "rollout"
+                else {}
+            ),
         }
 
     def plot_levels(self) -> tuple[np.ndarray, np.ndarray, str] | None:
@@ -296,6 +380,7 @@ class AccelTeacher(RobustPlrTeacher):
         easy_start: bool = True,
         edit_moves: str = "discrete",
         replay_schedule: str = "proportionate",
+        cycle: str = "episode",
     ) -> None:
         super().__init__(
             task_space,
@@ -309,6 +394,7 @@ class AccelTeacher(RobustPlrTeacher):
             staleness_coef,
             score_alpha,
             replay_schedule,
+            cycle,
         )
         if num_edits < 1 or not 0 < edit_step <= 1 or not 0 <= mutate_quantile <= 1:
             raise ValueError("need num_edits >= 1, 0 < edit_step <= 1 and 0 <= mutate_quantile <= 1")
@@ -348,7 +434,26 @@ class AccelTeacher(RobustPlrTeacher):
             return self.children.popleft()
         return super()._next_level()
 
+    def _edit_rollout(self) -> bool:
+        """After a replay rollout: queue a child of each level it started with (dcd's ``base_levels="batch"``)."""
+        if self.rollout_kind != "replay":
+            return False
+        self.children.clear()
+        for base in self.rollout_levels:
+            seed = self._fresh_seed()
+            self.pending_parents[seed] = int(base.seed)  # type: ignore[arg-type]
+            self.children.append(Level(self.mutate(base.task), seed, train=False))
+        return bool(self.children)
+
+    def _rollout_level(self) -> Level:
+        if self.rollout_kind == "edit" and self.children:
+            self._kind = "child"
+            return self.children.popleft()
+        return super()._rollout_level()
+
     def _after_replay(self, slot: int) -> None:
+        if self.cycle == "rollout":  # children come from the edit rollouts
+            return
         buffer = self.buffer
         if buffer.scores[slot] < np.quantile(buffer.scores[: buffer.size], self.mutate_quantile):
             return

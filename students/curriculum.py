@@ -31,6 +31,13 @@ TQC) have no rollout values: the episode's states are kept while it runs, and at
 (deterministic action; the smaller of the twin critics, or the mean of TQC's quantiles) gives GAE advantages
 (lambda = 0.95, the student's gamma; the final state bootstraps unless the episode terminated). Episodes that
 cannot be scored (cut by an interrupted rollout) are not reported to a teacher that needs scores.
+
+A teacher with dcd's rollout cycle (``cycle == "rollout"``, :mod:`curriculum.plr`) is asked at each rollout's start
+what the rollout plays (:meth:`~curriculum.plr.PlrTeacher.begin_rollout`); every sub-environment is then reset to
+a level of that kind. The episodes still running are cut there and reported as they stand (their scores from
+the steps they took, the last value bootstrapped; not solved), to the teacher only, not to the episode logs.
+In a new-level or edit rollout an episode that ends is followed by its own level again, as dcd's agent resets.
+The one episode of look-ahead stays: a replay sample drawn for an episode the rollout's end cuts is not played.
 """
 
 from __future__ import annotations
@@ -138,6 +145,12 @@ class CurriculumCallback(BaseCallback):
         self._unstored = 0  # trainable transitions of the step in progress: stored after on_step, unless it stops
         self._discounted = np.zeros(0)  # per sub-environment: discounted return of the episode so far
         self._discount = np.zeros(0)  # and gamma^t, t its steps so far
+        self._returns = np.zeros(0)  # its undiscounted return and steps so far (dcd's cycle reports cut episodes)
+        self._lengths = np.zeros(0, dtype=np.int64)
+        self.cycle = getattr(teacher, "cycle", "episode") == "rollout"
+        #: whether :meth:`_on_rollout_start` runs dcd's cycle itself (a run sets it off and calls
+        #: :meth:`start_rollout` after its checkpoint, so that a checkpoint holds the state before the decision)
+        self.cycle_on_rollout_start = True
 
     def _init_callback(self) -> None:
         """Refuse a student that cannot do what the teacher asks of it: a teacher that trains the student only on
@@ -152,6 +165,12 @@ class CurriculumCallback(BaseCallback):
                 f"{type(self.model).__name__} student cannot (it would learn from every episode): use one of {names}"
             )
 
+        if self.cycle and getattr(self.model, "rollout_buffer", None) is None:
+            raise ValueError(
+                f"teacher {type(self.teacher).__name__} with cycle=rollout (dcd's) needs an on-policy student "
+                f"(ppo, a2c), not {type(self.model).__name__}: use cycle=episode"
+            )
+
     # -- priming ---------------------------------------------------------------------------------------------
     def prime(self, env: VecEnv) -> None:
         """Give every sub-environment its first task, to be built by the reset ``learn()`` starts with.
@@ -160,11 +179,50 @@ class CurriculumCallback(BaseCallback):
         """
         self._current = [self._send(env, i) for i in range(env.num_envs)]
         self._discounted, self._discount = np.zeros(env.num_envs), np.ones(env.num_envs)
+        self._returns, self._lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, dtype=np.int64)
 
-    def _send(self, env: VecEnv, env_index: int) -> Level:
-        level = self.teacher.sample_level()
+    def _send(self, env: VecEnv, env_index: int, level: Level | None = None) -> Level:
+        level = level if level is not None else self.teacher.sample_level()
         env.env_method("set_task", level.task, level.seed, indices=[env_index])
         return level
+
+    def _next_level(self, env_index: int) -> Level:
+        """The level sub-environment ``env_index`` plays after the episode it just started: the teacher's choice,
+        or, in a new-level or edit rollout of dcd's cycle, that episode's level again."""
+        again = self.cycle and self.teacher.rollout_kind in ("new", "edit")  # type: ignore[attr-defined]
+        return self._send(self.training_env, env_index, self._current[env_index] if again else None)
+
+    def _on_rollout_start(self) -> None:
+        if self.cycle and self.cycle_on_rollout_start:
+            self.start_rollout()
+
+    def start_rollout(self) -> None:
+        """dcd's cycle: report the episodes the last rollout's end cut, decide this rollout's kind, and reset every
+        sub-environment to a level of that kind."""
+        env = self.training_env
+        for i in range(env.num_envs):
+            if self._lengths[i] > 0:
+                self._report_cut(i)
+        self.teacher.begin_rollout(env.num_envs)  # type: ignore[attr-defined]
+        self._current = [self._send(env, i) for i in range(env.num_envs)]
+        self.model._last_obs = env.reset()  # type: ignore[assignment]
+        self.model._last_episode_starts = np.ones(env.num_envs, dtype=bool)  # type: ignore[attr-defined]
+        self._pending = [self._next_level(i) for i in range(env.num_envs)]
+
+    def _report_cut(self, env_index: int) -> None:
+        """Report sub-environment ``env_index``'s episode as it stands (cut by dcd's cycle at a rollout's end)."""
+        level, partial = self._current[env_index], self._partials.get(env_index)
+        if partial is not None and partial.steps:
+            outcome = {
+                "return": float(self._returns[env_index]),
+                "length": int(self._lengths[env_index]),
+                "success": False,
+                "task": np.array(level.task, dtype=np.float64),
+                "level_seed": level.seed,
+            }
+            scores = {**partial.scores(), "discounted_return": float(self._discounted[env_index])}
+            self._report(outcome, scores, log=False)
+        self.forget_episode(env_index)
 
     def _on_training_start(self) -> None:
         """Queue every sub-environment's next level; after a ``learn()`` that reset the envs (a second ``learn()``
@@ -198,6 +256,7 @@ class CurriculumCallback(BaseCallback):
                 "trained_steps": self.trained_steps,
                 "unstored": self._unstored,
                 "discounted": (self._discounted, self._discount),
+                "running": (self._returns, self._lengths),
             }
         )
 
@@ -210,6 +269,7 @@ class CurriculumCallback(BaseCallback):
         self._partials.pop(env_index, None)
         self._trajectories.pop(env_index, None)
         self._discounted[env_index], self._discount[env_index] = 0.0, 1.0
+        self._returns[env_index], self._lengths[env_index] = 0.0, 0
 
     def flush_unscored(self) -> None:
         """Report the episodes finished in a rollout cut short (no scores: the rollout's values are incomplete)."""
@@ -223,6 +283,7 @@ class CurriculumCallback(BaseCallback):
         self.trained_steps, self._unstored = state.get("trained_steps", 0), state.get("unstored", 0)
         n = len(self._current)
         self._discounted, self._discount = state.get("discounted", (np.zeros(n), np.ones(n)))
+        self._returns, self._lengths = state.get("running", (np.zeros(n), np.zeros(n, dtype=np.int64)))
 
     # -- collection ------------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -238,8 +299,11 @@ class CurriculumCallback(BaseCallback):
         off_policy = buffer is None and hasattr(self.model, "critic")
         if off_policy:
             self._record_steps()
-        self._discounted += self._discount * np.asarray(self.locals["rewards"], dtype=np.float64)
+        rewards = np.asarray(self.locals["rewards"], dtype=np.float64)
+        self._discounted += self._discount * rewards
         self._discount *= float(getattr(self.model, "gamma", 1.0))
+        self._returns += rewards
+        self._lengths += 1
         for i, (done, info) in enumerate(zip(self.locals["dones"], self.locals["infos"], strict=True)):
             if not done:
                 continue
@@ -254,8 +318,9 @@ class CurriculumCallback(BaseCallback):
             scores = self._critic_scores(i, info) if off_policy else None
             self._finished.append(_Finished(position, i, outcome, scores, float(self._discounted[i])))
             self._discounted[i], self._discount[i] = 0.0, 1.0
+            self._returns[i], self._lengths[i] = 0.0, 0
             self._current[i] = self._pending[i]
-            self._pending[i] = self._send(self.training_env, i)
+            self._pending[i] = self._next_level(i)
         return True
 
     def _record_steps(self) -> None:
@@ -324,7 +389,7 @@ class CurriculumCallback(BaseCallback):
         partial = self._partials.setdefault(env_index, _Partial())
         partial.add(buffer.advantages[start:, env_index], buffer.values[start:, env_index])
 
-    def _report(self, outcome: dict[str, Any], scores: dict[str, float]) -> None:
+    def _report(self, outcome: dict[str, Any], scores: dict[str, float], log: bool = True) -> None:
         if all(key in scores for key in self.teacher.required_scores):
             feedback = Feedback(
                 episode_return=outcome["return"],
@@ -334,6 +399,8 @@ class CurriculumCallback(BaseCallback):
                 level_seed=outcome["level_seed"],
             )
             self.teacher.update(outcome["task"], feedback)
+        if not log:
+            return
         self.stats.add(outcome["task"], outcome["return"], outcome["success"])
         if self.logger is not None:
             self.stats.log(self.logger, self.teacher, image_every=self.image_every)

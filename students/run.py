@@ -43,6 +43,7 @@ from curriculum.seeding import Streams
 from environments.base import check_contract
 from environments.registry import env_entry, make_env
 from students.algorithms import (
+    ON_POLICY,
     StudentConfigError,
     algorithm_class,
     check_hyperparams,
@@ -269,6 +270,20 @@ class _CheckpointCallback(PeriodicCallback):
         return not self.stopped
 
 
+class _RolloutCycle(BaseCallback):
+    """Starts each rollout of dcd's cycle (:meth:`CurriculumCallback.start_rollout`), after the checkpoint."""
+
+    def __init__(self, curriculum: CurriculumCallback) -> None:
+        super().__init__()
+        self.curriculum = curriculum
+
+    def _on_rollout_start(self) -> None:
+        self.curriculum.start_rollout()
+
+    def _on_step(self) -> bool:
+        return True
+
+
 class _BudgetStop(BaseCallback):
     """Ends training at the first rollout boundary at which ``clock()`` (trained steps) has reached ``steps``."""
 
@@ -404,6 +419,11 @@ def student_class_for(teacher: Teacher, student: str, kickstart: bool = False) -
         raise RunError(
             f"teacher {type(teacher).__name__} needs the score(s) {', '.join(missing)}, which SB3 students do not "
             f"provide; they provide {', '.join(STUDENT_SCORES)}"
+        )
+    if getattr(teacher, "cycle", "episode") == "rollout" and student not in ON_POLICY:
+        raise RunError(
+            f"teacher {type(teacher).__name__} with cycle=rollout (dcd's) needs an on-policy student "
+            f"({', '.join(ON_POLICY)}), not {student}: use cycle=episode"
         )
     if not (teacher.masks_updates or kickstart):
         return algorithm_class(student)
@@ -637,6 +657,9 @@ def _train(
             saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop, clock)
             # the kickstart callback first: it reads the level each sub-env played before the curriculum moves on
             callbacks: list[BaseCallback] = [*([kick] if kick else []), curriculum, evaluator, saver]
+            if curriculum.cycle:  # dcd's cycle starts each rollout after the checkpoint: a resume takes the same step
+                curriculum.cycle_on_rollout_start = False
+                callbacks.append(_RolloutCycle(curriculum))
             if clock is not None:
                 callbacks.append(_BudgetStop(clock, config.steps))
             if progress is not None:

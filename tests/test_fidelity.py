@@ -5,12 +5,15 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from threadpoolctl import threadpool_limits
 
 from curriculum.base import Feedback
+from curriculum.plr import AccelTeacher, RobustPlrTeacher
 from curriculum.registry import UnknownTeacherError, make_teacher
 from curriculum.spaces import BoxTaskSpace
 from curriculum.spdl import SpdlTeacher, gaussian_kl, pack, step_objective, trust_region_kl, unpack
+from students.curriculum import CurriculumCallback
 from tests.test_students import train_on_echo
 
 BOX = BoxTaskSpace(["x", "y", "z"], [-4.0, 0.5, 0.0], [4.0, 8.0, 4.0])  # the SPDL point mass's context box
@@ -363,3 +366,124 @@ def test_regret_teachers_default_to_the_proportionate_schedule():
 
     line = BoxTaskSpace(["x"], [0.0], [1.0])
     assert {cls(line).replay_schedule for cls in (PlrTeacher, RobustPlrTeacher, AccelTeacher)} == {"proportionate"}
+
+
+class CycleSpy(BaseCallback):
+    """Per rollout: the teacher's kind, the first observations, the level seed each sub-env played at each step,
+    the buffer's seeds at the start, and whether the student's update learned from anything."""
+
+    def __init__(self, teacher):
+        super().__init__()
+        self.teacher, self.rollouts = teacher, []
+
+    def _on_rollout_start(self):
+        buffer = self.teacher.buffer
+        self.rollouts.append(
+            {
+                "kind": self.teacher.rollout_kind,
+                "obs": np.array(self.model._last_obs),
+                "buffer": set(buffer.seeds[: buffer.size].tolist()),
+                "parents": dict(self.teacher.pending_parents),
+                "seeds": [[] for _ in range(self.training_env.num_envs)],
+            }
+        )
+
+    def _on_step(self):
+        for i, info in enumerate(self.locals["infos"]):
+            self.rollouts[-1]["seeds"][i].append(int(info["level_seed"]))
+        return True
+
+    def _on_rollout_end(self):
+        buffer = self.model.rollout_buffer
+        self.rollouts[-1]["trained"] = bool(getattr(buffer, "n_unmasked", buffer.buffer_size))
+
+
+class RecordingRobustPlr(RobustPlrTeacher):
+    def _update(self, task, feedback):
+        self.lengths = [*getattr(self, "lengths", []), feedback.length]
+        super()._update(task, feedback)
+
+
+def cycle_run(teacher, steps=6144, n_envs=3):
+    from environments.point_mass import PointMassGateEnv
+    from students.masked import MaskedPPO
+    from students.vec_env import make_vec_env
+
+    env = make_vec_env("point-mass", n_envs, seed=0)
+    teacher.prepare(PointMassGateEnv())
+    callback, spy = CurriculumCallback(teacher), CycleSpy(teacher)
+    model = MaskedPPO("MlpPolicy", env, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
+    callback.prime(env)
+    model.learn(steps, callback=CallbackList([callback, spy]))
+    env.close()
+    return model, callback, spy.rollouts
+
+
+def test_robust_plr_rollout_cycle_plays_one_kind_per_rollout_and_trains_only_on_replays():
+    from environments.point_mass import PointMassGateEnv
+
+    teacher = RecordingRobustPlr(PointMassGateEnv.task_space, seed=0, buffer_size=12, min_fill=0.25, cycle="rollout")
+    model, callback, rollouts = cycle_run(teacher)
+    kinds = [r["kind"] for r in rollouts]
+    assert kinds.count("replay") >= 4 and kinds.count("new") >= 4 and set(kinds) == {"replay", "new"}
+    for r in rollouts:
+        np.testing.assert_array_equal(r["obs"][:, :4], np.tile([0.0, 3.0, 0.0, 0.0], (3, 1)))  # every env reset
+        played = {s for seeds in r["seeds"] for s in seeds}
+        if r["kind"] == "replay":
+            assert played <= r["buffer"] and r["trained"]
+        else:  # a fresh level per sub-env, played again after each episode that ends; no update
+            assert all(len(set(seeds)) == 1 for seeds in r["seeds"]) and not played & r["buffer"]
+            assert not r["trained"]
+    stats = teacher.stats()
+    assert (stats["replay_rollouts"], stats["new_rollouts"]) == (kinds.count("replay"), kinds.count("new"))
+    assert stats["student_updates"] == sum(r["trained"] for r in rollouts)
+    # every step belongs to one reported episode (finished, or cut at a rollout's start) or to one still running
+    assert sum(teacher.lengths) + int(callback._lengths.sum()) == model.num_timesteps
+
+
+def test_accel_rollout_cycle_edits_the_levels_each_replay_rollout_started_with():
+    from environments.point_mass import PointMassGateEnv
+
+    teacher = AccelTeacher(PointMassGateEnv.task_space, seed=1, buffer_size=12, min_fill=0.25, cycle="rollout")
+    _, _, rollouts = cycle_run(teacher)
+    kinds = [r["kind"] for r in rollouts]
+    edits = [k for k, kind in enumerate(kinds) if kind == "edit"]
+    assert len(edits) >= 3 and all(kinds[k - 1] == "replay" for k in edits)
+    assert all(kinds[k + 1] == "edit" for k, kind in enumerate(kinds[:-1]) if kind == "replay")
+    for k in edits:
+        r, before = rollouts[k], rollouts[k - 1]
+        assert all(len(set(seeds)) == 1 for seeds in r["seeds"]) and not r["trained"]
+        children = [seeds[0] for seeds in r["seeds"]]
+        assert [r["parents"][c] for c in children] == [seeds[0] for seeds in before["seeds"]]
+    assert teacher.stats()["edit_rollouts"] == len(edits)
+
+
+def test_the_rollout_cycle_needs_an_on_policy_student():
+    from students.run import RunConfig, RunError, student_class_for
+
+    teacher = make_teacher("robust-plr", BOX, cycle="rollout")
+    with pytest.raises(RunError, match="cycle=rollout .* needs an on-policy student \\(ppo, a2c\\), not sac"):
+        student_class_for(teacher, "sac")
+    assert RunConfig  # the run refuses it before anything is written (student_class_for runs in resolve)
+
+
+def test_a_resumed_rollout_cycle_run_ends_exactly_as_the_uninterrupted_one(tmp_path):
+    import json
+    import pickle
+
+    from students.run import train
+    from tests.test_runs import interrupt_at, point_mass, same
+
+    params = {"buffer_size": 6, "min_fill": 0.5, "cycle": "rollout"}
+    config = point_mass("ppo", "accel", 2600, teacher_params=params, eval_every=600)
+    whole = train(config, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", progress=interrupt_at(1000))
+    stopped = json.loads((tmp_path / "cut" / "checkpoint" / "progress.json").read_text())
+    assert 1000 <= stopped["timesteps"] < 2600 and stopped["exact"]
+    resumed = train(config, tmp_path / "cut", resume=True)
+    assert resumed == whole
+    for name in ("metrics.json", "eval.csv"):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    teachers = [pickle.loads((tmp_path / run / "teacher.pkl").read_bytes()) for run in ("whole", "cut")]
+    assert same(*teachers) and teachers[0]["rollout_counts"]["edit"] >= 1
