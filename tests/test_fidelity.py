@@ -487,3 +487,25 @@ def test_a_resumed_rollout_cycle_run_ends_exactly_as_the_uninterrupted_one(tmp_p
         assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     teachers = [pickle.loads((tmp_path / run / "teacher.pkl").read_bytes()) for run in ("whole", "cut")]
     assert same(*teachers) and teachers[0]["rollout_counts"]["edit"] >= 1
+
+
+def test_plr_replay_distribution_is_dcds_sample_weights_on_fixed_scores():
+    """dcd's sample_weights: rank transform 1 / rank ** (1 / temperature), staleness transform power (temperature
+    1), mixed (1 - rho) h + rho P_stale; computed here from dcd's code on fixed scores and staleness."""
+    from curriculum.plr import PlrTeacher
+
+    line = BoxTaskSpace(["x"], [0.0], [1.0])
+    plr = PlrTeacher(line, buffer_size=6, temperature=0.3, staleness_coef=0.3)
+    scores = np.array([0.5, 2.0, 0.1, 1.2, 0.9, 3.3])
+    last = np.array([3, 9, 0, 5, 1, 7])
+    for k in range(6):
+        plr._admit(np.array([k / 6]), 100 + k, float(scores[k]), 0.0, -1)
+    plr.buffer.last_sampled[:6], plr.clock = last, 12
+    temp = np.flip(scores.argsort())  # dcd's rank transform, as written there
+    ranks = np.empty_like(temp)
+    ranks[temp] = np.arange(len(temp)) + 1
+    h = 1 / ranks ** (1.0 / 0.3)
+    h /= h.sum()
+    staleness = (12 - last).astype(float)
+    expected = 0.7 * h + 0.3 * staleness / staleness.sum()
+    np.testing.assert_allclose(plr.replay_probabilities(), expected, rtol=1e-12)
