@@ -2,7 +2,10 @@
 
 - ``task_space``: a :class:`~curriculum.spaces.BoxTaskSpace` of named dimensions with bounds;
 - ``set_task(task, level_seed=None)``: what the next ``reset()`` builds (a vector or ``{name: value}``); without
-  a call, reset builds ``default_task``; without a level seed, one is drawn from the env's own generator;
+  a call, reset builds ``default_task``; without a level seed, one is drawn from the env's own generator. An
+  episode's randomness (layout, noise, initial state) comes from the generator :meth:`ParametricEnv._begin_episode`
+  returns, seeded by the level seed, so that a task and a level seed replay the same episode under the same
+  actions (what PLR's "replay this level" means);
 - every step's ``info`` carries ``task`` (the vector being played) and ``level_seed``, so whichever step ends the
   episode (termination, the env's own time limit, or an outer wrapper's truncation) reports what was played;
 - ``return_bounds`` (for teachers' normalisation), ``is_success(episode_return, final_info)``, and
