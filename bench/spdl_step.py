@@ -50,8 +50,9 @@ def kl_cov(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.
     return 0.5 * (np.trace(inv_b @ cov_a) + diff @ inv_b @ diff - len(mean_a) + logdet)
 
 
-def independent(contexts, values, mean, chol, alpha) -> tuple[float, float]:
-    """The best objective an independent solver finds (and its KL), from many starts."""
+def independent(contexts, values, mean, chol, alpha, starts: int = 20) -> tuple[float, float]:
+    """The best objective an independent solver finds (and its KL), from ``starts`` starts (``tests/test_fidelity.py``
+    checks SPDL's step against it too)."""
     old_cov, old_log_p = chol @ chol.T, multivariate_normal(mean, chol @ chol.T).logpdf(contexts)
     target_cov = np.diag(TARGET_STD**2)
 
@@ -69,7 +70,7 @@ def independent(contexts, values, mean, chol, alpha) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     old = pack(mean, chol)
     best, best_kl = objective(old), 0.0
-    for k in range(20):
+    for k in range(starts):
         start = old + (0 if k == 0 else rng.normal(0, 0.05, old.shape))
         if region(start) < 0:
             continue

@@ -3,11 +3,11 @@ references run): SPDL's step and settings, the point mass, ADR, the regret teach
 
 import numpy as np
 import pytest
-from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from threadpoolctl import threadpool_limits
 
+from bench.spdl_step import independent, kl_cov
 from curriculum.base import Feedback
 from curriculum.plr import AccelTeacher, RobustPlrTeacher
 from curriculum.registry import UnknownTeacherError, make_teacher
@@ -18,14 +18,6 @@ from tests.test_students import train_on_echo
 
 BOX = BoxTaskSpace(["x", "y", "z"], [-4.0, 0.5, 0.0], [4.0, 8.0, 4.0])  # the SPDL point mass's context box
 TARGET = (np.array([2.5, 0.5, 0.0]), np.array([0.004, 0.00375, 0.002]))
-
-
-def kl_cov(mean_a, cov_a, mean_b, cov_b):
-    """KL(N_a || N_b) from covariance matrices (written independently of curriculum.spdl)."""
-    inv_b = np.linalg.inv(cov_b)
-    diff = mean_b - mean_a
-    logdet = np.linalg.slogdet(cov_b)[1] - np.linalg.slogdet(cov_a)[1]
-    return 0.5 * (np.trace(inv_b @ cov_a) + diff @ inv_b @ diff - len(mean_a) + logdet)
 
 
 def fixed_buffer(seed, episodes=40):
@@ -50,41 +42,6 @@ def spdl_after_one_step(seed, **params):
     return spdl, (mean, std, contexts, values)
 
 
-def independent_optimum(mean, std, contexts, values, alpha, max_kl=0.05, starts=4):
-    """The best objective SLSQP finds (finite differences, several starts), with scipy.stats densities."""
-    old_cov = np.diag(std**2)
-    old_log_p = multivariate_normal(mean, old_cov).logpdf(contexts)
-
-    def objective(theta):
-        m, chol = unpack(theta, 3)
-        cov = chol @ chol.T
-        ratio = np.exp(multivariate_normal(m, cov, allow_singular=True).logpdf(contexts) - old_log_p)
-        return float(np.mean(ratio * values)) - alpha * kl_cov(m, cov, TARGET[0], np.diag(TARGET[1] ** 2))
-
-    def region(theta):
-        m, chol = unpack(theta, 3)
-        return max_kl - kl_cov(mean, old_cov, m, chol @ chol.T)
-
-    rng = np.random.default_rng(0)
-    old = pack(mean, np.diag(std))
-    best = objective(old)
-    for k in range(starts):
-        start = old + (0 if k == 0 else rng.normal(0, 0.03, old.shape))
-        if region(start) < 0:
-            continue
-        result = minimize(
-            lambda t: -objective(t),
-            start,
-            method="SLSQP",
-            constraints=[{"type": "ineq", "fun": region}],
-            bounds=[(-20, 20)] * 3 + [(-8, 4)] * 3 + [(-20, 20)] * 3,
-            options={"ftol": 1e-13, "maxiter": 1000},
-        )
-        if region(result.x) >= -1e-9:
-            best = max(best, -result.fun)
-    return best
-
-
 def reached_objective(spdl, mean, std, contexts, values, alpha):
     old_log_p = multivariate_normal(mean, np.diag(std**2)).logpdf(contexts)
     cov = spdl.chol @ spdl.chol.T
@@ -97,7 +54,7 @@ def test_spdl_step_reaches_the_constrained_optimum_of_an_independent_solve(seed)
     spdl, (mean, std, contexts, values) = spdl_after_one_step(seed)
     kl_target = kl_cov(mean, np.diag(std**2), TARGET[0], np.diag(TARGET[1] ** 2))
     alpha = min(1.6 * max(values.mean(), 0) / kl_target, 1e5)
-    best = independent_optimum(mean, std, contexts, values, alpha)
+    best = independent(contexts, values, mean, np.diag(std), alpha, starts=4)[0]
     reached = reached_objective(spdl, mean, std, contexts, values, alpha)
     assert reached >= best - 1e-3 * abs(best), (reached, best)
     assert kl_cov(mean, np.diag(std**2), spdl.mean, spdl.chol @ spdl.chol.T) <= 0.05 + 1e-9
@@ -465,28 +422,6 @@ def test_the_rollout_cycle_needs_an_on_policy_student():
     with pytest.raises(RunError, match="cycle=rollout .* needs an on-policy student \\(ppo, a2c\\), not sac"):
         student_class_for(teacher, "sac")
     assert RunConfig  # the run refuses it before anything is written (student_class_for runs in resolve)
-
-
-def test_a_resumed_rollout_cycle_run_ends_exactly_as_the_uninterrupted_one(tmp_path):
-    import json
-    import pickle
-
-    from students.run import train
-    from tests.test_runs import interrupt_at, point_mass, same
-
-    params = {"buffer_size": 6, "min_fill": 0.5, "cycle": "rollout"}
-    config = point_mass("ppo", "accel", 2600, teacher_params=params, eval_every=600)
-    whole = train(config, tmp_path / "whole")
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "cut", progress=interrupt_at(1000))
-    stopped = json.loads((tmp_path / "cut" / "checkpoint" / "progress.json").read_text())
-    assert 1000 <= stopped["timesteps"] < 2600 and stopped["exact"]
-    resumed = train(config, tmp_path / "cut", resume=True)
-    assert resumed == whole
-    for name in ("metrics.json", "eval.csv"):
-        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
-    teachers = [pickle.loads((tmp_path / run / "teacher.pkl").read_bytes()) for run in ("whole", "cut")]
-    assert same(*teachers) and teachers[0]["rollout_counts"]["edit"] >= 1
 
 
 def test_plr_replay_distribution_is_dcds_sample_weights_on_fixed_scores():

@@ -93,10 +93,17 @@ def test_final_metrics_are_an_evaluation_of_the_final_model(tmp_path):
 
 
 # -- 2 and 3. resume continues the schedule and the run exactly -----------------------------------------------
-@pytest.mark.parametrize(("student", "teacher"), [("ppo", "alp-gmm"), ("ppo", "accel"), ("sac", "plr")])
-def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(tmp_path, student, teacher):
-    params = {"alp-gmm": {"fit_rate": 20}, "accel": {"buffer_size": 6, "min_fill": 0.5}, "plr": {"buffer_size": 6}}
-    config = point_mass(student, teacher, 2600, teacher_params=params[teacher], eval_every=600)
+@pytest.mark.parametrize(
+    ("student", "teacher", "params"),
+    [
+        ("ppo", "alp-gmm", {"fit_rate": 20}),
+        ("ppo", "accel", {"buffer_size": 6, "min_fill": 0.5}),
+        ("ppo", "accel", {"buffer_size": 6, "min_fill": 0.5, "cycle": "rollout"}),  # dcd's cycle
+        ("sac", "plr", {"buffer_size": 6}),
+    ],
+)
+def test_a_resumed_run_ends_exactly_as_the_uninterrupted_one(tmp_path, student, teacher, params):
+    config = point_mass(student, teacher, 2600, teacher_params=params, eval_every=600)
     whole = train(config, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "cut", progress=interrupt_at(1000))
