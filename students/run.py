@@ -600,7 +600,10 @@ def _train(
         if resume:
             model, state = _load_checkpoint(checkpoint, algo, vec_env, config, say)
             run_exact = state["exact"]
-            teacher.load_state_dict(state["teacher"])
+            try:
+                teacher.load_state_dict(state["teacher"])
+            except (KeyError, ValueError) as exc:  # a state saved by another teacher, or by an earlier teachrl
+                raise RunError(f"cannot resume '{out}': {exc.args[0] if exc.args else exc}; start it again") from None
             curriculum.load_state_dict(state["curriculum"])
             evaluator.load_state_dict(state["evaluator"])
         else:

@@ -444,3 +444,20 @@ def test_plr_replay_distribution_is_dcds_sample_weights_on_fixed_scores():
     staleness = (12 - last).astype(float)
     expected = 0.7 * h + 0.3 * staleness / staleness.sum()
     np.testing.assert_allclose(plr.replay_probabilities(), expected, rtol=1e-12)
+
+
+def test_a_checkpoint_whose_teacher_state_this_version_cannot_read_is_refused_in_one_line(tmp_path):
+    import pickle
+
+    from students.run import RunError, train
+    from tests.test_runs import interrupt_at, point_mass
+
+    config = point_mass("ppo", "plr", 2600, teacher_params={"buffer_size": 6})
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", progress=interrupt_at(1000))
+    path = tmp_path / "run" / "checkpoint" / "state.pkl"
+    state = pickle.loads(path.read_bytes())
+    del state["teacher"]["rollout_counts"]  # as saved before dcd's cycle existed
+    path.write_bytes(pickle.dumps(state))
+    with pytest.raises(RunError, match="cannot resume .*teacher state lacks rollout_counts.*start it again"):
+        train(config, tmp_path / "run", resume=True)
