@@ -312,6 +312,13 @@ class SpdlTeacher(Teacher):
     def required_scores(self) -> tuple[str, ...]:
         return ("initial_value", "discounted_return") if self.performance == "return" else ("initial_value",)
 
+    def load_state_dict(self, state: Any) -> None:
+        """As :meth:`Teacher.load_state_dict`; a buffer saved before episodes carried their discounted return is
+        refused (ValueError)."""
+        if any(len(entry) != 3 for entry in state.get("buffer", [])):
+            raise ValueError("SPDL state saved by an earlier teachrl (its buffer lacks discounted returns)")
+        super().load_state_dict(state)
+
     def _sample(self) -> Task:
         sample = self.mean + self.chol @ self.rng.standard_normal(self.task_space.dim)
         return self.task_space.clip(sample)

@@ -95,6 +95,13 @@ class PointMassGateEnv(ParametricEnv):
         self.action_space = gym.spaces.Box(-10.0, 10.0, (2,), np.float32)
         self._trajectory: list[tuple[float, float]] = []
 
+    def set_state(self, state: dict[str, Any]) -> None:
+        """As :meth:`ParametricEnv.set_state`; a state saved before the step noise came from the level's generator
+        is refused (ValueError)."""
+        if "_task_info" in state and "_noise" not in state:
+            raise ValueError("a point-mass state saved by an earlier teachrl (its step noise had another source)")
+        super().set_state(state)
+
     # -- gymnasium API ------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         super().reset(seed=seed)

@@ -800,7 +800,10 @@ def _restore_envs(
     if len(states) != vec_env.num_envs:
         raise RunError(f"the checkpoint holds {len(states)} sub-environments, not {vec_env.num_envs}")
     for i, state in enumerate(states):
-        obs = vec_env.env_method("restore", state, streams.env_restart(i, model.num_timesteps), indices=[i])[0]
+        try:
+            obs = vec_env.env_method("restore", state, streams.env_restart(i, model.num_timesteps), indices=[i])[0]
+        except ValueError as exc:  # a state saved by an earlier teachrl
+            raise RunError(f"cannot resume: {exc}; start the run again") from None
         if obs is None:
             continue
         if isinstance(vec_env, StudentView):  # the env gives the privileged dict; the student reads its part
