@@ -38,7 +38,9 @@ class AdrTeacher(Teacher):
     TeachMyAgent pins nothing once both bounds are at the limits, so such a dimension never shrinks back; nor,
     under ``movable``, does a bound at the limit while the other can move. ``movable`` (teachrl's earlier rule,
     what TeachMyAgent's comment says it means) pins only a bound that can still grow, both when neither can.
-    Measured on the simulated student (``simulate``, 20k episodes, seeds 0-4): see the README's ADR line.
+    Measured on the simulated student (``cli.py simulate --teachers adr --seeds 0-4``, 20k episodes): 61.8 +- 2.4%
+    of cells mastered with ``either``, 96.8 +- 4.1% with ``movable``: half of ``either``'s pinned episodes sit on
+    the bound already at the toy's easy corner.
 
     :param boundary_sampling_p: probability of pinning one dimension to a bound
     :param step_size: bound move, as a share of the dimension's range
