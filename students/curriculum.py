@@ -32,12 +32,16 @@ TQC) have no rollout values: the episode's states are kept while it runs, and at
 (lambda = 0.95, the student's gamma; the final state bootstraps unless the episode terminated). Episodes that
 cannot be scored (cut by an interrupted rollout) are not reported to a teacher that needs scores.
 
-A teacher with dcd's rollout cycle (``cycle == "rollout"``, :mod:`curriculum.plr`) is asked at each rollout's start
-what the rollout plays (:meth:`~curriculum.plr.PlrTeacher.begin_rollout`); every sub-environment is then reset to
-a level of that kind. The episodes still running are cut there and reported as they stand (their scores from
-the steps they took, the last value bootstrapped; not solved), to the teacher only, not to the episode logs.
-In a new-level or edit rollout an episode that ends is followed by its own level again, as dcd's agent resets.
-The one episode of look-ahead stays: a replay sample drawn for an episode the rollout's end cuts is not played.
+A teacher with dcd's rollout cycle (``cycle == "rollout"``, :mod:`curriculum.plr`) is asked at a rollout's start
+what the cycle starting there plays (:meth:`~curriculum.plr.PlrTeacher.begin_rollout`); every sub-environment is
+then reset to a level of that kind. The episodes still running are cut there and reported as they stand (their
+scores from the steps they took, the last value bootstrapped; not solved), to the teacher only, not to the
+episode logs (``episodes_cut`` counts them). In a new-level or edit cycle an episode that ends is followed by its
+own level again, as dcd's agent resets. A cycle lasts until every sub-environment has ended an episode: with
+rollouts at least an episode long (dcd's layout, and teachrl's PPO defaults) that is one rollout, as dcd's; with
+shorter ones (A2C's 8 steps) the cycle spans the rollouts it takes (:meth:`~curriculum.plr.PlrTeacher.
+continue_rollout` counts them), instead of cutting every episode after 8 steps. The one episode of look-ahead
+stays: a replay sample drawn for an episode the cycle's end cuts is not played.
 """
 
 from __future__ import annotations
@@ -59,6 +63,14 @@ from students.vec_env import stack_observations
 #: scores every SB3 student provides in ``Feedback.scores``
 STUDENT_SCORES = ("positive_value_loss", "value_l1", "mean_value", "initial_value", "discounted_return")
 OFF_POLICY_GAE_LAMBDA = 0.95
+
+
+def cycle_problem(teacher: Teacher, student: str) -> str:
+    """Why ``student`` (not on-policy) cannot learn under ``teacher``'s dcd cycle, with the fix."""
+    return (
+        f"teacher {type(teacher).__name__} runs dcd's cycle (cycle=rollout, its default), which needs an on-policy "
+        f"student (ppo, a2c), not {student}: give it cycle=episode (--teacher-param cycle=episode)"
+    )
 
 
 @dataclass
@@ -147,6 +159,8 @@ class CurriculumCallback(BaseCallback):
         self._discount = np.zeros(0)  # and gamma^t, t its steps so far
         self._returns = np.zeros(0)  # its undiscounted return and steps so far (dcd's cycle reports cut episodes)
         self._lengths = np.zeros(0, dtype=np.int64)
+        self._ended = np.ones(0, dtype=bool)  # dcd's cycle: each sub-environment has ended an episode in this cycle
+        self.episodes_cut = 0  # episodes the cycle's start cut and reported to the teacher only
         self.cycle = getattr(teacher, "cycle", "episode") == "rollout"
         #: whether :meth:`_on_rollout_start` runs dcd's cycle itself (a run sets it off and calls
         #: :meth:`start_rollout` after its checkpoint, so that a checkpoint holds the state before the decision)
@@ -166,10 +180,7 @@ class CurriculumCallback(BaseCallback):
             )
 
         if self.cycle and getattr(self.model, "rollout_buffer", None) is None:
-            raise ValueError(
-                f"teacher {type(self.teacher).__name__} with cycle=rollout (dcd's) needs an on-policy student "
-                f"(ppo, a2c), not {type(self.model).__name__}: use cycle=episode"
-            )
+            raise ValueError(cycle_problem(self.teacher, type(self.model).__name__))
 
     # -- priming ---------------------------------------------------------------------------------------------
     def prime(self, env: VecEnv) -> None:
@@ -180,6 +191,7 @@ class CurriculumCallback(BaseCallback):
         self._current = [self._send(env, i) for i in range(env.num_envs)]
         self._discounted, self._discount = np.zeros(env.num_envs), np.ones(env.num_envs)
         self._returns, self._lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, dtype=np.int64)
+        self._ended = np.ones(env.num_envs, dtype=bool)  # the first rollout starts a cycle
 
     def _send(self, env: VecEnv, env_index: int, level: Level | None = None) -> Level:
         level = level if level is not None else self.teacher.sample_level()
@@ -197,9 +209,14 @@ class CurriculumCallback(BaseCallback):
             self.start_rollout()
 
     def start_rollout(self) -> None:
-        """dcd's cycle: report the episodes the last rollout's end cut, decide this rollout's kind, and reset every
-        sub-environment to a level of that kind."""
+        """dcd's cycle: once every sub-environment has ended an episode since the cycle began, report the episodes
+        still running as cut, decide the next cycle's kind, and reset every sub-environment to a level of that kind;
+        before, continue the cycle."""
         env = self.training_env
+        if not self._ended.all():
+            self.teacher.continue_rollout()  # type: ignore[attr-defined]
+            return
+        self._ended[:] = False
         for i in range(env.num_envs):
             if self._lengths[i] > 0:
                 self._report_cut(i)
@@ -222,6 +239,7 @@ class CurriculumCallback(BaseCallback):
             }
             scores = {**partial.scores(), "discounted_return": float(self._discounted[env_index])}
             self._report(outcome, scores, log=False)
+            self.episodes_cut += 1
         self.forget_episode(env_index)
 
     def _on_training_start(self) -> None:
@@ -257,6 +275,7 @@ class CurriculumCallback(BaseCallback):
                 "unstored": self._unstored,
                 "discounted": (self._discounted, self._discount),
                 "running": (self._returns, self._lengths),
+                "cycle": (self._ended, self.episodes_cut),
             }
         )
 
@@ -284,6 +303,7 @@ class CurriculumCallback(BaseCallback):
         n = len(self._current)
         self._discounted, self._discount = state.get("discounted", (np.zeros(n), np.ones(n)))
         self._returns, self._lengths = state.get("running", (np.zeros(n), np.zeros(n, dtype=np.int64)))
+        self._ended, self.episodes_cut = state.get("cycle", (np.ones(n, dtype=bool), 0))
 
     # -- collection ------------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -319,6 +339,7 @@ class CurriculumCallback(BaseCallback):
             self._finished.append(_Finished(position, i, outcome, scores, float(self._discounted[i])))
             self._discounted[i], self._discount[i] = 0.0, 1.0
             self._returns[i], self._lengths[i] = 0.0, 0
+            self._ended[i] = True
             self._current[i] = self._pending[i]
             self._pending[i] = self._next_level(i)
         return True

@@ -51,7 +51,7 @@ from students.algorithms import (
     masked_algorithm_class,
     resolve_hyperparams,
 )
-from students.curriculum import STUDENT_SCORES, CurriculumCallback
+from students.curriculum import STUDENT_SCORES, CurriculumCallback, cycle_problem
 from students.callbacks import PeriodicCallback
 from students.evaluation import EvalCallback, evaluate
 from students.kickstart import (
@@ -421,10 +421,7 @@ def student_class_for(teacher: Teacher, student: str, kickstart: bool = False) -
             f"provide; they provide {', '.join(STUDENT_SCORES)}"
         )
     if getattr(teacher, "cycle", "episode") == "rollout" and student not in ON_POLICY:
-        raise RunError(
-            f"teacher {type(teacher).__name__} with cycle=rollout (dcd's) needs an on-policy student "
-            f"({', '.join(ON_POLICY)}), not {student}: use cycle=episode"
-        )
+        raise RunError(cycle_problem(teacher, student))
     if not (teacher.masks_updates or kickstart):
         return algorithm_class(student)
     try:
@@ -696,6 +693,7 @@ def _train(
         "timesteps": int(model.num_timesteps),
         "trained_steps": int(curriculum.trained_steps),
         "episodes_reported": curriculum.stats.episodes,
+        **({"episodes_cut": curriculum.episodes_cut} if curriculum.cycle else {}),
         "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
         **({"target_eval": target} if target else {}),
         "teacher_updates": teacher.n_updates,

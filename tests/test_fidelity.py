@@ -366,7 +366,7 @@ def cycle_run(teacher, steps=6144, n_envs=3):
     from students.masked import MaskedPPO
     from students.vec_env import make_vec_env
 
-    env = make_vec_env("point-mass", n_envs, seed=0)
+    env = make_vec_env("point-mass", n_envs, seed=0, env_kwargs={"horizon": 60})  # dcd's layout: rollout >= episode
     teacher.prepare(PointMassGateEnv())
     callback, spy = CurriculumCallback(teacher), CycleSpy(teacher)
     model = MaskedPPO("MlpPolicy", env, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
@@ -415,11 +415,32 @@ def test_accel_rollout_cycle_edits_the_levels_each_replay_rollout_started_with()
     assert teacher.stats()["edit_rollouts"] == len(edits)
 
 
+def test_with_rollouts_shorter_than_an_episode_a_cycle_lasts_until_every_sub_env_ends_one(tmp_path):
+    """A2C's 8-step rollouts, 20-step episodes, 2 sub-envs: each cycle takes 3 rollouts (24 steps), so each
+    sub-env ends one episode in it and the next cycle cuts the 4 steps after it. Before, every rollout started a
+    cycle and no episode ever ended."""
+    from students.run import RunConfig, train
+
+    config = RunConfig(
+        env="point-mass", teacher="robust-plr", student="a2c", steps=480, n_envs=2, eval_every=100_000,
+        device="cpu", teacher_params={"buffer_size": 4, "min_fill": 0.5}, hp_overrides={"n_steps": "8"},
+        env_kwargs={"horizon": 20}, test_set="narrow",
+    )  # fmt: skip
+    metrics = train(config, tmp_path / "run")
+    stats = metrics["teacher_stats"]
+    replay, new = stats["replay_rollouts"], stats["new_rollouts"]
+    assert replay + new == 480 // 16 and replay % 3 == new % 3 == 0 and new >= 3 and stats["edit_rollouts"] == 0
+    assert metrics["episodes_reported"] == 2 * 10 and metrics["episodes_cut"] == 2 * 9  # the last cycle is not cut
+    assert metrics["teacher_updates"] == 38
+    assert stats["student_updates"] == replay and metrics["trained_steps"] == 16 * replay  # Robust PLR: replays only
+
+
 def test_the_rollout_cycle_needs_an_on_policy_student():
     from students.run import RunConfig, RunError, student_class_for
 
     teacher = make_teacher("robust-plr", BOX, cycle="rollout")
-    with pytest.raises(RunError, match="cycle=rollout .* needs an on-policy student \\(ppo, a2c\\), not sac"):
+    problem = "cycle=rollout, its default.* needs an on-policy student \\(ppo, a2c\\), not sac: give it cycle=episode"
+    with pytest.raises(RunError, match=problem):
         student_class_for(teacher, "sac")
     assert RunConfig  # the run refuses it before anything is written (student_class_for runs in resolve)
 

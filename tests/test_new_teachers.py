@@ -184,7 +184,7 @@ def test_oracle_moves_its_window_toward_the_target_on_good_returns():
 def test_accel_mutates_the_replayed_levels_not_always_the_first():
     """dcd's bug: argsort over a 2-D array made ACCEL always edit level 0."""
     space = BoxTaskSpace(["x", "y"], [0, 0], [1, 1])
-    accel = AccelTeacher(space, seed=3, buffer_size=30, min_fill=0.3)
+    accel = AccelTeacher(space, seed=3, buffer_size=30, min_fill=0.3, cycle="episode")
     rng = np.random.default_rng(0)
     for _ in range(400):
         level = accel.sample_level()

@@ -130,7 +130,9 @@ def test_state_round_trip_continues_the_same_sequence(cls):
 
 
 def test_accel_mutates_high_regret_replays_into_children_with_parents():
-    teacher = AccelTeacher(SPACE, seed=7, buffer_size=50, min_fill=0.2, num_edits=2, edit_step=0.1, mutate_quantile=0.5)
+    teacher = AccelTeacher(
+        SPACE, seed=7, buffer_size=50, min_fill=0.2, num_edits=2, edit_step=0.1, mutate_quantile=0.5, cycle="episode"
+    )
     played = play(teacher, 600)
     buffer = teacher.buffer
     children = [i for i in range(buffer.size) if buffer.parents[i] >= 0]

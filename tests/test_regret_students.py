@@ -211,9 +211,10 @@ def test_simulate_refuses_teachers_that_need_student_scores():
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("cycle", ["episode", "rollout"])
 @pytest.mark.parametrize("teacher", ["plr", "robust-plr", "accel"])
-def test_regret_teachers_run_end_to_end(tmp_path, teacher):
-    params = {"buffer_size": 8, "min_fill": 0.5}
+def test_regret_teachers_run_end_to_end(tmp_path, teacher, cycle):
+    params = {"buffer_size": 8, "min_fill": 0.5, "cycle": cycle}
     config = RunConfig(
         env="point-mass",
         teacher=teacher,
@@ -227,10 +228,18 @@ def test_regret_teachers_run_end_to_end(tmp_path, teacher):
     )
     metrics = train(config, tmp_path / "run")
     stats = metrics["teacher_stats"]
-    assert metrics["timesteps"] >= 2048 and metrics["teacher_updates"] == metrics["episodes_reported"] >= 15
-    assert stats["buffer_size"] == 8 and stats["replay_share"] > 0.2
-    if teacher == "accel":
-        assert stats["child_share"] > 0.05  # children are played (2 of the ~24 episodes at this tiny budget)
+    assert metrics["timesteps"] >= 2048 and metrics["episodes_reported"] >= 15
+    if cycle == "episode":
+        assert metrics["teacher_updates"] == metrics["episodes_reported"] and "episodes_cut" not in metrics
+        assert stats["buffer_size"] == 8 and stats["replay_share"] > 0.2
+        if teacher == "accel":
+            assert stats["child_share"] > 0.05  # children are played (2 of the ~24 episodes at this tiny budget)
+        return
+    assert metrics["teacher_updates"] == metrics["episodes_reported"] + metrics["episodes_cut"]
+    rollouts = [stats[f"{kind}_rollouts"] for kind in ("replay", "new", "edit")]
+    assert sum(rollouts) == 2048 // (2 * 256) and rollouts[1] >= 1  # 4 rollouts of 2 x 256 steps, new levels first
+    trained = rollouts[0] + (0 if teacher != "plr" else rollouts[1])
+    assert stats["student_updates"] == trained and stats["buffer_size"] >= 4
 
 
 class RecordingLogger:
