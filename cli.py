@@ -355,6 +355,59 @@ def report_cmd(folder: Path, cvar_alpha: float) -> None:
     _report_folder(folder, cvar_alpha)
 
 
+@cli.command("reproduce")
+@click.argument("name", required=False)
+@click.option("--list", "show_list", is_flag=True, help="Name every reproduction, with its claim, source and wall time.")
+@click.option("--seeds", default=None, help="Seeds: 0-4, 0,1,2 or 0-2,7 [default: the reproduction's].")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Runs at a time.")
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False, path_type=Path), help="[default: results/reproduce/NAME]")
+@click.option("--check-only", is_flag=True, help="Compare a finished rerun in --out with the reference; run nothing.")
+def reproduce_cmd(name: str | None, show_list: bool, seeds: str | None, workers: int, out: Path | None, check_only: bool) -> None:
+    """Rerun a published table of the project and set it beside the committed reference and the paper's claim.
+
+    Resumable: the same command again skips finished runs. Prints, row by row, our mean against the reference's
+    95% interval, and whether each claim holds on the rerun and on the reference.
+    """
+    from students.reproduce import REPRODUCTIONS, ReproduceError, check, reproduction, rerun
+
+    if show_list or name is None:
+        if name is not None:
+            raise UserError("give a reproduction's name or --list, not both")
+        rows = [{"name": r.name, "minutes (2 cores)": r.minutes, "claim": r.claim, "source": r.source} for r in REPRODUCTIONS.values()]
+        for row in rows:
+            console.print(f"[bold]{row['name']}[/bold] (about {row['minutes (2 cores)']} min on 2 cores): {row['claim']}")
+            console.print(f"    source: {row['source']}", soft_wrap=True)
+        return
+    with user_errors(also=(ReproduceError,)):
+        item = reproduction(name)
+        folder = out or Path("results") / "reproduce" / item.name
+        item.command(folder, workers, seeds)  # refuses options it does not take, before anything is written
+        if not check_only:
+            check_writable_dir(folder, "--out")
+            console.print(f"{item.name}: {item.claim} (about {item.minutes} min on 2 cores) -> {folder}", soft_wrap=True)
+            rerun(item, folder, workers, seeds)
+        rows, claims = check(item, folder)
+
+    def cell(stat: Any) -> str:
+        return "-" if stat is None else f"{stat.mean:.1f} ± {stat.std:.1f}" if stat.std == stat.std else f"{stat.mean:.2f}"
+
+    shown = [
+        {
+            "row": r.label,
+            "ours": cell(r.ours),
+            "reference": "-" if r.reference is None else f"{cell(r.reference)} (95% ± {r.reference.ci95:.1f})",
+            "inside": {True: "inside", False: "OUTSIDE", None: "-"}[r.inside],
+        }
+        for r in rows
+    ]
+    print_table(f"{item.name}: {item.metric}, ours against the committed reference ({item.reference})", shown)
+    verdict = {True: "agrees", False: "DISAGREES", None: "-"}
+    print_table(
+        f"{item.name}: the claim ({item.source})",
+        [{"claim": c.text, "ours": verdict[o], "reference": verdict[r]} for c, o, r in claims],
+    )
+
+
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--test-set", default=None, help="Test set (default: the run's).")

@@ -14,6 +14,15 @@ under the same actions, whatever generator ``reset(seed)`` was given. Action: fo
 step: exp(-0.6 * distance to the goal); horizon 100 steps (truncation), so returns lie in (0, 100].
 Success: the final distance to the goal is below 0.25 (``info["is_success"]`` on the final step).
 
+TeachMyAgent's "mostly infeasible" challenge on the point mass (:class:`PointMassInfeasibleEnv`, registered as
+``point-mass-infeasible``): ``gate_width`` spans [-24, 8], and a gate of width <= 0 is closed. The mass starts
+above the wall and the goal lies below it, so every way to the goal crosses the wall's line, and every crossing
+outside the gate ends the episode (``|x - gate_x| > width / 2`` holds for any x when the width is <= 0): no policy
+solves a closed gate. The best it can do there is to hover above the wall (return about 17 of 100). Widths in
+(0, 8] are the point mass's own tasks, so 75% of the space (uniformly) cannot be solved; the test sets are the
+default variant's (every gate open), and ``closed`` holds 24 closed gates (a policy trained on them solves none:
+README, "Infeasible tasks"). :meth:`PointMassInfeasibleEnv.feasible` tells the open gates.
+
 A student that must find the gate with its own sensors (privileged-teacher distillation): ``task_visible=False,
 gate_sensor=R`` hides the task and appends three readings to the state, ``[seen, left edge - x, right edge - x]``,
 non-zero only while the mass is above the wall within ``R`` of it (``0 <= y <= R``); friction stays hidden and
@@ -245,16 +254,15 @@ class PointMassGateEnv(ParametricEnv):
         return obs
 
     # -- test sets ------------------------------------------------------------------------------------------
-    @classmethod
-    def _test_sets(cls) -> dict[str, np.ndarray]:
+    def _test_sets(self) -> dict[str, np.ndarray]:
         """``narrow``: 24 gates of width 0.75 at x = -3.5..3.5 (8 positions) with friction 0, 1, 2 (the target
         region); ``grid``: a 3 x 3 x 3 grid over the whole space; ``default``: both (51 tasks); ``target``: SPDL's
         target, 10 tasks drawn from its distribution (:attr:`spdl_target`, seed 0, clipped to the bounds), held out
         and reported apart from the test set (:attr:`target_set`)."""
         narrow = [(x, 0.75, mu) for mu in (0.0, 1.0, 2.0) for x in np.linspace(-3.5, 3.5, 8)]
         grid = [(x, w, mu) for x in (-3.0, 0.0, 3.0) for w in (1.0, 4.0, 7.0) for mu in (0.5, 2.0, 3.5)]
-        mean, std = cls.spdl_target
-        target = cls.task_space.clip(np.random.default_rng(0).normal(mean, std, (10, 3)))
+        mean, std = self.spdl_target
+        target = PointMassGateEnv.task_space.clip(np.random.default_rng(0).normal(mean, std, (10, 3)))
         return {"default": np.array(narrow + grid), "narrow": np.array(narrow), "grid": np.array(grid), "target": target}
 
     # -- rendering ------------------------------------------------------------------------------------------
@@ -262,6 +270,23 @@ class PointMassGateEnv(ParametricEnv):
         if self.render_mode != "rgb_array":
             return None
         return render_point_mass(self.gate_x, self.gate_width, self._trajectory)
+
+
+class PointMassInfeasibleEnv(PointMassGateEnv):
+    """The point mass with mostly infeasible tasks: gate widths in [-24, 8], closed at <= 0 (see the module
+    docstring). Test sets as :class:`PointMassGateEnv`'s (every gate open), plus ``closed``: 24 closed gates
+    (widths -1, -8, -16, -24 at x = -3, 0, 3, friction 0 and 2)."""
+
+    task_space = BoxTaskSpace(["gate_x", "gate_width", "friction"], [-4.0, -24.0, 0.0], [4.0, 8.0, 4.0])
+
+    @staticmethod
+    def feasible(tasks: np.ndarray) -> np.ndarray:
+        """Which rows of ``tasks`` can be solved: the open gates (width > 0)."""
+        return np.asarray(tasks, dtype=np.float64).reshape(-1, 3)[:, 1] > 0.0
+
+    def _test_sets(self) -> dict[str, np.ndarray]:
+        closed = [(x, w, mu) for w in (-1.0, -8.0, -16.0, -24.0) for x in (-3.0, 0.0, 3.0) for mu in (0.0, 2.0)]
+        return {**super()._test_sets(), "closed": np.array(closed)}
 
 
 def render_point_mass(gate_x: float, gate_width: float, trajectory: list[tuple[float, float]], size: int = 240) -> np.ndarray:

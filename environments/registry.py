@@ -79,6 +79,9 @@ def register_env(entry: EnvEntry) -> None:
 
 for _entry in (
     EnvEntry("point-mass", "environments.point_mass:PointMassGateEnv", gym_id="teachrl/PointMassGate-v0"),
+    EnvEntry(
+        "point-mass-infeasible", "environments.point_mass:PointMassInfeasibleEnv", gym_id="teachrl/PointMassGateInfeasible-v0"
+    ),
     EnvEntry("stump-tracks", "environments.walkers.stump_tracks:StumpTracksEnv", gym_id="teachrl/StumpTracks-v0"),
     EnvEntry(
         "stump-tracks-infeasible",

@@ -12,21 +12,24 @@ from typing import Any
 import stable_baselines3 as sb3
 import torch as th
 import yaml
+from sb3_contrib import TQC, TRPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from curriculum.registry import range_problem
 
 HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
 
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": sb3.PPO, "a2c": sb3.A2C, "sac": sb3.SAC, "td3": sb3.TD3}
-try:  # sb3-contrib is optional
-    from sb3_contrib import TQC
+#: SB3's algorithms and sb3-contrib's TRPO (the SPDL paper's learner) and TQC
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    "ppo": sb3.PPO,
+    "a2c": sb3.A2C,
+    "trpo": TRPO,
+    "sac": sb3.SAC,
+    "td3": sb3.TD3,
+    "tqc": TQC,
+}
 
-    ALGORITHMS["tqc"] = TQC
-except ImportError:  # pragma: no cover - depends on the installation
-    pass
-
-ON_POLICY = ("ppo", "a2c")
+ON_POLICY = ("ppo", "a2c", "trpo")
 
 
 class StudentConfigError(ValueError):

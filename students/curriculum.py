@@ -47,6 +47,7 @@ stays: a replay sample drawn for an episode the cycle's end cuts is not played.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,9 +144,19 @@ class CurriculumCallback(BaseCallback):
     :param log_window: episodes kept for the ``curriculum/*`` logs
     """
 
-    def __init__(self, teacher: Teacher, log_window: int = 500, image_every: int = 1000, verbose: int = 0) -> None:
+    def __init__(
+        self,
+        teacher: Teacher,
+        log_window: int = 500,
+        image_every: int = 1000,
+        verbose: int = 0,
+        feasible: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
+        """``feasible``: the env's rule of which tasks can be solved (rows of tasks -> bools), to count the
+        episodes on the others (``stats.infeasible``); ``None``: not counted."""
         super().__init__(verbose)
         self.teacher = teacher
+        self.feasible = feasible
         self.image_every = image_every
         self.stats = CurriculumStats(log_window)
         self._finished: list[_Finished] = []
@@ -423,5 +434,7 @@ class CurriculumCallback(BaseCallback):
         if not log:
             return
         self.stats.add(outcome["task"], outcome["return"], outcome["success"])
+        if self.feasible is not None and not bool(self.feasible(outcome["task"])[0]):
+            self.stats.infeasible += 1
         if self.logger is not None:
             self.stats.log(self.logger, self.teacher, image_every=self.image_every)

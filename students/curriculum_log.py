@@ -25,6 +25,7 @@ class CurriculumStats:
 
     window: int = 500
     episodes: int = 0
+    infeasible: int = 0  # episodes on tasks the env declares unsolvable (its ``feasible``), when it declares them
     recent_returns: deque[float] = field(init=False)
     recent_tasks: deque[np.ndarray] = field(init=False)
     recent_success: deque[bool] = field(init=False)

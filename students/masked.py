@@ -3,7 +3,7 @@
 The curriculum callback sets ``step_mask`` (one flag per sub-environment: learn from this step or not) on the
 student's buffer before each step is stored; the buffer records it beside the transition.
 
-- On-policy (PPO, A2C): :class:`MaskedRolloutBuffer` (:class:`MaskedDictRolloutBuffer` for dict observations)
+- On-policy (PPO, A2C, TRPO): :class:`MaskedRolloutBuffer` (:class:`MaskedDictRolloutBuffer` for dict observations)
   keeps the whole rollout (values and advantages of masked episodes are still computed, their scores need them)
   but its minibatches hold only unmasked transitions, so masked ones take no part in any loss, advantage
   normalisation included. With nothing masked, the minibatches are exactly SB3's (same permutation). A rollout
@@ -27,6 +27,7 @@ import numpy as np
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from gymnasium import spaces
+from sb3_contrib import TQC, TRPO
 from stable_baselines3.common.buffers import DictReplayBuffer, DictRolloutBuffer, ReplayBuffer, RolloutBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
@@ -109,6 +110,10 @@ class MaskedPPO(_MaskedOnPolicy, PPO):
 
 class MaskedA2C(_MaskedOnPolicy, A2C):
     """A2C whose losses ignore masked transitions (see the module docstring)."""
+
+
+class MaskedTRPO(_MaskedOnPolicy, TRPO):
+    """TRPO (sb3-contrib) whose losses, the policy step's included, ignore masked transitions."""
 
 
 def _take(data: Any, rows: np.ndarray, envs: np.ndarray) -> Any:
@@ -211,13 +216,15 @@ class MaskedTD3(_MaskedOffPolicy, TD3):
     """TD3 that never learns from masked transitions (see the module docstring)."""
 
 
-MASKED_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"ppo": MaskedPPO, "a2c": MaskedA2C, "sac": MaskedSAC, "td3": MaskedTD3}
-try:  # sb3-contrib is optional
-    from sb3_contrib import TQC
+class MaskedTQC(_MaskedOffPolicy, TQC):
+    """TQC that never learns from masked transitions (see the module docstring)."""
 
-    class MaskedTQC(_MaskedOffPolicy, TQC):
-        """TQC that never learns from masked transitions (see the module docstring)."""
 
-    MASKED_ALGORITHMS["tqc"] = MaskedTQC
-except ImportError:  # pragma: no cover - depends on the installation
-    pass
+MASKED_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    "ppo": MaskedPPO,
+    "a2c": MaskedA2C,
+    "trpo": MaskedTRPO,
+    "sac": MaskedSAC,
+    "td3": MaskedTD3,
+    "tqc": MaskedTQC,
+}

@@ -142,6 +142,7 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
         "auc": auc,
         "target_mastered_pct": target.get("mastered_pct", math.nan),
         "target_return": target.get("mean_return", math.nan),
+        "infeasible_pct": 100.0 * metrics.get("infeasible_share", math.nan),  # envs that declare unsolvable tasks
         "returns": returns,
         "successes": successes,
         "tasks": tasks,
@@ -204,6 +205,8 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
             for metric in ("target_mastered_pct", "target_return"):  # the env's held-out target set, when it has one
                 if metric in own and own[metric].notna().all():
                     row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_ci(own[metric].to_numpy())
+            if "infeasible_pct" in own and own["infeasible_pct"].notna().all():  # the training episodes' share
+                row["infeasible_pct_mean"], row["infeasible_pct_std"], _ = mean_ci(own["infeasible_pct"].to_numpy())
             for metric in ("mastered_pct", "mean_return"):
                 other = baseline[metric].to_numpy()
                 row[f"{metric}_p_vs_random"] = math.nan if teacher == BASELINE else welch_p(own[metric].to_numpy(), other)
@@ -256,6 +259,8 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
             if not math.isnan(row.get("target_mastered_pct_mean", math.nan)):
                 for metric, name, digits in TARGET_COLUMNS:
                     shown[-1][name] = f"{_fmt(row[f'{metric}_mean'], digits)} ± {_fmt(row[f'{metric}_std'], digits)}"
+            if not math.isnan(row.get("infeasible_pct_mean", math.nan)):
+                shown[-1]["infeasible % played"] = f"{_fmt(row['infeasible_pct_mean'])} ± {_fmt(row['infeasible_pct_std'])}"
     return shown
 
 
@@ -398,6 +403,7 @@ TERMINAL_COLUMNS = {
     "iqm": "return IQM [95%]",
     "p_better": "P>rand",
     "target": "target %",
+    "infeasible": "infeasible %",
 }
 
 
@@ -420,6 +426,8 @@ def terminal_tables(summary: pd.DataFrame) -> list[tuple[str, list[dict[str, str
             shown["p_better"] = _fmt(row.get("p_improvement_vs_random"), 2)
             if not math.isnan(row.get("target_mastered_pct_mean", math.nan)):
                 shown["target"] = _fmt(row["target_mastered_pct_mean"])
+            if not math.isnan(row.get("infeasible_pct_mean", math.nan)):
+                shown["infeasible"] = _fmt(row["infeasible_pct_mean"])
             rows.append(shown)
         seeds = "/".join(str(n) for n in sorted(set(group["seeds"])))
         title = (

@@ -38,7 +38,7 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
 
 from curriculum.base import Teacher
-from curriculum.registry import teacher_for
+from curriculum.registry import load_object, teacher_for
 from curriculum.seeding import Streams
 from environments.base import check_contract
 from environments.registry import env_entry, make_env
@@ -52,6 +52,7 @@ from students.algorithms import (
     resolve_hyperparams,
 )
 from students.curriculum import STUDENT_SCORES, CurriculumCallback, cycle_problem
+from students.curriculum_log import CurriculumStats
 from students.callbacks import PeriodicCallback
 from students.evaluation import EvalCallback, evaluate
 from students.kickstart import (
@@ -103,7 +104,7 @@ class RunConfig:
 
     env: str = setting(help="Environment name or module:Factory path (see list envs).", optional=True)
     teacher: str = setting(help="Teacher name or module:Class path (see list teachers).", optional=True)
-    student: str = setting("ppo", "SB3 algorithm: ppo, a2c, sac, td3 (tqc with sb3-contrib), or a variant's name.")
+    student: str = setting("ppo", "SB3 algorithm: ppo, a2c, trpo, sac, td3, tqc (sb3-contrib: trpo, tqc), or a variant's name.")
     steps: int = setting(200_000, "Steps, in the budget's unit.")
     budget: str = setting("env-steps", "What --steps, --eval-every and --checkpoint-every count: env-steps or trained-steps.")
     seed: int = setting(0, "The run's seed (every stream).")
@@ -323,6 +324,11 @@ class _StopRequest:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
+
+
+def _share(stats: CurriculumStats) -> float:
+    """The share of the training episodes played on tasks the env declares unsolvable."""
+    return stats.infeasible / stats.episodes if stats.episodes else 0.0
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -580,7 +586,8 @@ def _train(
     if privileged:  # the experts read the privileged dict, the student its "student" part
         vec_env = StudentView(vec_env)
     try:
-        curriculum = CurriculumCallback(teacher)
+        feasible = getattr(load_object(env_entry(config.env).entry_point), "feasible", None)  # an env's optional rule
+        curriculum = CurriculumCallback(teacher, feasible=feasible)
         clock = (lambda: curriculum.trained_steps) if config.budget == "trained-steps" else None
         evaluator = EvalCallback(
             config.env,
@@ -694,6 +701,7 @@ def _train(
         "trained_steps": int(curriculum.trained_steps),
         "episodes_reported": curriculum.stats.episodes,
         **({"episodes_cut": curriculum.episodes_cut} if curriculum.cycle else {}),
+        **({"infeasible_share": _share(curriculum.stats)} if curriculum.feasible is not None else {}),
         "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
         **({"target_eval": target} if target else {}),
         "teacher_updates": teacher.n_updates,

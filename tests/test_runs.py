@@ -35,6 +35,8 @@ def point_mass(student: str, teacher: str, steps: int, **kwargs) -> RunConfig:
     hp = {"n_steps": "128", "batch_size": "64", "n_epochs": "2"} if student in ("ppo", "a2c") else dict(OFF_POLICY_HP)
     if student == "a2c":
         hp = {"n_steps": "16"}
+    if student == "trpo":
+        hp = {"n_steps": "128", "batch_size": "128"}
     base = {
         "env": "point-mass",
         "teacher": teacher,
@@ -218,13 +220,7 @@ def test_point_mass_state_round_trip_continues_exactly():
 
 
 # -- 6. every student with every observation mode and teacher family -----------------------------------------
-STUDENTS = ["ppo", "a2c", "sac", "td3"]
-try:  # sb3-contrib is optional
-    import sb3_contrib  # noqa: F401
-
-    STUDENTS.append("tqc")
-except ImportError:  # pragma: no cover
-    pass
+STUDENTS = ["ppo", "a2c", "trpo", "sac", "td3", "tqc"]
 
 
 @pytest.mark.parametrize("mode", ["plain", "privileged"])
@@ -232,7 +228,7 @@ except ImportError:  # pragma: no cover
 @pytest.mark.parametrize("student", STUDENTS)
 def test_every_student_trains_with_every_observation_mode_and_teacher_family(tmp_path, student, teacher, mode):
     params = {"buffer_size": 4, "min_fill": 0.5} if teacher != "random" else {}
-    if teacher != "random" and student not in ("ppo", "a2c"):
+    if teacher != "random" and student not in ("ppo", "a2c", "trpo"):
         params["cycle"] = "episode"  # dcd's cycle (the default) is for on-policy students
     config = point_mass(student, teacher, 400, teacher_params=params, env_kwargs={"observation_mode": mode, "horizon": 20})
     config.eval_every = 100_000
