@@ -360,9 +360,9 @@ def report_cmd(folder: Path, cvar_alpha: float) -> None:
 @click.option("--list", "show_list", is_flag=True, help="Name every reproduction, with its claim, source and wall time.")
 @click.option("--seeds", default=None, help="Seeds: 0-4, 0,1,2 or 0-2,7 [default: the reproduction's].")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Runs at a time.")
-@click.option("--out", "out", default=None, type=click.Path(file_okay=False, path_type=Path), help="[default: results/reproduce/NAME]")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="[default: results/reproduce/NAME]")
 @click.option("--check-only", is_flag=True, help="Compare a finished rerun in --out with the reference; run nothing.")
-def reproduce_cmd(name: str | None, show_list: bool, seeds: str | None, workers: int, out: Path | None, check_only: bool) -> None:
+def reproduce_cmd(name: str | None, show_list: bool, seeds: str | None, workers: int, out: Path | None, check_only: bool):
     """Rerun a published table of the project and set it beside the committed reference and the paper's claim.
 
     Resumable: the same command again skips finished runs. Prints, row by row, our mean against the reference's
@@ -373,10 +373,9 @@ def reproduce_cmd(name: str | None, show_list: bool, seeds: str | None, workers:
     if show_list or name is None:
         if name is not None:
             raise UserError("give a reproduction's name or --list, not both")
-        rows = [{"name": r.name, "minutes (2 cores)": r.minutes, "claim": r.claim, "source": r.source} for r in REPRODUCTIONS.values()]
-        for row in rows:
-            console.print(f"[bold]{row['name']}[/bold] (about {row['minutes (2 cores)']} min on 2 cores): {row['claim']}")
-            console.print(f"    source: {row['source']}", soft_wrap=True)
+        for r in REPRODUCTIONS.values():
+            console.print(f"[bold]{r.name}[/bold] (about {r.minutes} min on 2 cores): {r.claim}")
+            console.print(f"    source: {r.source}", soft_wrap=True)
         return
     with user_errors(also=(ReproduceError,)):
         item = reproduction(name)

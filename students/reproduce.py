@@ -273,14 +273,17 @@ def _summary_rows(summary: pd.DataFrame) -> Rows:
             if f"{metric}_mean" in row and not pd.isna(row[f"{metric}_mean"]):
                 ci = row.get(f"{metric}_ci95", math.nan)
                 p = row.get(f"{metric}_p_vs_random", math.nan)
-                stats[metric] = Stat(float(row[f"{metric}_mean"]), float(row[f"{metric}_std"]), float(ci), int(row["seeds"]), float(p))
+                mean, std = float(row[f"{metric}_mean"]), float(row[f"{metric}_std"])
+                stats[metric] = Stat(mean, std, float(ci), int(row["seeds"]), float(p))
         rows[label] = stats
     return rows
 
 
 def _simulate_rows(results: dict) -> Rows:
     """``cli.py simulate --json``: each teacher's % of cells mastered at the last checkpoint."""
-    finals = {name: np.array(t["mastered"][max(t["mastered"], key=int)], dtype=float) for name, t in results["teachers"].items()}
+    finals = {
+        name: np.array(t["mastered"][max(t["mastered"], key=int)], dtype=float) for name, t in results["teachers"].items()
+    }
     rows: Rows = {}
     for name, values in finals.items():
         mean, std, ci = mean_ci(values)
@@ -335,6 +338,8 @@ def check(item: Reproduction, out: Path) -> tuple[list[RowCheck], list[tuple[Cla
     ours = read_rows(item, out / item.results)
     reference = read_rows(item, ROOT / item.reference / ("" if item.reader == "simulate" else "summary.csv"))
     labels = list(dict.fromkeys([*reference, *ours]))
-    rows = [RowCheck(label, ours.get(label, {}).get(item.metric), reference.get(label, {}).get(item.metric)) for label in labels]
+    rows = [
+        RowCheck(label, ours.get(label, {}).get(item.metric), reference.get(label, {}).get(item.metric)) for label in labels
+    ]
     claims = [(claim, claim.holds(ours), claim.holds(reference)) for claim in item.claims]
     return rows, claims

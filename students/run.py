@@ -104,7 +104,7 @@ class RunConfig:
 
     env: str = setting(help="Environment name or module:Factory path (see list envs).", optional=True)
     teacher: str = setting(help="Teacher name or module:Class path (see list teachers).", optional=True)
-    student: str = setting("ppo", "SB3 algorithm: ppo, a2c, trpo, sac, td3, tqc (sb3-contrib: trpo, tqc), or a variant's name.")
+    student: str = setting("ppo", "Algorithm: ppo, a2c, trpo, sac, td3, tqc (trpo, tqc: sb3-contrib), or a variant's name.")
     steps: int = setting(200_000, "Steps, in the budget's unit.")
     budget: str = setting("env-steps", "What --steps, --eval-every and --checkpoint-every count: env-steps or trained-steps.")
     seed: int = setting(0, "The run's seed (every stream).")

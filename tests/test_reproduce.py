@@ -52,7 +52,8 @@ def test_bench_tables_and_several_students_are_read_by_their_labels(tmp_path):
     )  # fmt: skip
     rows = reproduce._table_rows(table)
     assert rows["privileged expert (PPO)"]["mastered_pct"] == Stat(49.7, 9.7, 24.0, 0)
-    assert "mastered_pct" not in rows["DAgger (random teacher)"] and rows["DAgger (random teacher)"]["return_ratio"].mean == 0.79
+    dagger = rows["DAgger (random teacher)"]
+    assert "mastered_pct" not in dagger and dagger["return_ratio"].mean == 0.79
     summary = pd.read_csv(reproduce.ROOT / "results/reference/kickstart_point_mass/summary.csv")
     assert {"ppo / random", "ppo-kick / plr"} <= set(reproduce._summary_rows(summary))
 
@@ -117,7 +118,7 @@ def test_a_closed_gate_cannot_be_passed_and_an_open_one_can():
         env.set_task([gate_x, width, 0.0], level_seed=0)
         env.reset(seed=0)
         for _ in range(100):
-            _, _, terminated, truncated, info = env.step(np.array([0.0, -3.0]))
+            _, _, terminated, truncated, _ = env.step(np.array([0.0, -3.0]))
             if terminated or truncated:
                 break
         assert env.crashed == crashes and abs(env.y) < 1e-9 if crashes else env.y < 0.0, (width, gate_x)
@@ -136,6 +137,7 @@ def test_the_share_of_infeasible_episodes_is_counted_and_reported(tmp_path):
     assert 0.6 < share < 0.9  # 75% of the space; crashes end the closed gates' episodes early, so they are more
     counted = json.loads((tmp_path / "run" / "metrics.json").read_text())["infeasible_share"]
     assert counted == share and math.isclose(share * metrics["episodes_reported"], round(share * metrics["episodes_reported"]))
-    plain = train(RunConfig(env="point-mass", teacher="random", steps=512, n_envs=2, eval_every=100_000, device="cpu",
-                            test_set="narrow", hp_overrides={"n_steps": "256", "batch_size": "256"}), tmp_path / "plain")  # fmt: skip
+    plain_config = RunConfig(env="point-mass", teacher="random", steps=512, n_envs=2, eval_every=100_000, device="cpu",
+                             test_set="narrow", hp_overrides={"n_steps": "256", "batch_size": "256"})  # fmt: skip
+    plain = train(plain_config, tmp_path / "plain")
     assert "infeasible_share" not in plain
