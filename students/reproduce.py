@@ -139,37 +139,13 @@ REPRODUCTIONS: dict[str, Reproduction] = {
             "domain randomisation when much of the space is hard",
             source="Portelas et al. 2019 (teachDeepRL: ALP-GMM vs random on parametric BipedalWalker); measured "
             "here on LunarLander-v3 with wind",
-            minutes="4",
+            minutes="11",
             kind="compare",
             config="experiments/lunar_lander.yaml",
             reference="results/reference/classics_lunar-lander",
             results="summary.csv",
             reader="summary",
             claims=(Claim("ALP-GMM masters more test tasks than random (p < 0.05)", "alp-gmm", "random", p=0.05),),
-        ),
-        Reproduction(
-            name="infeasible",
-            claim="when 75% of the task space cannot be solved, learning-progress teachers (ALP-GMM, Covar-GMM, "
-            "RIAC) spend less of the budget there than random and master more of the feasible tasks",
-            source="Romac et al. 2021 (TeachMyAgent), the 'mostly unfeasible' Stump Tracks challenge; here on "
-            "point-mass-infeasible",
-            minutes="35",
-            kind="compare",
-            config="experiments/point_mass_infeasible.yaml",
-            reference="results/reference/point_mass_infeasible",
-            results="summary.csv",
-            reader="summary",
-            claims=(
-                Claim("ALP-GMM masters more feasible test tasks than random (p < 0.05)", "alp-gmm", "random", p=0.05),
-                Claim("Covar-GMM masters more than random", "covar-gmm", "random"),
-                Claim("RIAC masters more than random", "riac", "random"),
-                Claim(
-                    "ALP-GMM plays fewer infeasible tasks than random",
-                    "random",
-                    "alp-gmm",
-                    metric="infeasible_pct",
-                ),
-            ),
         ),
         Reproduction(
             name="spdl-point-mass",
