@@ -58,6 +58,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
 from curriculum.base import Feedback, Level, Teacher
+from students.algorithms import ON_POLICY
 from students.curriculum_log import CurriculumStats
 from students.vec_env import stack_observations
 
@@ -70,7 +71,7 @@ def cycle_problem(teacher: Teacher, student: str) -> str:
     """Why ``student`` (not on-policy) cannot learn under ``teacher``'s dcd cycle, with the fix."""
     return (
         f"teacher {type(teacher).__name__} runs dcd's cycle (cycle=rollout, its default), which needs an on-policy "
-        f"student (ppo, a2c), not {student}: give it cycle=episode (--teacher-param cycle=episode)"
+        f"student ({', '.join(ON_POLICY)}), not {student}: give it cycle=episode (--teacher-param cycle=episode)"
     )
 
 

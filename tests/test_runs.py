@@ -101,6 +101,7 @@ def test_final_metrics_are_an_evaluation_of_the_final_model(tmp_path):
         ("ppo", "alp-gmm", {"fit_rate": 20}),
         ("ppo", "accel", {"buffer_size": 6, "min_fill": 0.5, "cycle": "episode"}),
         ("ppo", "accel", {"buffer_size": 6, "min_fill": 0.5}),  # dcd's cycle (the default)
+        ("a2c", "robust-plr", {"buffer_size": 6, "min_fill": 0.5}),  # a cycle of several 16-step rollouts
         ("sac", "plr", {"buffer_size": 6, "cycle": "episode"}),
     ],
 )
