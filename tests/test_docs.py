@@ -88,3 +88,13 @@ def test_simulated_student_variant_tables_match_their_references(name):
         cells = [cell(statistics.mean(v), statistics.stdev(v), 1) for v in result["mastered"].values()]
         row = f"| {teacher} | " + " | ".join(cells) + f" | {result['teacher_us_per_episode']:.0f} |"
         assert any(line.startswith(row) for line in README.splitlines()), row
+
+
+def test_cycle_at_equal_trained_steps_table_matches_its_summaries():
+    """The README's table of dcd's cycle against per-episode decisions at equal trained steps."""
+    folders = ["point_mass_trained_episode", "point_mass_trained", "maze_trained_episode", "maze_trained"]
+    summaries = [pd.read_csv(REFERENCE / folder / "summary.csv").set_index("teacher") for folder in folders]
+    for teacher in ("robust-plr", "accel"):
+        cells = [cell(s.loc[teacher].mastered_pct_mean, s.loc[teacher].mastered_pct_std, 1) for s in summaries]
+        line = next(line for line in README.splitlines() if line.startswith(f"  | {teacher} | {cells[0]} |"))
+        assert all(c in line for c in cells), (teacher, cells, line)

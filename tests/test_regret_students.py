@@ -199,7 +199,7 @@ def test_start_up_checks_name_the_missing_score_or_masking(tmp_path, monkeypatch
         and student_class_for(RandomTeacher(TaskEchoEnv.task_space), "ppo") is PPO
     )
     monkeypatch.delitem(masked.MASKED_ALGORITHMS, "a2c")
-    with pytest.raises(RunError, match="student 'a2c' cannot leave episodes out of its updates; valid: ppo, sac"):
+    with pytest.raises(RunError, match="student 'a2c' cannot leave episodes out of its updates; valid: ppo, trpo, sac"):
         train(RunConfig(env=ECHO, teacher="robust-plr", student="a2c", steps=100), tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
