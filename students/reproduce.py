@@ -5,7 +5,8 @@ script), the committed reference it was published from (``results/reference/...`
 the claim comes from, and its wall time on a 2-core machine. :func:`check` reads a finished rerun and sets it
 beside the reference, row by row (is our mean inside the reference's 95% t-interval?), and beside the claim
 (:class:`Claim`: agrees or disagrees, on our rerun and on the reference alike). A rerun is resumable: the
-comparison machinery skips finished runs.
+comparison machinery skips finished runs. It runs from a checkout of the repository, where the references and
+bench scripts are (the wheel ships neither).
 """
 
 from __future__ import annotations
@@ -312,7 +313,10 @@ def check(item: Reproduction, out: Path) -> tuple[list[RowCheck], list[tuple[Cla
     :raises ReproduceError: our results or the reference are missing
     """
     ours = read_rows(item, out / item.results)
-    reference = read_rows(item, ROOT / item.reference / ("" if item.reader == "simulate" else "summary.csv"))
+    reference_path = ROOT / item.reference / ("" if item.reader == "simulate" else "summary.csv")
+    if not reference_path.exists():
+        raise ReproduceError(f"no committed reference at {reference_path}: reproduce runs from a checkout of teachrl")
+    reference = read_rows(item, reference_path)
     labels = list(dict.fromkeys([*reference, *ours]))
     rows = [
         RowCheck(label, ours.get(label, {}).get(item.metric), reference.get(label, {}).get(item.metric)) for label in labels
