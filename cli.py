@@ -6,6 +6,7 @@ A thin shell over the library: options, friendly errors and printing; every loop
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -388,7 +389,9 @@ def reproduce_cmd(name: str | None, show_list: bool, seeds: str | None, workers:
         rows, claims = check(item, folder)
 
     def cell(stat: Any) -> str:
-        return "-" if stat is None else f"{stat.mean:.1f} ± {stat.std:.1f}" if stat.std == stat.std else f"{stat.mean:.2f}"
+        if stat is None:
+            return "-"
+        return f"{stat.mean:.2f}" if math.isnan(stat.std) else f"{stat.mean:.1f} ± {stat.std:.1f}"  # a ratio: no std
 
     shown = [
         {
