@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_TEACHER, _STUDENT, _EVALUATION, _ENVS = range(4)
+_TEACHER, _STUDENT, _EVALUATION, _ENVS, _TARGET = range(5)
 
 
 def _draw(seed: int, *key: int) -> int:
@@ -50,6 +50,11 @@ class Streams:
     def evaluation(self) -> int:
         """Base seed of test-set evaluations (episode ``k`` of a task uses ``evaluation + k``)."""
         return _draw(self.seed, _EVALUATION)
+
+    @property
+    def target(self) -> int:
+        """Base seed of the target-distribution evaluations (``--target-episodes``: tasks, action noise, levels)."""
+        return _draw(self.seed, _TARGET)
 
     def env(self, index: int) -> int:
         """Seed of sub-environment ``index``'s generator (its noise and the level seeds it draws)."""

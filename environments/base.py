@@ -11,7 +11,9 @@
 - ``return_bounds`` (for teachers' normalisation), ``is_success(episode_return, final_info)``, and
   ``test_set(name)``: fixed, documented task lists (``test_set_names`` lists them);
 - optionally ``easy_task_space``: an easy region where ACCEL starts (documented per environment), and
-  ``target_set``: the name of a held-out test set that runs also report apart (point-mass: SPDL's target gate);
+  ``target_set``: the name of a held-out test set that runs also report apart (point-mass: SPDL's target gate),
+  and ``target_distribution``: the task distribution a curriculum aims at, which ``--target-episodes`` samples at
+  every evaluation (SPDL's protocol);
 - optionally ``get_state()`` / ``set_state(state)``: everything the env's future depends on (the episode being
   played, the pending task, its random generator), so that a run resumed from a checkpoint continues exactly.
   An env opts in by naming its own attributes in ``state_attrs``; ``supports_state`` tells whether it did. An env
@@ -55,6 +57,9 @@ class ParametricEnv(gym.Env):
     #: a test set a run also plays once at its end and reports apart from its test set (a held-out target, e.g.
     #: point-mass's SPDL gate), or ``None``
     target_set: ClassVar[str | None] = None
+    #: the task distribution a curriculum aims at, as (mean, std) per dimension of independent normals clipped to the
+    #: bounds (point-mass: SPDL's target), or ``None``; runs with ``--target-episodes`` sample it at every evaluation
+    target_distribution: ClassVar[tuple[np.ndarray, np.ndarray] | None] = None
     #: attributes that, with the base class's own, make up the env's state (``None``: no :meth:`get_state`)
     state_attrs: ClassVar[tuple[str, ...] | None] = None
 

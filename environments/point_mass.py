@@ -71,6 +71,7 @@ class PointMassGateEnv(ParametricEnv):
     #: SPDL's initial and target task distributions (mean, std per dimension), from Klink et al. 2020
     spdl_initial = (np.array([0.0, 4.25, 2.0]), np.array([2.0, 1.875, 1.0]))
     spdl_target = (np.array([2.5, 0.5, 0.0]), np.array([4e-3, 3.75e-3, 2e-3]))  # point_mass_experiment.py
+    target_distribution = spdl_target
     #: the test set a run also plays at its end and reports apart (SPDL's target gate)
     target_set = "target"
     state_attrs = ("gate_x", "gate_width", "friction", "x", "y", "vx", "vy", "steps", "crashed", "_trajectory", "_noise")

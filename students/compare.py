@@ -41,7 +41,16 @@ import yaml
 from students.checkpoints import disk_full
 from students.config import ConfigError, load_settings, parse_seeds, setting, split_names
 from students.lock import FolderLock, check_unlocked
-from students.run import IDENTITY, RunConfig, RunError, finished_steps, run_subpath, settings_diff, settings_error
+from students.run import (
+    IDENTITY,
+    TARGET_EPISODES_HELP,
+    RunConfig,
+    RunError,
+    finished_steps,
+    run_subpath,
+    settings_diff,
+    settings_error,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("local", "ray")
@@ -72,6 +81,7 @@ class CompareConfig:
     batched: bool = setting(True, "Step each run's sub-environments in one batched call when the env can.")
     eval_every: int = setting(10_000, "Steps between evaluations.")
     test_set: str = setting("default", "Test set to evaluate on.")
+    target_episodes: int = setting(0, TARGET_EPISODES_HELP)
     device: str = setting("auto", "auto, cpu or cuda.")
     checkpoint_every: int = 50_000
     teacher_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per teacher name
@@ -134,6 +144,7 @@ class CompareConfig:
                         "env_kwargs": dict(self.env_kwargs),
                         "eval_every": self.eval_every,
                         "test_set": self.test_set,
+                        "target_episodes": self.target_episodes,
                         "checkpoint_every": self.checkpoint_every,
                     }
                     config = RunConfig(**{**settings, **{k: v for k, v in variant.items() if k != "hp"}})

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch as th
 
 from environments.registry import make_env
 from students.callbacks import PeriodicCallback
@@ -20,6 +22,8 @@ class TaskResult:
     task: tuple[float, ...]
     episode_return: float
     success: bool
+    #: the return discounted at the evaluation's ``gamma`` (the return itself at ``gamma = 1``)
+    discounted_return: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,10 @@ class Evaluation:
     def mean_return(self) -> float:
         return float(np.mean([r.episode_return for r in self.results])) if self.results else 0.0
 
+    @property
+    def mean_discounted_return(self) -> float:
+        return float(np.mean([r.discounted_return for r in self.results])) if self.results else 0.0
+
 
 def evaluate(
     predict: Any,
@@ -43,8 +51,10 @@ def evaluate(
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
     episodes_per_task: int = 1,
+    gamma: float = 1.0,
 ) -> Evaluation:
-    """Play every task (``episodes_per_task`` times, level seeds ``seed + k``) with ``predict(obs) -> action``.
+    """Play every task (``episodes_per_task`` times, level seeds ``seed + k``) with ``predict(obs) -> action``;
+    each result also holds its return discounted at ``gamma``.
 
     An environment whose test levels are fixed (``fixed_test_levels``: the maze's held-out mazes) plays level seeds
     ``k`` whatever ``seed``, so that every run meets the same levels.
@@ -58,24 +68,27 @@ def evaluate(
     try:
         if hasattr(type(envs[0]), "step_batch"):  # all episodes at once, the same transitions
             envs += [make_env(env_name, **dict(env_kwargs or {})) for _ in plays[1:]]
-            return Evaluation(_play_batch(predict, envs, plays))
+            return Evaluation(_play_batch(predict, envs, plays, gamma))
         env, results = envs[0], []
         for task, level_seed in plays:
             env.set_task(task, level_seed=level_seed)
             obs, info = env.reset(seed=level_seed)
-            total, done = 0.0, False
+            total, discounted, discount, done = 0.0, 0.0, 1.0, False
             while not done:
                 obs, reward, terminated, truncated, info = env.step(predict(obs))
                 total += float(reward)
+                discounted += discount * float(reward)
+                discount *= gamma
                 done = terminated or truncated
-            results.append(TaskResult(tuple(float(v) for v in task), total, bool(env.is_success(total, info))))
+            success = bool(env.is_success(total, info))
+            results.append(TaskResult(tuple(float(v) for v in task), total, success, discounted))
         return Evaluation(results)
     finally:
         for env in envs:
             env.close()
 
 
-def _play_batch(predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int]]) -> list[TaskResult]:
+def _play_batch(predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int]], gamma: float) -> list[TaskResult]:
     """One episode per env, stepped together by the env class's ``step_batch`` (the policy sees a batch)."""
     observations = []
     for env, (task, level_seed) in zip(envs, plays, strict=True):
@@ -83,11 +96,14 @@ def _play_batch(predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int
         observations.append(env.reset(seed=level_seed)[0])
     obs = stack_observations(observations)
     totals, success = np.zeros(len(envs)), np.zeros(len(envs), dtype=bool)
+    discounted, discount = np.zeros(len(envs)), 1.0  # every active episode is at the same step
     active = np.arange(len(envs))
     while len(active):
         actions = np.asarray(predict(obs))
         obs, rewards, terminated, truncated, infos = type(envs[0]).step_batch([envs[i] for i in active], actions)
         totals[active] += rewards
+        discounted[active] += discount * np.asarray(rewards, dtype=np.float64)
+        discount *= gamma
         done = terminated | truncated
         for j in np.flatnonzero(done):
             i = active[j]
@@ -95,7 +111,41 @@ def _play_batch(predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int
         keep = ~done
         active = active[keep]
         obs = {k: v[keep] for k, v in obs.items()} if isinstance(obs, dict) else obs[keep]
-    return [TaskResult(tuple(float(v) for v in task), float(totals[i]), bool(success[i])) for i, (task, _) in enumerate(plays)]
+    return [
+        TaskResult(tuple(float(v) for v in task), float(totals[i]), bool(success[i]), float(discounted[i]))
+        for i, (task, _) in enumerate(plays)
+    ]
+
+
+@dataclass(frozen=True)
+class TargetProtocol:
+    """SPDL's evaluation (psclklnk/spdl, ``point_mass_experiment.evaluate_learner`` and ``BaseWrapper``), made
+    beside the test set at every evaluation: ``episodes`` episodes on tasks drawn afresh from the environment's
+    ``target_distribution`` (independent normals per dimension, clipped to the bounds, as psclklnk's
+    ``GaussianSampler``), played with the policy's stochastic actions (``deterministic=False``, as psclklnk), and
+    scored by their mean return discounted at the student's gamma (0.95 in the paper) and by the share that
+    succeeded (ours; the paper shows the discounted return).
+
+    The draws of an evaluation come from ``seed`` and its step alone (tasks, action noise in a forked torch
+    generator, level seeds), so that they neither depend on nor move the training's streams, and a resumed run
+    draws the same ones.
+
+    :param csv_path: where one row per evaluation is appended (``eval_target.csv``)
+    """
+
+    episodes: int
+    mean: np.ndarray
+    std: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    seed: int
+    csv_path: Path
+
+    def draws(self, timesteps: int) -> tuple[np.ndarray, int]:
+        """The tasks of the evaluation at ``timesteps`` and the seed of its episodes and action noise."""
+        tasks_seed, play_seed = np.random.SeedSequence([self.seed, timesteps]).generate_state(2)
+        normal = np.random.default_rng(int(tasks_seed)).normal(self.mean, self.std, (self.episodes, len(self.mean)))
+        return np.clip(normal, self.low, self.high), int(play_seed)
 
 
 class EvalCallback(PeriodicCallback):
@@ -116,6 +166,7 @@ class EvalCallback(PeriodicCallback):
     :param seed: base seed of the evaluation episodes (the run's evaluation stream)
     :param clock: the step counter of the schedule (see :class:`~students.callbacks.PeriodicCallback`)
     :param trained: the student's trained steps so far, for ``eval.csv`` (default: every step)
+    :param target: SPDL's target-distribution protocol, also run at every evaluation (default: none)
     """
 
     def __init__(
@@ -128,6 +179,7 @@ class EvalCallback(PeriodicCallback):
         seed: int = 0,
         clock: Callable[[], int] | None = None,
         trained: Callable[[], int] | None = None,
+        target: TargetProtocol | None = None,
     ) -> None:
         super().__init__(eval_every, clock)
         self.deferred = False  # an evaluation due at learn()'s last step, made after its last update
@@ -136,6 +188,8 @@ class EvalCallback(PeriodicCallback):
         self.last: Evaluation | None = None
         self.last_step: int | None = None  # the step counter at the last evaluation
         self.trained = trained  # the student's trained steps so far (default: every step)
+        self.target = target
+        self.last_target: Evaluation | None = None  # the target protocol's episodes at the last evaluation
 
     def _on_period(self) -> None:
         if self._last_step_of_learning():
@@ -163,10 +217,11 @@ class EvalCallback(PeriodicCallback):
         return self.last if self.last_step == timesteps else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last": self.last, "last_step": self.last_step, "deferred": self.deferred}
+        return {"last": self.last, "last_step": self.last_step, "deferred": self.deferred, "last_target": self.last_target}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.last, self.last_step, self.deferred = state["last"], state["last_step"], state.get("deferred", False)
+        self.last_target = state.get("last_target")
 
     def run_evaluation(self) -> Evaluation:
         """Evaluate the model now (at ``model.num_timesteps``), log it and append its rows to the CSV."""
@@ -176,10 +231,47 @@ class EvalCallback(PeriodicCallback):
         )
         self.last, self.last_step = evaluation, timesteps
         scalars = {"eval/mastered_pct": evaluation.mastered_pct, "eval/mean_return": evaluation.mean_return}
+        trained = self.trained() if self.trained else timesteps
+        if self.target is not None:
+            self.last_target = self._run_target(timesteps, trained)
+            scalars["eval/target_discounted_return"] = self.last_target.mean_discounted_return
+            scalars["eval/target_success_pct"] = self.last_target.mastered_pct
         for output in self.logger.output_formats:  # at this step, not at SB3's next dump
             output.write(scalars, dict.fromkeys(scalars), timesteps)
-        append_eval_rows(self.csv_path, timesteps, evaluation, self.trained() if self.trained else timesteps)
+        append_eval_rows(self.csv_path, timesteps, evaluation, trained)
         return evaluation
+
+    def _run_target(self, timesteps: int, trained: int) -> Evaluation:
+        """The target protocol's episodes at this step (see :class:`TargetProtocol`), appended to its CSV."""
+        protocol, device = self.target, self.model.device
+        assert protocol is not None
+        tasks, seed = protocol.draws(timesteps)
+        with th.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            th.manual_seed(seed)  # the actions' noise, without touching the training's generator
+            result = evaluate(
+                lambda obs: self.model.predict(obs, deterministic=False)[0],
+                self.env_name,
+                tasks,
+                seed,
+                self.env_kwargs,
+                gamma=float(self.model.gamma),
+            )
+        new_file = not protocol.csv_path.exists()
+        with protocol.csv_path.open("a", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            if new_file:
+                writer.writerow(["timesteps", "episodes", "discounted_return", "return", "success_pct", "trained_steps"])
+            writer.writerow(
+                [
+                    timesteps,
+                    len(result.results),
+                    f"{result.mean_discounted_return:.4f}",
+                    f"{result.mean_return:.4f}",
+                    f"{result.mastered_pct:.2f}",
+                    trained,
+                ]
+            )
+        return result
 
 
 def append_eval_rows(path: Path, timesteps: int, evaluation: Evaluation, trained_steps: int) -> None:

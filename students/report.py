@@ -133,6 +133,9 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
     final, target = metrics["final_eval"], metrics.get("target_eval", {})
     reading[0] = "eval.csv"
     curve = _curve(folder / "eval.csv", config.get("budget", "env-steps"))
+    reading[0] = "eval_target.csv"
+    curve = _with_target_curve(curve, folder / "eval_target.csv", config.get("budget", "env-steps"))
+    protocol = metrics.get("target_protocol", {})
     tasks, returns, successes = _final_tasks(folder / "eval.csv")
     auc = curve_area(curve["timesteps"].to_numpy(), curve["mastered_pct"].to_numpy()) if len(curve) else math.nan
     row = {
@@ -142,6 +145,8 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
         "auc": auc,
         "target_mastered_pct": target.get("mastered_pct", math.nan),
         "target_return": target.get("mean_return", math.nan),
+        "protocol_return": protocol.get("discounted_return", math.nan),  # SPDL's protocol (--target-episodes)
+        "protocol_success_pct": protocol.get("success_pct", math.nan),
         "infeasible_pct": 100.0 * metrics.get("infeasible_share", math.nan),  # envs that declare unsolvable tasks
         "returns": returns,
         "successes": successes,
@@ -193,6 +198,21 @@ def _curve(csv_path: Path, budget: str = "env-steps") -> pd.DataFrame:
     ).reset_index()
 
 
+#: the target-distribution protocol's curve columns (``eval_target.csv``), NaN for runs without it
+PROTOCOL_CURVES = ("target_discounted_return", "target_success_pct")
+
+
+def _with_target_curve(curve: pd.DataFrame, csv_path: Path, budget: str) -> pd.DataFrame:
+    """The curve with the target-distribution protocol's columns, by evaluation (NaN without ``eval_target.csv``)."""
+    if not csv_path.exists():
+        return curve.assign(**dict.fromkeys(PROTOCOL_CURVES, math.nan))
+    rows = pd.read_csv(csv_path).drop_duplicates("timesteps", keep="last")
+    if budget == "trained-steps":
+        rows = rows.drop(columns="timesteps").rename(columns={"trained_steps": "timesteps"})
+    rows = rows.rename(columns={"discounted_return": PROTOCOL_CURVES[0], "success_pct": PROTOCOL_CURVES[1]})
+    return curve.merge(rows[["timesteps", *PROTOCOL_CURVES]], on="timesteps", how="left")
+
+
 def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
     """One row per environment, student and teacher (see the module docstring for the columns)."""
     table = []
@@ -202,7 +222,8 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
             row = {"env": env, "student": student, "group": label, "teacher": teacher, "seeds": len(own)}
             for metric in ("mastered_pct", "mean_return", "auc"):
                 row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
-            for metric in ("target_mastered_pct", "target_return"):  # the env's held-out target set, when it has one
+            # the env's held-out target set, and the target-distribution protocol, when the runs have them
+            for metric in ("target_mastered_pct", "target_return", "protocol_return", "protocol_success_pct"):
                 if metric in own and own[metric].notna().all():
                     row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_ci(own[metric].to_numpy())
             if "infeasible_pct" in own and own["infeasible_pct"].notna().all():  # the training episodes' share
@@ -219,6 +240,11 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
 
 #: the held-out target set's columns: (summary metric, display name, digits)
 TARGET_COLUMNS = (("target_mastered_pct", "target mastered %", 1), ("target_return", "target return", 2))
+#: the target-distribution protocol's columns (SPDL's evaluation, ``--target-episodes``)
+PROTOCOL_COLUMNS = (
+    ("protocol_return", "target-distribution discounted return", 2),
+    ("protocol_success_pct", "target-distribution success %", 1),
+)
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -256,9 +282,10 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
                     "P(return > random)": _fmt(row.get("p_improvement_vs_random"), 2),
                 }
             )
-            if not math.isnan(row.get("target_mastered_pct_mean", math.nan)):
-                for metric, name, digits in TARGET_COLUMNS:
-                    shown[-1][name] = f"{_fmt(row[f'{metric}_mean'], digits)} ± {_fmt(row[f'{metric}_std'], digits)}"
+            for columns in (TARGET_COLUMNS, PROTOCOL_COLUMNS):
+                if not math.isnan(row.get(f"{columns[0][0]}_mean", math.nan)):
+                    for metric, name, digits in columns:
+                        shown[-1][name] = f"{_fmt(row[f'{metric}_mean'], digits)} ± {_fmt(row[f'{metric}_std'], digits)}"
             if not math.isnan(row.get("infeasible_pct_mean", math.nan)):
                 shown[-1]["infeasible % played"] = f"{_fmt(row['infeasible_pct_mean'])} ± {_fmt(row['infeasible_pct_std'])}"
     return shown
@@ -328,6 +355,42 @@ def plot_curves(curves: pd.DataFrame, path: Path, title: str, unit: str = "steps
     figure.suptitle(f"{title}\nline: mean over {n} seeds; band: 95% t-interval of the mean (mastered % clipped to [0, 100])")
     figure.tight_layout()
     figure.savefig(path, dpi=90)
+
+
+def plot_target_protocol(curves: pd.DataFrame, path: Path, title: str, unit: str = "steps") -> bool:
+    """SPDL's figure: the mean discounted return of the target-distribution episodes, and their success %, against
+    steps (mean over seeds per teacher, shaded 95% t-interval). ``False`` (and no file) when no run has them."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    curves = curves.dropna(subset=[PROTOCOL_CURVES[0]])
+    if curves.empty:
+        return False
+    figure = Figure(figsize=(11, 4.2))
+    axes = figure.subplots(1, 2)
+    seeds = sorted({int(n) for n in curves.groupby("teacher", sort=False)["seed"].nunique()})
+    for teacher, own in curves.groupby("teacher", sort=False):
+        for axis, metric in zip(axes, PROTOCOL_CURVES, strict=True):
+            x, mean, low, high = curve_band(own, metric)
+            if metric == PROTOCOL_CURVES[1]:
+                low, high = np.clip(low, 0.0, 100.0), np.clip(high, 0.0, 100.0)
+            (line,) = axis.plot(x, mean, label=teacher)
+            axis.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
+    for axis in axes:
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x < 1e6 else f"{x / 1e6:g}M"))
+        axis.grid(alpha=0.3)
+    axes[0].set(xlabel=unit, ylabel="mean discounted return (target distribution)")
+    axes[1].set(xlabel=unit, ylabel="episodes that succeeded (%)", ylim=(-2, 102))
+    axes[0].legend(fontsize=9)
+    n = "/".join(map(str, seeds))
+    figure.suptitle(
+        f"{title}\nSPDL's protocol: episodes on tasks from the target distribution, stochastic actions; "
+        f"line: mean over {n} seeds; band: 95% t-interval",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    return True
 
 
 def _dimension_names(env: str) -> list[str] | None:
@@ -497,9 +560,20 @@ def write_report(
             (collected.curves["env"] == env) & (collected.curves["student"] == student) & (collected.curves["group"] == label)
         ]
         trained = set(curves["budget"]) == {"trained-steps"}
-        plot_curves(curves, out / picture, f"{env}, {student} ({label})", "trained steps" if trained else "steps")
+        unit = "trained steps" if trained else "steps"
+        plot_curves(curves, out / picture, f"{env}, {student} ({label})", unit)
         axis = "the steps the student trained on" if trained else "environment steps (trained on or not)"
         lines += ["", f"![learning curves]({picture})", "", f"The curves' x-axis counts {axis}.", ""]
+        protocol = picture.replace("_curves.png", "_target.png")
+        if plot_target_protocol(curves, out / protocol, f"{env}, {student} ({label})", unit):
+            lines += [
+                f"![target-distribution protocol]({protocol})",
+                "",
+                "SPDL's evaluation (`--target-episodes`): at every evaluation, episodes on tasks drawn from the "
+                "environment's target distribution, stochastic actions, the mean return discounted at the student's "
+                "gamma (the paper's metric) and the share that succeeded.",
+                "",
+            ]
         group_runs = collected.runs[
             (collected.runs["env"] == env) & (collected.runs["student"] == student) & (collected.runs["group"] == label)
         ]

@@ -5,6 +5,7 @@ Run folder (``out``, by default ``results/<experiment>/<env>/<teacher>/<student>
     config.yaml        resolved settings (hyperparameters included); a resume must match them
     tb/                TensorBoard events (SB3's scalars, eval/*, curriculum/*)
     eval.csv           per-task evaluation rows, appended (a resume drops the rows written after its checkpoint)
+    eval_target.csv    with --target-episodes: a row per evaluation of SPDL's target-distribution protocol, likewise
     checkpoint/        model.zip, state.pkl (teacher, curriculum loop, evaluator, sub-environments, random generators),
                        teacher.pkl (the teacher alone), progress.json, replay_buffer.pkl (off-policy students, unless
                        save_replay_buffer is off); swapped in whole at every save so that a crash never leaves a
@@ -54,7 +55,7 @@ from students.algorithms import (
 from students.curriculum import STUDENT_SCORES, CurriculumCallback, cycle_problem
 from students.curriculum_log import CurriculumStats
 from students.callbacks import PeriodicCallback
-from students.evaluation import EvalCallback, evaluate
+from students.evaluation import EvalCallback, TargetProtocol, evaluate
 from students.kickstart import (
     Expert,
     ExpertSpec,
@@ -82,6 +83,10 @@ class RunError(ValueError):
 BUDGETS = ("env-steps", "trained-steps")
 #: with a trained-steps budget, a run stops anyway after this many times its budget in environment steps
 TRAINED_BUDGET_CAP = 20
+TARGET_EPISODES_HELP = (
+    "Also play this many episodes on tasks drawn from the env's target distribution at every evaluation (SPDL's "
+    "protocol: stochastic actions, discounted return; eval_target.csv); 0: none."
+)
 
 
 def settings_error(settings: Any) -> str | None:
@@ -117,6 +122,7 @@ class RunConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     eval_every: int = setting(10_000, "Steps between test-set evaluations.")
     test_set: str = setting("default", "Test set to evaluate on.")
+    target_episodes: int = setting(0, TARGET_EPISODES_HELP)
     checkpoint_every: int = setting(50_000, "Steps between checkpoints.")
     save_replay_buffer: bool = setting(True, "Checkpoint the replay buffer (off-policy; else a resume starts empty).")
     algo: str = ""  # the SB3 algorithm when ``student`` names a variant (compare's ``ppo-kick: {algo: ppo, ...}``)
@@ -176,7 +182,7 @@ class RunConfig:
         Also sets ``reads_privileged`` (not a setting, not saved): whether the kickstarting experts read the
         environment's privileged dict (see :meth:`kickstart_reads_privileged`).
         """
-        problem = settings_error(self) or range_error(self, {"seed": 0})
+        problem = settings_error(self) or range_error(self, {"seed": 0, "target_episodes": 0})
         if problem:
             raise RunError(problem)
         entry = env_entry(self.env)
@@ -191,6 +197,8 @@ class RunConfig:
             raise RunError(f"environment '{self.env}' refuses --env-kwarg {self.env_kwargs}: {exc}") from exc
         try:
             check_contract(probe, self.env)
+            if self.target_episodes and probe.unwrapped.target_distribution is None:
+                raise RunError(f"environment '{self.env}' names no target distribution, which --target-episodes samples")
         finally:
             probe.close()
         dict_obs = isinstance(probe.observation_space, gym.spaces.Dict)
@@ -378,6 +386,7 @@ IDENTITY = (
     "env_kwargs",
     "test_set",
     "eval_every",
+    "target_episodes",
     "kickstart",
     "kick_coef",
     "kick_schedule",
@@ -598,6 +607,7 @@ def _train(
             seed=streams.evaluation,
             clock=clock,
             trained=lambda: curriculum.trained_steps_now,
+            target=_target_protocol(config, out, streams),
         )
         cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
         run_exact = True  # every resume so far continued exactly
@@ -631,6 +641,7 @@ def _train(
             _restore_envs(model, vec_env, state["envs"], curriculum, streams)
             _set_rng_states(model, state["rng"])  # last: nothing after it draws from them before learn()
             _truncate_eval_csv(out / "eval.csv", model.num_timesteps)
+            _truncate_eval_csv(out / "eval_target.csv", model.num_timesteps)
 
         def save_checkpoint(exact: bool = True) -> None:
             # Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
@@ -704,6 +715,7 @@ def _train(
         **({"infeasible_share": _share(curriculum.stats)} if curriculum.feasible is not None else {}),
         "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
         **({"target_eval": target} if target else {}),
+        **({"target_protocol": _protocol_metrics(evaluator, float(model.gamma))} if evaluator.target else {}),
         "teacher_updates": teacher.n_updates,
         "teacher_stats": teacher.stats(),
     }
@@ -758,6 +770,32 @@ def _target_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> di
         env.close()
     result = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], config.env, tasks, seed, config.env_kwargs)
     return {"set": name, "mastered_pct": result.mastered_pct, "mean_return": result.mean_return, "tasks": len(tasks)}
+
+
+def _target_protocol(config: RunConfig, out: Path, streams: Streams) -> TargetProtocol | None:
+    """SPDL's target-distribution protocol for the run's evaluations, when ``target_episodes`` asks for it."""
+    if not config.target_episodes:
+        return None
+    env = make_env(config.env, **config.env_kwargs)
+    try:
+        base, (mean, std) = env.unwrapped, env.unwrapped.target_distribution
+        low, high = base.task_space.low, base.task_space.high
+    finally:
+        env.close()
+    return TargetProtocol(config.target_episodes, mean, std, low, high, streams.target, out / "eval_target.csv")
+
+
+def _protocol_metrics(evaluator: EvalCallback, gamma: float) -> dict[str, Any]:
+    """The target protocol at the final evaluation, for ``metrics.json``."""
+    result = evaluator.last_target
+    assert result is not None
+    return {
+        "episodes": len(result.results),
+        "gamma": gamma,
+        "discounted_return": result.mean_discounted_return,
+        "mean_return": result.mean_return,
+        "success_pct": result.mastered_pct,
+    }
 
 
 def _kickstart_callback(
