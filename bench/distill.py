@@ -9,10 +9,12 @@
    90% of its own expert's final test return (evaluations every ``eval_every`` / ``distill_eval_every`` steps).
 
 ``--throughput`` instead measures steps/s on the student's view, in one process, one torch thread, back to back: a
-DAgger round (collection, then the fit over a full dataset) against plain PPO learning.
+DAgger round (collection, then the fit over a full dataset of ``--dataset-size`` samples) against plain PPO
+learning. Its expert is seed 0's of ``OUT/experts`` when the stages above ran, else a small one it trains into
+``OUT/throughput_expert`` (PPO, 8,192 steps: the speed of a round does not depend on the expert's skill).
 
     python bench/distill.py --workers 2 [--out results/distill_point_mass]
-    python bench/distill.py --throughput [--steps 20000]
+    python bench/distill.py --throughput [--steps 20000] [--dataset-size 100000]
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from students.compare import CompareConfig, compare  # noqa: E402
 from students.config import parse_seeds  # noqa: E402
 from students.distill import DistillConfig, distill, finetune_plan  # noqa: E402
 from students.report import _curve, mean_ci  # noqa: E402
-from students.run import train  # noqa: E402
+from students.run import RunConfig, train  # noqa: E402
 
 
 def comparison(spec: dict[str, Any], setup: dict[str, Any], env_kwargs: dict[str, Any], out: Path, workers: int) -> None:
@@ -172,7 +174,31 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]) + "\n"
 
 
-def throughput(steps: int) -> None:
+def throughput_expert(setup: dict[str, Any], out: Path) -> Path:
+    """Seed 0's expert of ``out/experts``, else a small expert trained (or resumed) into ``out/throughput_expert``."""
+    folder = out / "experts" / "point-mass" / "random" / "ppo" / "seed0"
+    if (folder / "model.zip").exists():
+        return folder
+    folder = out / "throughput_expert"
+    if not (folder / "model.zip").exists():
+        print(f"no expert in {out / 'experts'}: training a small one (PPO, 8,192 steps) into {folder}")
+        config = RunConfig(
+            env=setup["env"],
+            teacher="random",
+            steps=8192,
+            n_envs=4,
+            hp_overrides={"n_steps": "1024", "batch_size": "128"},
+            env_kwargs={**setup["view"], "observation_mode": "privileged"},
+            eval_every=8192,
+            checkpoint_every=8192,
+            test_set="narrow",
+            device="cpu",
+        )
+        train(config.resolve(), folder, resume=(folder / "config.yaml").exists())
+    return folder
+
+
+def throughput(steps: int, dataset_size: int, out: Path) -> None:
     from stable_baselines3 import PPO
 
     from curriculum.registry import make_teacher
@@ -183,11 +209,9 @@ def throughput(steps: int) -> None:
     torch.set_num_threads(1)
     setup = yaml.safe_load((ROOT / "experiments" / "distill_point_mass.yaml").read_text())
     view = {**setup["view"], "history": setup["history"]}
-    expert_dir = Path("results/distill_point_mass/experts/point-mass/random/ppo/seed0")
-    if not (expert_dir / "model.zip").exists():
-        raise SystemExit(f"no expert in {expert_dir}: run 'python bench/distill.py' first")
-    config = DistillConfig(expert=str(expert_dir), history=setup["history"], dataset_size=100_000).resolve()
-    distiller = Distiller(config, Path("/tmp"))
+    expert_dir = throughput_expert(setup, out)
+    config = DistillConfig(expert=str(expert_dir), history=setup["history"], dataset_size=dataset_size).resolve()
+    distiller = Distiller(config, out / "throughput")  # nothing is written there: no evaluation, no checkpoint
     distiller.start()
     while len(distiller.dataset) < config.dataset_size:  # a full dataset: the fit's worst case
         distiller.collect()
@@ -223,9 +247,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--throughput", action="store_true", help="measure steps/s instead (see the docstring)")
     parser.add_argument("--steps", type=int, default=20_000, help="--throughput: steps measured")
+    parser.add_argument("--dataset-size", type=int, default=100_000, help="--throughput: the aggregated dataset's size")
     args = parser.parse_args()
     if args.throughput:
-        throughput(args.steps)
+        throughput(args.steps, args.dataset_size, args.out)
         return
     setup = yaml.safe_load(args.config.read_text())
     setup["seeds"] = parse_seeds(setup["seeds"])

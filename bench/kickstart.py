@@ -9,7 +9,8 @@ kickstarting, and where does it end?
    count at the budget, so the ratio is then a lower bound, marked ``>=``), and the final results.
 
 ``--overhead`` instead measures kickstarted PPO's steps/s as a ratio of plain PPO on the same settings (4 Dummy envs,
-one torch and BLAS thread, the random teacher, no evaluation), with one expert and with two.
+one torch and BLAS thread, the random teacher, no evaluation), with one expert and with two (copies of a small
+expert it trains into ``OUT/overhead_expert`` the first time: its skill does not change the cost).
 
     python bench/kickstart.py --workers 2 [--steps 300000] [--out results/kickstart]
     python bench/kickstart.py --overhead [--steps 40000 --repeats 3]
@@ -119,7 +120,7 @@ def summarize(table: pd.DataFrame, budget: int) -> None:
                 )
 
 
-def overhead(steps: int, repeats: int) -> None:
+def overhead(steps: int, repeats: int, out: Path) -> None:
     from stable_baselines3 import PPO
 
     from curriculum.registry import make_teacher
@@ -130,9 +131,10 @@ def overhead(steps: int, repeats: int) -> None:
     from students.vec_env import make_vec_env
 
     torch.set_num_threads(1)
-    folder = Path("results/kickstart/overhead_expert")
+    folder = out / "overhead_expert"  # its skill does not matter here: 8,192 steps
     if not (folder / "model.zip").exists():
-        train(RunConfig(env="point-mass", teacher="random", student="ppo", steps=8192, eval_every=10**9, device="cpu"), folder)
+        config = RunConfig(env="point-mass", teacher="random", student="ppo", steps=8192, eval_every=10**9, device="cpu")
+        train(config, folder, resume=(folder / "config.yaml").exists())
     space = PointMassGateEnv.task_space
 
     def run(n_experts: int) -> float:
@@ -173,7 +175,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     if args.overhead:
-        overhead(args.steps or 40_000, args.repeats)
+        overhead(args.steps or 40_000, args.repeats, args.out)
         return
     expert_dir = args.out / "expert"
     expert = train_expert(expert_dir, args.expert_steps)
