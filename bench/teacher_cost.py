@@ -51,7 +51,7 @@ def main() -> None:
             print(f"{name:12s} skipped: {exc}")
             continue
         if needs:
-            print(f"{name:12s} skipped: needs the student's {', '.join(needs)} score, which the simulated student does not give")
+            print(f"{name:12s} skipped: needs the student's {', '.join(needs)} score, which the toy does not give")
             continue
         runs = [simulate(name, args.episodes, seed=r) for r in range(args.repeats)]
         cost = statistics.median(r.teacher_us_per_episode for r in runs)

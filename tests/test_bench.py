@@ -53,7 +53,8 @@ def test_the_kickstart_and_distillation_comparisons_run_at_their_smallest_settin
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0 and "8 runs done, 0 skipped, 0 failed" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    output = done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.returncode == 0 and "8 runs done, 0 skipped, 0 failed" in done.stdout, output
     setup = yaml.safe_load((BENCH.parent / "experiments" / "distill_point_mass.yaml").read_text())
     setup.update(seeds="0", eval_every=1024, distill_eval_every=1024)
     for stage in ("expert", "scratch"):
