@@ -40,7 +40,7 @@ import yaml  # noqa: E402
 from students.compare import CompareConfig, compare  # noqa: E402
 from students.config import parse_seeds  # noqa: E402
 from students.distill import DistillConfig, distill, finetune_plan  # noqa: E402
-from students.report import _curve, mean_ci  # noqa: E402
+from students.report import eval_curve, mean_ci  # noqa: E402
 from students.run import RunConfig, train  # noqa: E402
 
 
@@ -100,7 +100,7 @@ def distill_all(setup: dict[str, Any], out: Path, workers: int) -> None:
 
 
 def first_step(folder: Path, target: float) -> float:
-    curve = _curve(folder / "eval.csv")
+    curve = eval_curve(folder / "eval.csv")
     reached = curve[curve["mean_return"] >= target]
     return float(reached["timesteps"].iloc[0]) if len(reached) else math.nan
 
@@ -159,7 +159,7 @@ def plot(setup: dict[str, Any], out: Path, path: Path) -> None:
     figure = Figure(figsize=(7, 4.2))
     axis = figure.add_subplot()
     for label, root, teacher, student, offset in lines:
-        curves = [_curve(run_folder(root, env, teacher, student, seed) / "eval.csv") for seed in seeds]
+        curves = [eval_curve(run_folder(root, env, teacher, student, seed) / "eval.csv") for seed in seeds]
         mean = pd.concat(curves).groupby("timesteps")["mean_return"].mean()
         axis.plot((mean.index + offset) / 1000, mean.to_numpy(), marker="o", markersize=3, label=label)
     axis.set(xlabel="the student's own environment steps (thousands)", ylabel="test return (51 tasks)", xscale="log")

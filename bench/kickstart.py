@@ -34,7 +34,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from students.compare import compare, load_compare_config  # noqa: E402
-from students.report import _curve, write_report  # noqa: E402
+from students.report import eval_curve, write_report  # noqa: E402
 from students.run import RunConfig, train  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def steps_table(folder: Path, expert: dict, budget: int) -> pd.DataFrame:
         if not (run / "metrics.json").exists():
             continue
         config = yaml.safe_load(config_path.read_text())
-        curve = _curve(run / "eval.csv")
+        curve = eval_curve(run / "eval.csv")
         final = yaml.safe_load((run / "metrics.json").read_text())["final_eval"]
         rows.append(
             {

@@ -17,6 +17,16 @@ import numpy as np
 from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
 
 
+#: the per-episode scores an RL student gives in ``Feedback.scores`` (``students.curriculum`` computes them; a
+#: teacher names the ones it needs in ``required_scores``)
+POSITIVE_VALUE_LOSS = "positive_value_loss"  # mean over the episode's steps of max(GAE advantage, 0)
+VALUE_L1 = "value_l1"  # mean |GAE advantage|
+MEAN_VALUE = "mean_value"  # mean value estimate V(s_t)
+INITIAL_VALUE = "initial_value"  # V(s_0)
+DISCOUNTED_RETURN = "discounted_return"  # sum of gamma^t r_t at the student's gamma
+STUDENT_SCORES = (POSITIVE_VALUE_LOSS, VALUE_L1, MEAN_VALUE, INITIAL_VALUE, DISCOUNTED_RETURN)
+
+
 class FeedbackError(ValueError):
     """A teacher was given feedback it cannot use (NaN return, task outside its space, ...)."""
 

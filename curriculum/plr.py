@@ -54,11 +54,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from curriculum.base import Feedback, FeedbackError, Level, Teacher
+from curriculum.base import MEAN_VALUE, POSITIVE_VALUE_LOSS, VALUE_L1, Feedback, FeedbackError, Level, Teacher
 from curriculum.spaces import BoxTaskSpace, Task
 
 #: score name -> the ``Feedback.scores`` entry it is computed from
-SCORES = {"positive_value_loss": "positive_value_loss", "value_l1": "value_l1", "max_mc": "mean_value"}
+SCORES = {POSITIVE_VALUE_LOSS: POSITIVE_VALUE_LOSS, VALUE_L1: VALUE_L1, "max_mc": MEAN_VALUE}
 _SEED_RANGE = 2**31 - 1
 REPLAY_SCHEDULES = ("proportionate", "fixed")
 CYCLES = ("episode", "rollout")
@@ -302,7 +302,7 @@ class PlrTeacher(Teacher):
 
     def _score_of(self, feedback: Feedback, best_return: float) -> float:
         if self.score == "max_mc":
-            return best_return - float(feedback.scores["mean_value"])
+            return best_return - float(feedback.scores[MEAN_VALUE])
         return float(feedback.scores[SCORES[self.score]])
 
     def _admit(self, task: np.ndarray, seed: int, score: float, episode_return: float, parent: int) -> bool:

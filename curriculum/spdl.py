@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.optimize import Bounds, NonlinearConstraint, minimize
 
-from curriculum.base import Feedback, Teacher
+from curriculum.base import DISCOUNTED_RETURN, INITIAL_VALUE, Feedback, Teacher
 from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
 
 
@@ -310,7 +310,7 @@ class SpdlTeacher(Teacher):
 
     @property
     def required_scores(self) -> tuple[str, ...]:
-        return ("initial_value", "discounted_return") if self.performance == "return" else ("initial_value",)
+        return (INITIAL_VALUE, DISCOUNTED_RETURN) if self.performance == "return" else (INITIAL_VALUE,)
 
     def load_state_dict(self, state: Any) -> None:
         """As :meth:`Teacher.load_state_dict`; a buffer saved before episodes carried their discounted return is
@@ -325,7 +325,7 @@ class SpdlTeacher(Teacher):
 
     def _update(self, task: Task, feedback: Feedback) -> None:
         scores = feedback.scores
-        value, discounted = float(scores["initial_value"]), float(scores.get("discounted_return", 0.0))
+        value, discounted = float(scores[INITIAL_VALUE]), float(scores.get(DISCOUNTED_RETURN, 0.0))
         self.buffer.append((np.asarray(task, dtype=np.float64), value, discounted))
         del self.buffer[: -self.buffer_size]
         self.steps += int(feedback.length)

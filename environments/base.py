@@ -14,6 +14,11 @@
   ``target_set``: the name of a held-out test set that runs also report apart (point-mass: SPDL's target gate),
   and ``target_distribution``: the task distribution a curriculum aims at, which ``--target-episodes`` samples at
   every evaluation (SPDL's protocol);
+- optionally, declared as class attributes with their defaults here (:data:`DECLARED` lists what an env declares
+  about itself, which a wrapper of one env takes from it): ``fixed_test_levels`` (the test levels do not depend on
+  the run's evaluation seed: the maze's held-out mazes), ``feasible(tasks)`` (which tasks can be solved at all, for
+  the infeasible share a run reports), and ``step_batch(envs, actions)`` (a class that steps many of its envs in one
+  call: the batched vector env and evaluation use it, :func:`batch_stepper`);
 - optionally ``get_state()`` / ``set_state(state)``: everything the env's future depends on (the episode being
   played, the pending task, its random generator), so that a run resumed from a checkpoint continues exactly.
   An env opts in by naming its own attributes in ``state_attrs``; ``supports_state`` tells whether it did. An env
@@ -27,6 +32,7 @@ Environments that can also emit ``{"student": ..., "privileged": ...}`` observat
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -60,6 +66,14 @@ class ParametricEnv(gym.Env):
     #: the task distribution a curriculum aims at, as (mean, std) per dimension of independent normals clipped to the
     #: bounds (point-mass: SPDL's target), or ``None``; runs with ``--target-episodes`` sample it at every evaluation
     target_distribution: ClassVar[tuple[np.ndarray, np.ndarray] | None] = None
+    #: whether the test levels are the same whatever the run's evaluation seed (the maze's held-out mazes)
+    fixed_test_levels: ClassVar[bool] = False
+    #: which rows of a task array can be solved at all (``None``: every task can); a run reports the share of its
+    #: episodes played on the others
+    feasible: ClassVar[Callable[[np.ndarray], np.ndarray] | None] = None
+    #: a classmethod ``step_batch(envs, actions) -> (obs, rewards, terminated, truncated, infos)`` stepping many envs
+    #: of the class in one call with the same transitions as their own ``step`` (``None``: the class cannot)
+    step_batch: ClassVar[Callable[..., Any] | None] = None
     #: attributes that, with the base class's own, make up the env's state (``None``: no :meth:`get_state`)
     state_attrs: ClassVar[tuple[str, ...] | None] = None
 
@@ -205,6 +219,26 @@ def _replayed(cls: type, arguments: dict[str, Any], record: dict[str, Any]) -> A
             env.step(action)
     env._pending_task, env._pending_seed = record["pending"]
     return env
+
+
+#: what an environment declares about itself as class attributes: a wrapper of one environment takes them all from it
+DECLARED = (
+    "task_space",
+    "default_task",
+    "return_bounds",
+    "success_threshold",
+    "success_rule",
+    "easy_task_space",
+    "target_set",
+    "target_distribution",
+    "fixed_test_levels",
+    "feasible",
+)
+
+
+def batch_stepper(env: Any) -> Callable[..., Any] | None:
+    """The ``step_batch`` of ``env``'s class when ``env`` itself (not a wrapper of it) steps batches, else ``None``."""
+    return type(env).step_batch if isinstance(env, ParametricEnv) else None
 
 
 class ContractError(ValueError):

@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from environments.base import ParametricEnv
+from environments.base import DECLARED, ParametricEnv
 
 
 class FrameHistory:
@@ -68,9 +68,8 @@ class HistoryEnv(ParametricEnv):
         self.history = FrameHistory(env.observation_space, env.action_space, k)
         self.observation_space, self.action_space = self.history.space, env.action_space
         self.metadata, self.render_mode = env.metadata, getattr(env, "render_mode", None)
-        for name in ("task_space", "default_task", "return_bounds", "success_threshold", "success_rule"):
+        for name in DECLARED:  # what the wrapped env declares about itself (its test levels, target, feasibility...)
             setattr(self, name, getattr(env, name))
-        self.easy_task_space = env.easy_task_space
         self.state_attrs = None if env.state_attrs is None else ()
 
     def __getattr__(self, name: str) -> Any:

@@ -6,9 +6,11 @@ import inspect
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import stable_baselines3 as sb3
 import torch as th
 import yaml
@@ -19,17 +21,67 @@ from curriculum.registry import range_problem
 
 HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
 
-#: SB3's algorithms and sb3-contrib's TRPO (the SPDL paper's learner) and TQC
-ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
-    "ppo": sb3.PPO,
-    "a2c": sb3.A2C,
-    "trpo": TRPO,
-    "sac": sb3.SAC,
-    "td3": sb3.TD3,
-    "tqc": TQC,
-}
+def critic_values(model: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
+    """V(s) = Q(s, pi(s)) of an actor-critic off-policy student (SAC, TD3, TQC), for a batch of observations."""
+    policy = model.policy
+    with th.no_grad():
+        obs, _ = policy.obs_to_tensor(observations)
+        actions = policy._predict(obs, deterministic=True)
+        q = model.critic(obs, actions)  # type: ignore[attr-defined]
+        if isinstance(q, tuple):  # SAC/TD3: one (batch, 1) tensor per critic
+            values = th.cat(q, dim=1).min(dim=1).values
+        else:  # TQC: (batch, critics, quantiles)
+            values = q.mean(dim=(1, 2))
+    return values.cpu().numpy().reshape(-1)
 
-ON_POLICY = ("ppo", "a2c", "trpo")
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A student algorithm as the curriculum loop sees it: a new SB3 or sb3-contrib algorithm is one entry of
+    :data:`STUDENTS` plus its hyperparameter file (``hyperparams/<name>.yml``).
+
+    :param cls: the SB3 class
+    :param on_policy: it learns from a rollout buffer refilled every rollout: the value scores come from the
+        buffer's GAE advantages, and dcd's replay cycle can run on it
+    :param values: off-policy: ``values(model, observations)``, V(s) of a batch of states, from which the loop
+        computes the value scores of each episode (``None``: the student gives no value scores)
+    """
+
+    cls: type[BaseAlgorithm]
+    on_policy: bool
+    values: Callable[[BaseAlgorithm, np.ndarray], np.ndarray] | None = None
+
+    @property
+    def scores(self) -> bool:
+        """Whether the student gives value scores (:data:`curriculum.base.STUDENT_SCORES`)."""
+        return self.on_policy or self.values is not None
+
+
+#: SB3's algorithms and sb3-contrib's TRPO (the SPDL paper's learner) and TQC
+STUDENTS: dict[str, Algorithm] = {
+    "ppo": Algorithm(sb3.PPO, on_policy=True),
+    "a2c": Algorithm(sb3.A2C, on_policy=True),
+    "trpo": Algorithm(TRPO, on_policy=True),
+    "sac": Algorithm(sb3.SAC, on_policy=False, values=critic_values),
+    "td3": Algorithm(sb3.TD3, on_policy=False, values=critic_values),
+    "tqc": Algorithm(TQC, on_policy=False, values=critic_values),
+}
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {name: entry.cls for name, entry in STUDENTS.items()}
+ON_POLICY = tuple(name for name, entry in STUDENTS.items() if entry.on_policy)
+
+
+def algorithm_of(model: BaseAlgorithm) -> Algorithm:
+    """The entry of a model's algorithm (its class, or a subclass of it: the masked students).
+
+    :raises StudentConfigError: a class no entry declares (the loop would not know how to score its episodes)
+    """
+    for entry in STUDENTS.values():
+        if isinstance(model, entry.cls):
+            return entry
+    raise StudentConfigError(
+        f"the curriculum loop does not know a {type(model).__name__} student: declare it in students.algorithms.STUDENTS "
+        f"(on- or off-policy, how to get its values); declared: {', '.join(e.cls.__name__ for e in STUDENTS.values())}"
+    )
 
 
 class StudentConfigError(ValueError):

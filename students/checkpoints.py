@@ -1,5 +1,5 @@
-"""A run folder's checkpoint, written whole beside the current one and swapped in: one place for ``run`` and
-``distill``.
+"""A run folder's checkpoint, written whole beside the current one and swapped in, and the folder's other file
+life (atomic JSON, evaluation rows dropped on resume, the stop request): one place for ``run`` and ``distill``.
 
 A save writes ``checkpoint.next/`` completely (``progress.json`` last: the mark of a complete staged
 checkpoint), then moves ``checkpoint/`` to ``checkpoint.old/``, ``checkpoint.next/`` to ``checkpoint/``, and
@@ -11,14 +11,29 @@ one checkpoint and no leftover in its way.
 from __future__ import annotations
 
 import errno
+import json
+import pickle
 import shutil
+import signal
+import threading
 from pathlib import Path
+from typing import Any
 
 CHECKPOINT, STAGING, PREVIOUS = "checkpoint", "checkpoint.next", "checkpoint.old"
 #: written last into a staged checkpoint: a staged folder without it was cut short
 COMPLETE_MARK = "progress.json"
 #: a run folder's outputs, removed when a run that never checkpointed restarts from zero
-RUN_OUTPUTS = ("config.yaml", "eval.csv", "tb", "metrics.json", "model.zip", "teacher.pkl", STAGING, PREVIOUS)
+RUN_OUTPUTS = (
+    "config.yaml",
+    "eval.csv",
+    "eval_target.csv",
+    "tb",
+    "metrics.json",
+    "model.zip",
+    "teacher.pkl",
+    STAGING,
+    PREVIOUS,
+)
 #: what a checkpoint needs to be resumed from (``progress.json`` is informative, not needed)
 REQUIRED = ("model.zip", "state.pkl")
 
@@ -124,3 +139,62 @@ def damaged(path: Path, exc: Exception, advice: str = "it cannot be resumed: res
     """One line for a checkpoint or run file that cannot be read (truncated, empty, garbage)."""
     reason = " ".join(str(exc).split()) or type(exc).__name__
     return f"'{path}' is damaged or unreadable ({reason[:120]}); {advice}"
+
+
+class StopRequest:
+    """While active (in the main thread), the first SIGINT or SIGTERM asks training to stop at the next rollout
+    boundary with a checkpoint; a second SIGINT stops at once. The previous handlers are restored afterwards."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as JSON through a side file swapped in: a crash never leaves half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)  # atomic: a crash never leaves half a file
+
+
+def truncate_rows_after(path: Path, timesteps: int) -> None:
+    """Drop the rows of an evaluation CSV (first column: the step) written after the checkpoint being resumed (the
+    resumed run writes them again)."""
+    if not path.exists():
+        return
+    lines = path.read_bytes().splitlines(keepends=True)  # bytes: the line endings stay as written
+    kept = lines[:1] + [line for line in lines[1:] if int(line.split(b",", 1)[0]) <= timesteps]
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(b"".join(kept))
+        tmp.replace(path)
+
+
+def write_outputs(out: Path, model: Any, teacher_state: Any, metrics: dict[str, Any]) -> None:
+    """A finished run's outputs, ``model.zip``, ``teacher.pkl`` and ``metrics.json`` (last), each written beside
+    and swapped in whole: a crash leaves the previous one or the new one (an extended run keeps its earlier
+    results until then)."""
+    model.save(out / "model.next.zip")
+    (out / "model.next.zip").replace(out / "model.zip")
+    with (out / "teacher.pkl.tmp").open("wb") as handle:
+        pickle.dump(teacher_state, handle)
+    (out / "teacher.pkl.tmp").replace(out / "teacher.pkl")
+    write_json(out / "metrics.json", metrics)

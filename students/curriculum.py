@@ -16,7 +16,7 @@ from it (``Level.train``, Robust PLR): the callback sets the flag of each sub-en
 the student's buffer (``step_mask``, see :mod:`students.masked`) before each step is stored.
 
 Updates are applied when a rollout ends, after SB3 has computed values and advantages, so that each episode's
-feedback can carry value-based scores from the student (:data:`STUDENT_SCORES`):
+feedback can carry value-based scores from the student (:data:`curriculum.base.STUDENT_SCORES`):
 
 - ``positive_value_loss``: mean over the episode's steps of max(GAE advantage, 0);
 - ``value_l1``: mean |advantage|;
@@ -52,18 +52,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch as th
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
-from curriculum.base import Feedback, Level, Teacher
-from students.algorithms import ON_POLICY
+from curriculum.base import (
+    DISCOUNTED_RETURN,
+    INITIAL_VALUE,
+    MEAN_VALUE,
+    POSITIVE_VALUE_LOSS,
+    VALUE_L1,
+    Feedback,
+    Level,
+    Teacher,
+)
+from students.algorithms import ON_POLICY, algorithm_of
 from students.curriculum_log import CurriculumStats
 from students.vec_env import stack_observations
 
-#: scores every SB3 student provides in ``Feedback.scores``
-STUDENT_SCORES = ("positive_value_loss", "value_l1", "mean_value", "initial_value", "discounted_return")
 OFF_POLICY_GAE_LAMBDA = 0.95
 
 
@@ -95,10 +100,10 @@ class _Partial:
 
     def scores(self) -> dict[str, float]:
         return {
-            "positive_value_loss": self.positive_advantage / self.steps,
-            "value_l1": self.absolute_advantage / self.steps,
-            "mean_value": self.value / self.steps,
-            "initial_value": float(self.initial_value),  # type: ignore[arg-type]
+            POSITIVE_VALUE_LOSS: self.positive_advantage / self.steps,
+            VALUE_L1: self.absolute_advantage / self.steps,
+            MEAN_VALUE: self.value / self.steps,
+            INITIAL_VALUE: float(self.initial_value),  # type: ignore[arg-type]
         }
 
 
@@ -109,20 +114,6 @@ class _Finished:
     outcome: dict[str, Any]
     scores: dict[str, float] | None = None  # computed at the episode's end (off-policy students)
     discounted_return: float = 0.0
-
-
-def critic_values(model: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
-    """V(s) = Q(s, pi(s)) of an off-policy student, for a batch of observations."""
-    policy = model.policy
-    with th.no_grad():
-        obs, _ = policy.obs_to_tensor(observations)
-        actions = policy._predict(obs, deterministic=True)
-        q = model.critic(obs, actions)  # type: ignore[attr-defined]
-        if isinstance(q, tuple):  # SAC/TD3: one (batch, 1) tensor per critic
-            values = th.cat(q, dim=1).min(dim=1).values
-        else:  # TQC: (batch, critics, quantiles)
-            values = q.mean(dim=(1, 2))
-    return values.cpu().numpy().reshape(-1)
 
 
 def gae(rewards: np.ndarray, values: np.ndarray, last_value: float, gamma: float, lam: float) -> np.ndarray:
@@ -191,7 +182,8 @@ class CurriculumCallback(BaseCallback):
                 f"{type(self.model).__name__} student cannot (it would learn from every episode): use one of {names}"
             )
 
-        if self.cycle and getattr(self.model, "rollout_buffer", None) is None:
+        self.algorithm = algorithm_of(self.model)  # what the student is: on- or off-policy, where its values come from
+        if self.cycle and not self.algorithm.on_policy:
             raise ValueError(cycle_problem(self.teacher, type(self.model).__name__))
 
     # -- priming ---------------------------------------------------------------------------------------------
@@ -249,7 +241,7 @@ class CurriculumCallback(BaseCallback):
                 "task": np.array(level.task, dtype=np.float64),
                 "level_seed": level.seed,
             }
-            scores = {**partial.scores(), "discounted_return": float(self._discounted[env_index])}
+            scores = {**partial.scores(), DISCOUNTED_RETURN: float(self._discounted[env_index])}
             self._report(outcome, scores, log=False)
             self.episodes_cut += 1
         self.forget_episode(env_index)
@@ -328,7 +320,7 @@ class CurriculumCallback(BaseCallback):
             student_buffer.step_mask[:] = trained
         self.trained_steps += self._unstored  # the previous step was stored, since training went on
         self._unstored = sum(trained)
-        off_policy = buffer is None and hasattr(self.model, "critic")
+        off_policy = not self.algorithm.on_policy and self.algorithm.values is not None  # scores from its values
         if off_policy:
             self._record_steps()
         rewards = np.asarray(self.locals["rewards"], dtype=np.float64)
@@ -366,7 +358,8 @@ class CurriculumCallback(BaseCallback):
     def _critic_scores(self, env_index: int, info: dict[str, Any]) -> dict[str, float]:
         states, rewards = self._trajectories.pop(env_index)
         truncated = info.get("TimeLimit.truncated", False)
-        values = critic_values(self.model, stack_observations([*states, info["terminal_observation"]]))
+        assert self.algorithm.values is not None
+        values = self.algorithm.values(self.model, stack_observations([*states, info["terminal_observation"]]))
         last = values[-1] if truncated else 0.0
         advantages = gae(np.array(rewards), values[:-1], last, self.model.gamma, OFF_POLICY_GAE_LAMBDA)
         partial = _Partial()
@@ -405,7 +398,7 @@ class CurriculumCallback(BaseCallback):
                 scores = self._episode_scores(buffer, item.env_index, int(starts[item.env_index]), item.step)
                 starts[item.env_index] = item.step + 1
             if scores:
-                scores = {**scores, "discounted_return": item.discounted_return}
+                scores = {**scores, DISCOUNTED_RETURN: item.discounted_return}
             self._report(item.outcome, scores)
         if on_policy:  # the unfinished tails of this rollout continue in the next one
             for i in range(self.training_env.num_envs):

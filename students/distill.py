@@ -66,7 +66,7 @@ from students.config import range_error, setting
 from students.evaluation import Evaluation, append_eval_rows, evaluate
 from students.kickstart import KickstartError, load_policy, model_path
 from students.lock import FolderLock
-from students.run import RunConfig, _StopRequest, _truncate_eval_csv, _write_json, settings_error
+from students.run import RunConfig, settings_error
 
 BETA_SCHEDULES = ("linear:ROUNDS", "exp:P", "a constant in [0, 1]")
 LOSSES = ("mse", "nll")
@@ -497,7 +497,7 @@ class Distiller:
         self.model.save(staging / "model.zip")
         with (staging / "state.pkl").open("wb") as handle:
             pickle.dump(self.state_dict(), handle)
-        _write_json(staging / "progress.json", {"timesteps": self.steps, "rounds": self.rounds})  # last: complete
+        checkpoints.write_json(staging / "progress.json", {"timesteps": self.steps, "rounds": self.rounds})  # last: complete
         checkpoints.swap_in(self.out)
 
     def close(self) -> None:
@@ -554,12 +554,12 @@ def distill(
                 except Exception as exc:  # truncated, empty or garbage
                     raise DistillError(checkpoints.damaged(out / "checkpoint" / "state.pkl", exc)) from None
                 distiller.load_state_dict(state)
-                _truncate_eval_csv(out / "eval.csv", distiller.steps)
+                checkpoints.truncate_rows_after(out / "eval.csv", distiller.steps)
             else:
                 saved.write_text(yaml.safe_dump(_plain(config.settings()), sort_keys=False))
                 (out / "config.yaml").write_text(yaml.safe_dump(_plain(asdict(config.run_config())), sort_keys=False))
                 distiller.start()
-            with _StopRequest() as stop:
+            with checkpoints.StopRequest() as stop:
                 while distiller.steps < config.steps:
                     before = distiller.steps
                     distiller.collect()
@@ -578,9 +578,6 @@ def distill(
                 distiller.evaluate()
             distiller.save_checkpoint()
             final = distiller.last_eval[1]
-            distiller.model.save(out / "model.zip")
-            with (out / "teacher.pkl").open("wb") as handle:
-                pickle.dump(distiller.teacher.state_dict(), handle)
         finally:
             distiller.close()
     metrics = {
@@ -597,7 +594,7 @@ def distill(
             "value_loss": distiller.losses.get("value"),
         },
     }
-    _write_json(out / "metrics.json", metrics)
+    checkpoints.write_outputs(out, distiller.model, distiller.teacher.state_dict(), metrics)
     return metrics
 
 

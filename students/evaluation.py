@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
+from environments.base import batch_stepper
 from environments.registry import make_env
 from students.callbacks import PeriodicCallback
 from students.vec_env import stack_observations
@@ -63,12 +64,13 @@ def evaluate(
     """
     tasks = np.asarray(tasks, dtype=np.float64)
     envs = [make_env(env_name, **dict(env_kwargs or {}))]
-    seed = 0 if getattr(envs[0], "fixed_test_levels", False) else seed
+    seed = 0 if envs[0].unwrapped.fixed_test_levels else seed
     plays = [(task, seed + k) for task in tasks for k in range(episodes_per_task)]
     try:
-        if hasattr(type(envs[0]), "step_batch"):  # all episodes at once, the same transitions
+        stepper = batch_stepper(envs[0])
+        if stepper is not None:  # all episodes at once, the same transitions
             envs += [make_env(env_name, **dict(env_kwargs or {})) for _ in plays[1:]]
-            return Evaluation(_play_batch(predict, envs, plays, gamma))
+            return Evaluation(_play_batch(predict, envs, plays, gamma, stepper))
         env, results = envs[0], []
         for task, level_seed in plays:
             env.set_task(task, level_seed=level_seed)
@@ -88,7 +90,9 @@ def evaluate(
             env.close()
 
 
-def _play_batch(predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int]], gamma: float) -> list[TaskResult]:
+def _play_batch(
+    predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int]], gamma: float, step_batch: Callable[..., Any]
+) -> list[TaskResult]:
     """One episode per env, stepped together by the env class's ``step_batch`` (the policy sees a batch)."""
     observations = []
     for env, (task, level_seed) in zip(envs, plays, strict=True):
@@ -100,7 +104,7 @@ def _play_batch(predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int
     active = np.arange(len(envs))
     while len(active):
         actions = np.asarray(predict(obs))
-        obs, rewards, terminated, truncated, infos = type(envs[0]).step_batch([envs[i] for i in active], actions)
+        obs, rewards, terminated, truncated, infos = step_batch([envs[i] for i in active], actions)
         totals[active] += rewards
         discounted[active] += discount * np.asarray(rewards, dtype=np.float64)
         discount *= gamma

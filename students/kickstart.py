@@ -54,6 +54,7 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from curriculum.spaces import BoxTaskSpace
+from students.algorithms import algorithm_of
 
 #: the dict key of the observation a student of an asymmetric expert reads
 STUDENT_KEY = "student"
@@ -398,7 +399,7 @@ class KickstartCallback(BaseCallback):
 
     @property
     def _on_policy(self) -> bool:
-        return hasattr(self.model, "rollout_buffer")
+        return algorithm_of(self.model).on_policy
 
     def _optimizer(self) -> th.optim.Optimizer:
         return self.model.policy.optimizer if self._on_policy else self.model.actor.optimizer

@@ -132,7 +132,7 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
     metrics = json.loads((folder / "metrics.json").read_text())
     final, target = metrics["final_eval"], metrics.get("target_eval", {})
     reading[0] = "eval.csv"
-    curve = _curve(folder / "eval.csv", config.get("budget", "env-steps"))
+    curve = eval_curve(folder / "eval.csv", config.get("budget", "env-steps"))
     reading[0] = "eval_target.csv"
     curve = _with_target_curve(curve, folder / "eval_target.csv", config.get("budget", "env-steps"))
     protocol = metrics.get("target_protocol", {})
@@ -184,7 +184,7 @@ def _robust(own: pd.DataFrame, baseline: pd.DataFrame, cvar_alpha: float = 0.1) 
     return result
 
 
-def _curve(csv_path: Path, budget: str = "env-steps") -> pd.DataFrame:
+def eval_curve(csv_path: Path, budget: str = "env-steps") -> pd.DataFrame:
     """Mastered % and mean return per evaluation, against the run's budget unit (column ``timesteps``: environment
     steps, or the steps the student trained on)."""
     if not csv_path.exists():

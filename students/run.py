@@ -22,8 +22,6 @@ import json
 import math
 import pickle
 import random
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,10 +36,10 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
 
-from curriculum.base import Teacher
-from curriculum.registry import load_object, teacher_for
+from curriculum.base import STUDENT_SCORES, Teacher
+from curriculum.registry import teacher_for
 from curriculum.seeding import Streams
-from environments.base import check_contract
+from environments.base import ParametricEnv, check_contract
 from environments.registry import env_entry, make_env
 from students.algorithms import (
     ON_POLICY,
@@ -52,7 +50,7 @@ from students.algorithms import (
     masked_algorithm_class,
     resolve_hyperparams,
 )
-from students.curriculum import STUDENT_SCORES, CurriculumCallback, cycle_problem
+from students.curriculum import CurriculumCallback, cycle_problem
 from students.curriculum_log import CurriculumStats
 from students.callbacks import PeriodicCallback
 from students.evaluation import EvalCallback, TargetProtocol, evaluate
@@ -257,7 +255,7 @@ class _CheckpointCallback(PeriodicCallback):
         save: Callable[[], None],
         every: int,
         has_checkpoint: bool,
-        stop: _StopRequest,
+        stop: checkpoints.StopRequest,
         clock: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(every, clock)
@@ -307,42 +305,9 @@ class _BudgetStop(BaseCallback):
         return not self.reached
 
 
-class _StopRequest:
-    """While active (in the main thread), the first SIGINT or SIGTERM asks training to stop at the next rollout
-    boundary with a checkpoint; a second SIGINT stops at once. The previous handlers are restored afterwards."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> _StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            for signum in self.SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-
 def _share(stats: CurriculumStats) -> float:
     """The share of the training episodes played on tasks the env declares unsolvable."""
     return stats.infeasible / stats.episodes if stats.episodes else 0.0
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)  # atomic: a crash never leaves half a file
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -467,18 +432,6 @@ def _set_rng_states(model: BaseAlgorithm, states: dict[str, Any]) -> None:
     model.action_space.np_random.bit_generator.state = states["action_space"]
 
 
-def _truncate_eval_csv(path: Path, timesteps: int) -> None:
-    """Drop the evaluation rows written after the checkpoint being resumed (the resumed run writes them again)."""
-    if not path.exists():
-        return
-    lines = path.read_bytes().splitlines(keepends=True)  # bytes: the line endings stay as written
-    kept = lines[:1] + [line for line in lines[1:] if int(line.split(b",", 1)[0]) <= timesteps]
-    if len(kept) != len(lines):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(b"".join(kept))
-        tmp.replace(path)
-
-
 def train(
     config: RunConfig,
     out: Path,
@@ -595,7 +548,11 @@ def _train(
     if privileged:  # the experts read the privileged dict, the student its "student" part
         vec_env = StudentView(vec_env)
     try:
-        feasible = getattr(load_object(env_entry(config.env).entry_point), "feasible", None)  # an env's optional rule
+        probe = make_env(config.env, **config.env_kwargs)  # what the env declares: feasibility, target distribution
+        try:
+            feasible, target = probe.unwrapped.feasible, _target_protocol(config, probe.unwrapped, out, streams)
+        finally:
+            probe.close()
         curriculum = CurriculumCallback(teacher, feasible=feasible)
         clock = (lambda: curriculum.trained_steps) if config.budget == "trained-steps" else None
         evaluator = EvalCallback(
@@ -607,7 +564,7 @@ def _train(
             seed=streams.evaluation,
             clock=clock,
             trained=lambda: curriculum.trained_steps_now,
-            target=_target_protocol(config, out, streams),
+            target=target,
         )
         cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
         run_exact = True  # every resume so far continued exactly
@@ -640,8 +597,8 @@ def _train(
                 kick.load_state_dict(state["kickstart"], vec_env)
             _restore_envs(model, vec_env, state["envs"], curriculum, streams)
             _set_rng_states(model, state["rng"])  # last: nothing after it draws from them before learn()
-            _truncate_eval_csv(out / "eval.csv", model.num_timesteps)
-            _truncate_eval_csv(out / "eval_target.csv", model.num_timesteps)
+            checkpoints.truncate_rows_after(out / "eval.csv", model.num_timesteps)
+            checkpoints.truncate_rows_after(out / "eval_target.csv", model.num_timesteps)
 
         def save_checkpoint(exact: bool = True) -> None:
             # Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
@@ -668,10 +625,10 @@ def _train(
                 "episodes": curriculum.stats.episodes,
                 "exact": state["exact"],
             }
-            _write_json(staging / "progress.json", progress_record)  # last: the staged checkpoint is complete
+            checkpoints.write_json(staging / "progress.json", progress_record)  # last: the staged checkpoint is complete
             checkpoints.swap_in(out)
 
-        with _StopRequest() as stop:
+        with checkpoints.StopRequest() as stop:
             saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop, clock)
             # the kickstart callback first: it reads the level each sub-env played before the curriculum moves on
             callbacks: list[BaseCallback] = [*([kick] if kick else []), curriculum, evaluator, saver]
@@ -700,12 +657,6 @@ def _train(
         save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
     finally:  # always, so that subprocess sub-environments never outlive the run
         vec_env.close()
-    # each final output replaces the previous one whole (an extended run keeps its earlier results until then)
-    model.save(out / "model.next.zip")
-    (out / "model.next.zip").replace(out / "model.zip")
-    with (out / "teacher.pkl.tmp").open("wb") as handle:
-        pickle.dump(teacher.state_dict(), handle)
-    (out / "teacher.pkl.tmp").replace(out / "teacher.pkl")
     metrics = {
         "budget": config.budget,
         "timesteps": int(model.num_timesteps),
@@ -719,7 +670,7 @@ def _train(
         "teacher_updates": teacher.n_updates,
         "teacher_stats": teacher.stats(),
     }
-    _write_json(out / "metrics.json", metrics)
+    checkpoints.write_outputs(out, model, teacher.state_dict(), metrics)
     return metrics
 
 
@@ -772,16 +723,11 @@ def _target_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> di
     return {"set": name, "mastered_pct": result.mastered_pct, "mean_return": result.mean_return, "tasks": len(tasks)}
 
 
-def _target_protocol(config: RunConfig, out: Path, streams: Streams) -> TargetProtocol | None:
+def _target_protocol(config: RunConfig, env: ParametricEnv, out: Path, streams: Streams) -> TargetProtocol | None:
     """SPDL's target-distribution protocol for the run's evaluations, when ``target_episodes`` asks for it."""
     if not config.target_episodes:
         return None
-    env = make_env(config.env, **config.env_kwargs)
-    try:
-        base, (mean, std) = env.unwrapped, env.unwrapped.target_distribution
-        low, high = base.task_space.low, base.task_space.high
-    finally:
-        env.close()
+    (mean, std), low, high = env.target_distribution, env.task_space.low, env.task_space.high
     return TargetProtocol(config.target_episodes, mean, std, low, high, streams.target, out / "eval_target.csv")
 
 

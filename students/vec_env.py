@@ -17,6 +17,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
 from curriculum.seeding import Streams
+from environments.base import batch_stepper
 from environments.registry import make_env
 
 #: Monitor's per-episode bookkeeping (its start time is wall clock and stays the new process's)
@@ -120,7 +121,10 @@ class BatchVecEnv(VecEnv):
 
     def __init__(self, envs: list[gym.Env], seeds: list[int]) -> None:
         self.slots = [EpisodeOutcomeWrapper(env) for env in envs]
-        self._step_batch = type(envs[0]).step_batch
+        stepper = batch_stepper(envs[0])
+        if stepper is None:
+            raise ValueError(f"{type(envs[0]).__name__} does not step batches (its class declares no step_batch)")
+        self._step_batch = stepper
         super().__init__(len(envs), envs[0].observation_space, envs[0].action_space)
         self._obs: list[Any] = [None] * self.num_envs
         self._actions: np.ndarray | None = None
@@ -213,7 +217,7 @@ def make_vec_env(
     streams = Streams(seed)
     if batched and not subproc:
         envs = [make_env(env_name, **dict(env_kwargs or {})) for _ in range(n_envs)]
-        if hasattr(type(envs[0]), "step_batch"):  # its class steps batches (not behind a wrapper: history)
+        if batch_stepper(envs[0]) is not None:  # its class steps batches (not behind a wrapper: history)
             return BatchVecEnv(envs, [streams.env(i) for i in range(n_envs)])
         for env in envs:
             env.close()

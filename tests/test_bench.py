@@ -28,6 +28,12 @@ SMALLEST = {
 }
 
 
+def run_script(folder: Path, script: str, *arguments: str) -> subprocess.CompletedProcess:
+    """``python bench/SCRIPT ARGUMENTS`` run in ``folder``, its output captured."""
+    command = [sys.executable, str(BENCH / script), *arguments]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600)
+
+
 def test_every_bench_script_is_listed():
     scripts = {p.name for p in BENCH.glob("*.py")}
     listed = {name.split()[0] for name in SMALLEST} | {"distill.py", "kickstart.py"}
@@ -37,22 +43,13 @@ def test_every_bench_script_is_listed():
 @pytest.mark.parametrize("name", list(SMALLEST))
 def test_a_bench_script_runs_at_its_smallest_setting(tmp_path, name):
     arguments, expected = SMALLEST[name]
-    script = BENCH / name.split()[0]
-    done = subprocess.run(
-        [sys.executable, str(script), *arguments], cwd=tmp_path, capture_output=True, text=True, timeout=600
-    )
+    done = run_script(tmp_path, name.split()[0], *arguments)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and expected in done.stdout, done.stdout[-2000:]
 
 
 def test_the_kickstart_and_distillation_comparisons_run_at_their_smallest_setting(tmp_path):
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "kickstart.py"), "--steps", "1024", "--expert-steps", "1024", "--seeds", "0"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_script(tmp_path, "kickstart.py", "--steps", "1024", "--expert-steps", "1024", "--seeds", "0")
     output = done.stdout[-2000:] + done.stderr[-2000:]
     assert done.returncode == 0 and "8 runs done, 0 skipped, 0 failed" in done.stdout, output
     setup = yaml.safe_load((BENCH.parent / "experiments" / "distill_point_mass.yaml").read_text())
@@ -64,12 +61,6 @@ def test_the_kickstart_and_distillation_comparisons_run_at_their_smallest_settin
     setup["distill"] = {"dagger": setup["distill"]["dagger"]}
     setup["finetune"]["steps"] = 1024
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(setup))
-    done = subprocess.run(
-        [sys.executable, str(BENCH / "distill.py"), "--config", "tiny.yaml", "--workers", "2", "--out", "out"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_script(tmp_path, "distill.py", "--config", "tiny.yaml", "--workers", "2", "--out", "out")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (tmp_path / "out" / "table.md").read_text().count("\n") >= 4 and (tmp_path / "out" / "curves.png").exists()

@@ -395,3 +395,18 @@ def test_point_mass_follows_spdl_dynamics_by_default():
         assert terminated == crashes and env.crashed == crashes, dynamics
     with pytest.raises(ValueError, match="unknown dynamics 'rk4'; valid: spdl, semi-implicit"):
         PointMassGateEnv(dynamics="rk4")
+
+
+def test_a_history_env_declares_what_its_env_declares():
+    from environments.base import DECLARED, batch_stepper
+    from environments.point_mass import PointMassInfeasibleEnv
+
+    env = make_env("point-mass", history=4)
+    assert env.target_set == "target" and env.target_distribution is PointMassGateEnv.target_distribution
+    for name in DECLARED:
+        assert getattr(env, name) is getattr(env.env, name), name
+    assert make_env("point-mass-infeasible", history=2).feasible is PointMassInfeasibleEnv.feasible
+    assert make_env("point-mass").feasible is None and not make_env("point-mass").fixed_test_levels
+    assert make_env("maze").fixed_test_levels
+    # the batched vector env and evaluation step a class that declares step_batch, never a wrapper of one
+    assert batch_stepper(make_env("point-mass")) is not None and batch_stepper(env) is None

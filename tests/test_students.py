@@ -320,3 +320,32 @@ def test_ctrl_c_saves_a_checkpoint_and_the_run_resumes(tmp_path):
     assert resumed.exit_code == 0, resumed.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["timesteps"] >= progress["timesteps"] + 512 and metrics["teacher_updates"] > progress["episodes"]
+
+
+def test_a_student_the_loop_does_not_know_is_refused_not_left_without_scores():
+    from stable_baselines3 import DQN
+
+    from curriculum.registry import make_teacher
+    from students.algorithms import StudentConfigError
+    from tests.user_env import CorridorEnv
+
+    env = make_vec_env("tests.user_env:CorridorEnv", 2, seed=0)
+    callback = CurriculumCallback(make_teacher("random", CorridorEnv.task_space, seed=0))
+    model = DQN("MlpPolicy", env, device="cpu", learning_starts=10)
+    callback.prime(env)
+    with pytest.raises(StudentConfigError, match="does not know a DQN student: declare it in students.algorithms.STUDENTS"):
+        model.learn(100, callback=callback)
+    env.close()
+
+
+def test_each_declared_student_says_what_sb3_says_it_is():
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+
+    from students.algorithms import ON_POLICY, STUDENTS
+
+    for name, entry in STUDENTS.items():
+        assert entry.on_policy == issubclass(entry.cls, OnPolicyAlgorithm), name
+        assert entry.on_policy != issubclass(entry.cls, OffPolicyAlgorithm), name
+        assert entry.scores, name  # every student of ours gives the value scores
+    assert ON_POLICY == ("ppo", "a2c", "trpo")
