@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 
 from curriculum.base import Feedback, Teacher
-from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
+from curriculum.spaces import BoxTaskSpace, Task
 
 SIGNALS = ("return", "success")
 PINS = ("either", "movable")
 
 
-class AdrTeacher(Teacher):
+class AdrTeacher(Teacher[BoxTaskSpace]):
     """ADR: a box grown from one easy task, each bound moving by the mean result of the episodes pinned to it.
 
     The box starts as a single point: the centre of the environment's easy region (``easy_task_space``, the one
@@ -58,7 +58,7 @@ class AdrTeacher(Teacher):
 
     def __init__(
         self,
-        task_space: TaskSpace,
+        task_space: BoxTaskSpace,
         seed: int = 0,
         return_bounds: tuple[float, float] | None = None,
         boundary_sampling_p: float = 0.5,

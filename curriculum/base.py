@@ -10,7 +10,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -77,8 +77,13 @@ class Level:
     train: bool = True
 
 
-class Teacher(ABC):
-    """Base class of teacher algorithms.
+#: the kind of task space a teacher works on (``Teacher[BoxTaskSpace]``: it reads the box's bounds)
+SpaceT = TypeVar("SpaceT", bound=TaskSpace)
+
+
+class Teacher(ABC, Generic[SpaceT]):
+    """Base class of teacher algorithms, typed by the kind of task space they work on (``Teacher[BoxTaskSpace]``,
+    the default kind, ``Teacher[DiscreteTaskSpace]``, or ``Teacher[TaskSpace]`` for both).
 
     Subclasses implement :meth:`_sample` and :meth:`_update`, and name the attributes that make up their
     state in ``state_attrs`` (the RNG and update count are saved by this class). Constructor keyword
@@ -107,7 +112,7 @@ class Teacher(ABC):
 
     def __init__(
         self,
-        task_space: TaskSpace,
+        task_space: SpaceT,
         seed: int = 0,
         return_bounds: tuple[float, float] | None = None,
     ) -> None:

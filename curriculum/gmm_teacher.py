@@ -11,7 +11,7 @@ from curriculum.gmm import GaussianMixture, fit_best_gmm
 from curriculum.spaces import BoxTaskSpace
 
 
-class GmmTeacher(Teacher):
+class GmmTeacher(Teacher[BoxTaskSpace]):
     """Fit Gaussian mixtures on recent episodes and sample from components in proportion to their progress.
 
     Every ``fit_rate`` episodes, mixtures with ``min_k..max_k`` components are fitted on the last

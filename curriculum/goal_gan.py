@@ -11,7 +11,7 @@ import torch as th
 from torch import nn
 
 from curriculum.base import Feedback, Teacher
-from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
+from curriculum.spaces import BoxTaskSpace, Task
 
 
 def mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
@@ -24,7 +24,7 @@ def mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class GoalGanTeacher(Teacher):
+class GoalGanTeacher(Teacher[BoxTaskSpace]):
     """GoalGAN: a least-squares GAN that generates tasks of intermediate difficulty (GOID) for the student.
 
     A generated task (the generator's output plus Gaussian noise of ``noise_level`` of each range, clipped to the
@@ -61,7 +61,7 @@ class GoalGanTeacher(Teacher):
 
     def __init__(
         self,
-        task_space: TaskSpace,
+        task_space: BoxTaskSpace,
         seed: int = 0,
         return_bounds: tuple[float, float] | None = None,
         noise_level: float = 0.01,

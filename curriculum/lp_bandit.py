@@ -7,13 +7,13 @@ from collections import deque
 import numpy as np
 
 from curriculum.base import Feedback, Teacher
-from curriculum.spaces import DiscreteTaskSpace, Task, TaskSpace
+from curriculum.spaces import DiscreteTaskSpace, Task
 
 ESTIMATORS = ("window", "online")
 POLICIES = ("epsilon-greedy", "boltzmann", "thompson")
 
 
-class LpBanditTeacher(Teacher):
+class LpBanditTeacher(Teacher[DiscreteTaskSpace]):
     """LP bandit (TSCL): practise the task whose score moves fastest, up or down (discrete task spaces).
 
     Per task, learning progress is the slope of its recent scores (returns normalised by the environment's bounds):
@@ -42,7 +42,7 @@ class LpBanditTeacher(Teacher):
 
     def __init__(
         self,
-        task_space: TaskSpace,
+        task_space: DiscreteTaskSpace,
         seed: int = 0,
         return_bounds: tuple[float, float] | None = None,
         estimator: str = "window",

@@ -113,7 +113,7 @@ class LevelBuffer:
         self.slot_of[seed] = slot
 
 
-class PlrTeacher(Teacher):
+class PlrTeacher(Teacher[BoxTaskSpace]):
     """Prioritized Level Replay: replay the levels where the student's regret estimate is highest.
 
     The student learns from every episode (new levels too). Needs the student's scores and each episode's level

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from curriculum.base import Feedback, Teacher
-from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace, Task
+from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace, Task, TaskSpace
 
 
-class RandomTeacher(Teacher):
+class RandomTeacher(Teacher[TaskSpace]):
     """Domain randomisation: every task uniformly at random from the space (box or discrete)."""
 
     supported_spaces = (BoxTaskSpace, DiscreteTaskSpace)

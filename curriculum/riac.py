@@ -39,7 +39,7 @@ def window_alp(returns: list[float] | np.ndarray) -> float:
     return float(abs(values[half:].mean() - values[:half].mean()))
 
 
-class RiacTeacher(Teacher):
+class RiacTeacher(Teacher[BoxTaskSpace]):
     """RIAC: split the task space into regions where learning progress differs; sample high-ALP regions.
 
     Every region keeps its last ``max_region_size`` (task, normalised return) pairs; its ALP is

@@ -12,12 +12,12 @@ import numpy as np
 import yaml
 
 from curriculum.base import Feedback, Teacher
-from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
+from curriculum.spaces import BoxTaskSpace, Task
 
 CONDITIONS = ("return", "success", "episodes", "steps")
 
 
-class StagesTeacher(Teacher):
+class StagesTeacher(Teacher[BoxTaskSpace]):
     """Stages: a user's curriculum, a sequence of task boxes each played until its condition holds.
 
     The YAML file holds ``stages:``, a list of ``{box: {DIM: [LOW, HIGH], ...}, until: {...}}``; dimensions a box
@@ -38,7 +38,7 @@ class StagesTeacher(Teacher):
     needs = "return, success or episode lengths (the stages' conditions)"
 
     def __init__(
-        self, task_space: TaskSpace, seed: int = 0, return_bounds: tuple[float, float] | None = None, stages: str = ""
+        self, task_space: BoxTaskSpace, seed: int = 0, return_bounds: tuple[float, float] | None = None, stages: str = ""
     ) -> None:
         super().__init__(task_space, seed, return_bounds)
         self.boxes, self.conditions = self._load(stages)
@@ -117,7 +117,7 @@ def _condition_problem(key: str, value: Any) -> str | None:
     return None if number and 0 <= value <= 1 else f"must be a number in [0, 1], got {value!r}"
 
 
-class OracleTeacher(Teacher):
+class OracleTeacher(Teacher[BoxTaskSpace]):
     """Oracle: teachDeepRL's hand-made curriculum, a window moving from the easy region toward the target.
 
     A box of ``window`` of each range, centred first on the environment's easy region (else the low corner), moves
@@ -138,7 +138,7 @@ class OracleTeacher(Teacher):
 
     def __init__(
         self,
-        task_space: TaskSpace,
+        task_space: BoxTaskSpace,
         seed: int = 0,
         return_bounds: tuple[float, float] | None = None,
         window: float = 1 / 6,

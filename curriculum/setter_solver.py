@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from curriculum.base import Feedback, Teacher
 from curriculum.goal_gan import mlp
-from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
+from curriculum.spaces import BoxTaskSpace, Task
 
 _MIN_SCALE = 1e-3
 
@@ -82,7 +82,7 @@ class _Setter(nn.Module):
         return z
 
 
-class SetterSolverTeacher(Teacher):
+class SetterSolverTeacher(Teacher[BoxTaskSpace]):
     """Setter-Solver: a judge predicts success; a conditional flow sets tasks of a drawn feasibility.
 
     Each task comes from the setter (a conditional RealNVP, ``blocks`` blocks of 3 affine couplings with
@@ -112,7 +112,7 @@ class SetterSolverTeacher(Teacher):
 
     def __init__(
         self,
-        task_space: TaskSpace,
+        task_space: BoxTaskSpace,
         seed: int = 0,
         return_bounds: tuple[float, float] | None = None,
         update_frequency: int = 100,

@@ -12,7 +12,7 @@ from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace, Task, TaskSpace
 _SEED_RANGE = 2**31 - 1
 
 
-class SflTeacher(Teacher):
+class SflTeacher(Teacher[TaskSpace]):
     """SFL: train on the levels the student solves sometimes, learnability p * (1 - p) from extra scoring rollouts.
 
     Every ``update_every`` training episodes (and before the first), ``n_candidates`` fresh random levels (task and

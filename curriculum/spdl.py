@@ -10,7 +10,7 @@ import numpy as np
 from scipy.optimize import Bounds, NonlinearConstraint, minimize
 
 from curriculum.base import DISCOUNTED_RETURN, INITIAL_VALUE, Feedback, Teacher
-from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
+from curriculum.spaces import BoxTaskSpace, Task
 
 
 def _triangular_inverse(chol: np.ndarray) -> np.ndarray:
@@ -176,7 +176,7 @@ def spdl_step(
     return start  # the old distribution (raised to the std bound)
 
 
-class SpdlTeacher(Teacher):
+class SpdlTeacher(Teacher[BoxTaskSpace]):
     """SPDL: a Gaussian task distribution moved toward the target as fast as the student's values allow.
 
     Each finished episode adds (task, the student's value of its first state, ``initial_value``) to a buffer of
@@ -258,7 +258,7 @@ class SpdlTeacher(Teacher):
 
     def __init__(
         self,
-        task_space: TaskSpace,
+        task_space: BoxTaskSpace,
         seed: int = 0,
         return_bounds: tuple[float, float] | None = None,
         update_frequency: int = 100_000,
