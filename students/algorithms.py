@@ -21,6 +21,7 @@ from curriculum.registry import range_problem
 
 HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
 
+
 def critic_values(model: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
     """V(s) = Q(s, pi(s)) of an actor-critic off-policy student (SAC, TD3, TQC), for a batch of observations."""
     policy = model.policy

@@ -260,32 +260,27 @@ class EvalCallback(PeriodicCallback):
                 self.env_kwargs,
                 gamma=float(self.model.gamma),
             )
-        new_file = not protocol.csv_path.exists()
-        with protocol.csv_path.open("a", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            if new_file:
-                writer.writerow(["timesteps", "episodes", "discounted_return", "return", "success_pct", "trained_steps"])
-            writer.writerow(
-                [
-                    timesteps,
-                    len(result.results),
-                    f"{result.mean_discounted_return:.4f}",
-                    f"{result.mean_return:.4f}",
-                    f"{result.mastered_pct:.2f}",
-                    trained,
-                ]
-            )
+        header = ["timesteps", "episodes", "discounted_return", "return", "success_pct", "trained_steps"]
+        row = [timesteps, len(result.results), f"{result.mean_discounted_return:.4f}", f"{result.mean_return:.4f}"]
+        _append_rows(protocol.csv_path, header, [[*row, f"{result.mastered_pct:.2f}", trained]])
         return result
 
 
 def append_eval_rows(path: Path, timesteps: int, evaluation: Evaluation, trained_steps: int) -> None:
     """Append an evaluation's per-task rows (environment steps, task index, task values, return, success, steps
     the student trained on) to ``eval.csv``."""
+    rows = [
+        [timesteps, i, " ".join(f"{v:g}" for v in r.task), f"{r.episode_return:.4f}", int(r.success), trained_steps]
+        for i, r in enumerate(evaluation.results)
+    ]
+    _append_rows(path, ["timesteps", "task_index", "task", "return", "success", "trained_steps"], rows)
+
+
+def _append_rows(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    """Append rows to a CSV file, writing ``header`` first when the file is new."""
     new_file = not path.exists()
     with path.open("a", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")  # one line ending, before and after a resume
         if new_file:
-            writer.writerow(["timesteps", "task_index", "task", "return", "success", "trained_steps"])
-        for i, r in enumerate(evaluation.results):
-            task = " ".join(f"{v:g}" for v in r.task)
-            writer.writerow([timesteps, i, task, f"{r.episode_return:.4f}", int(r.success), trained_steps])
+            writer.writerow(header)
+        writer.writerows(rows)

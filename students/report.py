@@ -200,6 +200,8 @@ def eval_curve(csv_path: Path, budget: str = "env-steps") -> pd.DataFrame:
 
 #: the target-distribution protocol's curve columns (``eval_target.csv``), NaN for runs without it
 PROTOCOL_CURVES = ("target_discounted_return", "target_success_pct")
+#: the curve columns that are percentages (their bands are clipped to [0, 100])
+PERCENTAGES = ("mastered_pct", "target_success_pct")
 
 
 def _with_target_curve(curve: pd.DataFrame, csv_path: Path, budget: str) -> pd.DataFrame:
@@ -299,7 +301,7 @@ def curve_band(curves: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarra
     mean = np.array([p[0] for p in points])
     half = np.nan_to_num(np.array([p[2] for p in points]))
     low, high = mean - half, mean + half
-    if metric == "mastered_pct":
+    if metric in PERCENTAGES:
         low, high = np.clip(low, 0.0, 100.0), np.clip(high, 0.0, 100.0)
     return x, mean, low, high
 
@@ -331,65 +333,72 @@ def plot_profiles(runs: pd.DataFrame, path: Path, title: str) -> bool:
     return True
 
 
-def plot_curves(curves: pd.DataFrame, path: Path, title: str, unit: str = "steps") -> None:
-    """Mastered % and mean return against steps: mean over seeds per teacher, shaded 95% t-interval (mastered %
-    clipped to [0, 100]); teachers in the table's order; the figure says what the band is and over how many seeds."""
+def _plot_panels(
+    curves: pd.DataFrame,
+    path: Path,
+    unit: str,
+    panels: list[tuple[str, dict[str, Any]]],
+    suptitle: Callable[[str], str],
+    title_size: float | None = None,
+) -> None:
+    """Side-by-side panels, one per ``(metric, axis settings)``: mean over seeds per teacher with its shaded 95%
+    t-interval (:func:`curve_band`), teachers in the table's order; ``suptitle(seeds)`` titles the figure."""
     from matplotlib.figure import Figure  # no pyplot: the user's backend and figures stay untouched
     from matplotlib.ticker import FuncFormatter
 
     figure = Figure(figsize=(11, 4.2))
-    axes = figure.subplots(1, 2)
+    axes = figure.subplots(1, len(panels))
     seeds = sorted({int(n) for n in curves.groupby("teacher", sort=False)["seed"].nunique()})
     for teacher, own in curves.groupby("teacher", sort=False):
-        for axis, metric in zip(axes, ("mastered_pct", "mean_return"), strict=True):
+        for axis, (metric, _) in zip(axes, panels, strict=True):
             x, mean, low, high = curve_band(own, metric)
             (line,) = axis.plot(x, mean, label=teacher)
             axis.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
-    for axis in axes:
+    for axis, (_, settings) in zip(axes, panels, strict=True):
         axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x < 1e6 else f"{x / 1e6:g}M"))
         axis.grid(alpha=0.3)
-    axes[0].set(xlabel=unit, ylabel="test tasks mastered (%)", ylim=(-2, 102))
-    axes[1].set(xlabel=unit, ylabel="mean test return")
+        axis.set(xlabel=unit, **settings)
     axes[0].legend(fontsize=9)
-    n = "/".join(map(str, seeds))
-    figure.suptitle(f"{title}\nline: mean over {n} seeds; band: 95% t-interval of the mean (mastered % clipped to [0, 100])")
+    figure.suptitle(suptitle("/".join(map(str, seeds))), **({} if title_size is None else {"fontsize": title_size}))
     figure.tight_layout()
     figure.savefig(path, dpi=90)
+
+
+def plot_curves(curves: pd.DataFrame, path: Path, title: str, unit: str = "steps") -> None:
+    """Mastered % and mean return against steps: mean over seeds per teacher, shaded 95% t-interval (mastered %
+    clipped to [0, 100]); teachers in the table's order; the figure says what the band is and over how many seeds."""
+    panels = [
+        ("mastered_pct", {"ylabel": "test tasks mastered (%)", "ylim": (-2, 102)}),
+        ("mean_return", {"ylabel": "mean test return"}),
+    ]
+    _plot_panels(
+        curves,
+        path,
+        unit,
+        panels,
+        lambda n: f"{title}\nline: mean over {n} seeds; band: 95% t-interval of the mean (mastered % clipped to [0, 100])",
+    )
 
 
 def plot_target_protocol(curves: pd.DataFrame, path: Path, title: str, unit: str = "steps") -> bool:
     """SPDL's figure: the mean discounted return of the target-distribution episodes, and their success %, against
     steps (mean over seeds per teacher, shaded 95% t-interval). ``False`` (and no file) when no run has them."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
-
     curves = curves.dropna(subset=[PROTOCOL_CURVES[0]])
     if curves.empty:
         return False
-    figure = Figure(figsize=(11, 4.2))
-    axes = figure.subplots(1, 2)
-    seeds = sorted({int(n) for n in curves.groupby("teacher", sort=False)["seed"].nunique()})
-    for teacher, own in curves.groupby("teacher", sort=False):
-        for axis, metric in zip(axes, PROTOCOL_CURVES, strict=True):
-            x, mean, low, high = curve_band(own, metric)
-            if metric == PROTOCOL_CURVES[1]:
-                low, high = np.clip(low, 0.0, 100.0), np.clip(high, 0.0, 100.0)
-            (line,) = axis.plot(x, mean, label=teacher)
-            axis.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
-    for axis in axes:
-        axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x < 1e6 else f"{x / 1e6:g}M"))
-        axis.grid(alpha=0.3)
-    axes[0].set(xlabel=unit, ylabel="mean discounted return (target distribution)")
-    axes[1].set(xlabel=unit, ylabel="episodes that succeeded (%)", ylim=(-2, 102))
-    axes[0].legend(fontsize=9)
-    n = "/".join(map(str, seeds))
-    figure.suptitle(
-        f"{title}\nSPDL's protocol: episodes on tasks from the target distribution, stochastic actions; "
+    panels = [
+        (PROTOCOL_CURVES[0], {"ylabel": "mean discounted return (target distribution)"}),
+        (PROTOCOL_CURVES[1], {"ylabel": "episodes that succeeded (%)", "ylim": (-2, 102)}),
+    ]
+    _plot_panels(
+        curves,
+        path,
+        unit,
+        panels,
+        lambda n: f"{title}\nSPDL's protocol: episodes on tasks from the target distribution, stochastic actions; "
         f"line: mean over {n} seeds; band: 95% t-interval",
-        fontsize=9,
+        title_size=9,
     )
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
     return True
 
 
