@@ -124,10 +124,10 @@ def overhead(steps: int, repeats: int, out: Path) -> None:
     from stable_baselines3 import PPO
 
     from curriculum.registry import make_teacher
+    from students.auxiliary import auxiliary_kwargs
     from environments.point_mass import PointMassGateEnv
     from students.curriculum import CurriculumCallback
     from students.kickstart import Expert, KickstartCallback, Region, Schedule, load_policy
-    from students.masked import MaskedPPO
     from students.vec_env import make_vec_env
 
     torch.set_num_threads(1)
@@ -141,8 +141,8 @@ def overhead(steps: int, repeats: int, out: Path) -> None:
         env = make_vec_env("point-mass", 4, seed=0)
         curriculum = CurriculumCallback(make_teacher("random", space, seed=0))
         callbacks: list = [curriculum]
-        algo = PPO if n_experts == 0 else MaskedPPO
-        model = algo("MlpPolicy", env, seed=0, device="cpu", n_steps=1024, batch_size=64)
+        student = auxiliary_kwargs(PPO, "MlpPolicy", dict_obs=False) if n_experts else {"policy": "MlpPolicy"}
+        model = PPO(env=env, seed=0, device="cpu", n_steps=1024, batch_size=64, **student)
         if n_experts:
             regions = ["gate_width=0.5:4", "gate_width=4:8"] if n_experts == 2 else [""]
             experts = [Expert(f"e{k}", load_policy(folder), Region.parse(r, space), 1.0, False) for k, r in enumerate(regions)]

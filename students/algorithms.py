@@ -46,11 +46,14 @@ class Algorithm:
         buffer's GAE advantages, and dcd's replay cycle can run on it
     :param values: off-policy: ``values(model, observations)``, V(s) of a batch of states, from which the loop
         computes the value scores of each episode (``None``: the student gives no value scores)
+    :param auxiliary: where its update reads the policy with gradients, through which an extra loss term
+        (kickstarting's) joins it (:mod:`students.auxiliary`); ``None``: it takes none
     """
 
     cls: type[BaseAlgorithm]
     on_policy: bool
     values: Callable[[BaseAlgorithm, np.ndarray], np.ndarray] | None = None
+    auxiliary: str | None = None
 
     @property
     def scores(self) -> bool:
@@ -60,12 +63,12 @@ class Algorithm:
 
 #: SB3's algorithms and sb3-contrib's TRPO (the SPDL paper's learner) and TQC
 STUDENTS: dict[str, Algorithm] = {
-    "ppo": Algorithm(sb3.PPO, on_policy=True),
-    "a2c": Algorithm(sb3.A2C, on_policy=True),
-    "trpo": Algorithm(TRPO, on_policy=True),
-    "sac": Algorithm(sb3.SAC, on_policy=False, values=critic_values),
-    "td3": Algorithm(sb3.TD3, on_policy=False, values=critic_values),
-    "tqc": Algorithm(TQC, on_policy=False, values=critic_values),
+    "ppo": Algorithm(sb3.PPO, on_policy=True, auxiliary="evaluate_actions"),
+    "a2c": Algorithm(sb3.A2C, on_policy=True, auxiliary="evaluate_actions"),
+    "trpo": Algorithm(TRPO, on_policy=True),  # its policy step is a trust-region solve, not a loss's gradient step
+    "sac": Algorithm(sb3.SAC, on_policy=False, values=critic_values, auxiliary="action_log_prob"),
+    "td3": Algorithm(sb3.TD3, on_policy=False, values=critic_values, auxiliary="actor"),
+    "tqc": Algorithm(TQC, on_policy=False, values=critic_values, auxiliary="action_log_prob"),
 }
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {name: entry.cls for name, entry in STUDENTS.items()}
 ON_POLICY = tuple(name for name, entry in STUDENTS.items() if entry.on_policy)

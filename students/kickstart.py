@@ -8,12 +8,15 @@ a SAC student, a TD3 student, gSDE), the term is the mean squared distance betwe
 in the action space scaled to [-1, 1]. On-policy students (PPO, A2C) can add a value-distillation term,
 ``value_coef * (V_student(s) - V_expert(s))^2``, when the expert has a value head.
 
-How the term joins SB3's update, for every algorithm alike: the optimiser that SB3 steps with the policy loss
-(PPO/A2C: the policy's; SAC/TQC/TD3: the actor's) gets a ``zero_grad`` that, right after zeroing, back-propagates
-the kickstarting term of the minibatch SB3 just sampled (its indices are recorded by the masked buffers of
-:mod:`students.masked`, which equal SB3's when nothing is masked). SB3 then back-propagates its own loss into the
-same gradients, clips their norm and steps, exactly as if the term had been added to its loss. With every
-coefficient at 0 nothing is back-propagated, so the update is bit-identical to SB3's (tested).
+How the term joins SB3's update: through the student's own forward pass (:mod:`students.auxiliary`). The student is
+built with a policy whose update-time method (PPO/A2C: ``evaluate_actions``; SAC/TQC: the actor's
+``action_log_prob``; TD3: the actor) hands what it just computed for the minibatch to :meth:`KickstartCallback.term`,
+and joins the term to the output SB3's loss reads, so that SB3's one backward pass, gradient clipping and optimiser
+step take the RL loss plus the term. Its buffer records which rows the minibatch holds, for each row's expert. The
+experts' outputs are computed once per rollout for on-policy students (every state of the rollout, before the
+update's epochs), per sampled batch for off-policy ones. With every coefficient at 0 no term is joined, so the
+update is bit-identical to SB3's (tested). TRPO takes no term: its policy step is a trust-region solve, not a
+gradient step on a loss.
 
 Experts:
 
@@ -40,7 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +58,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from curriculum.spaces import BoxTaskSpace
 from students.algorithms import algorithm_of
+from students.auxiliary import GaussianKL, StudentPass, actor_critic_pass, scaled, set_term
 
 #: the dict key of the observation a student of an asymmetric expert reads
 STUDENT_KEY = "student"
@@ -104,6 +108,14 @@ class Region:
     def contains(self, task: Any) -> bool:
         task = np.asarray(task, dtype=np.float64)
         return all(low <= task[self.indices[name]] <= high for name, (low, high) in self.bounds.items())
+
+    def covers(self, tasks: np.ndarray) -> np.ndarray:
+        """:meth:`contains` of each row of a (tasks, dimensions) array."""
+        inside = np.ones(len(tasks), dtype=bool)
+        for name, (low, high) in self.bounds.items():
+            column = tasks[:, self.indices[name]]
+            inside &= (low <= column) & (column <= high)
+        return inside
 
     def __str__(self) -> str:
         return ",".join(f"{n}={lo:g}:{hi:g}" for n, (lo, hi) in self.bounds.items()) or "all tasks"
@@ -330,15 +342,14 @@ def scaled_action(policy: BasePolicy, obs: Any, distribution: Distribution | Non
     mode = distribution.mode()
     if getattr(policy, "squash_output", False) or not isinstance(policy, ActorCriticPolicy):
         return mode  # SAC/TQC: tanh-squashed, in [-1, 1]
-    space = policy.action_space
-    low, high = (th.as_tensor(b, dtype=mode.dtype, device=mode.device) for b in (space.low, space.high))
-    return 2.0 * (th.clamp(mode, low, high) - low) / (high - low) - 1.0
+    return scaled(mode, policy.action_space)
 
 
-def same_family(expert: Distribution | None, student: Distribution | None) -> bool:
-    """Whether the closed-form KL applies (one Gaussian or categorical family, gSDE excluded)."""
+def same_family(expert: type[Distribution] | None, student: type[Distribution] | None) -> bool:
+    """Whether the closed-form KL applies to two distribution classes (one Gaussian or categorical family, gSDE
+    excluded)."""
     closed = (DiagGaussianDistribution, CategoricalDistribution)
-    return expert is not None and student is not None and type(expert) is type(student) and isinstance(student, closed)
+    return expert is not None and expert is student and issubclass(expert, closed)
 
 
 def closed_form_kl(expert: th.distributions.Distribution, student: th.distributions.Distribution) -> th.Tensor:
@@ -347,20 +358,120 @@ def closed_form_kl(expert: th.distributions.Distribution, student: th.distributi
     return kl.sum(dim=-1) if kl.dim() > 1 else kl
 
 
-def _rows(distribution: th.distributions.Distribution, index: th.Tensor | None) -> th.distributions.Distribution:
-    """The distribution of some states of a batch (``None``: all of them)."""
-    if index is None:
-        return distribution
+def _parameters(distribution: th.distributions.Distribution) -> tuple[th.Tensor, ...]:
+    """A Gaussian's (mean, std) or a categorical's (log-probabilities,)."""
     if isinstance(distribution, th.distributions.Normal):
-        return th.distributions.Normal(distribution.loc[index], distribution.scale[index])
-    return th.distributions.Categorical(logits=distribution.logits[index])
+        return distribution.loc, distribution.scale
+    return (distribution.logits,)  # torch's Categorical keeps normalised logits: log-probabilities
+
+
+def parametric_kl(expert: tuple[th.Tensor, ...], student: tuple[th.Tensor, ...]) -> th.Tensor:
+    """:func:`closed_form_kl` on distributions' parameters (:func:`_parameters`), torch's formulas without building
+    distribution objects (their argument checks cost more than the KL on small minibatches)."""
+    if len(expert) == 2:  # torch's _kl_normal_normal, summed over action dimensions
+        var_ratio = (expert[1] / student[1]).pow(2)
+        t1 = ((expert[0] - student[0]) / student[1]).pow(2)
+        return (0.5 * (var_ratio + t1 - 1 - var_ratio.log())).sum(dim=-1)
+    log_p, log_q = expert[0], student[0]  # torch's _kl_categorical_categorical
+    t = log_p.exp() * (log_p - log_q)
+    return th.where(log_p.exp() == 0, th.zeros_like(t), t).sum(dim=-1)
+
+
+@dataclass
+class ExpertOutputs:
+    """Experts' outputs on a batch of states, each state's from the expert that teaches it.
+
+    :param slot: the teaching expert of each state (the number of experts where none teaches)
+    :param weight: each state's coefficient (0: no term), or one for every state
+    :param closed: whether the closed-form KL applies to the state (its expert is of the student's family);
+        ``None``: to every taught state
+    :param parameters: the experts' distributions' parameters (:func:`_parameters`) where ``closed``, else
+        placeholders (a standard Gaussian, uniform logits) that a 0 weight or ``closed`` leaves unused; ``None``: no
+        state is closed
+    :param action: the experts' deterministic actions, scaled to [-1, 1] (0 where no expert teaches)
+    :param value: the experts' V(s) where ``has_value`` (an actor-critic expert), else 0; ``None``: not asked for
+    """
+
+    slot: th.Tensor
+    weight: th.Tensor
+    closed: th.Tensor | None
+    parameters: tuple[th.Tensor, ...] | None
+    action: th.Tensor
+    value: th.Tensor | None
+    has_value: th.Tensor | None
+
+    def at(self, index: th.Tensor) -> ExpertOutputs:
+        """What the term needs of some of the states (not ``slot``, nor the actions where every state is closed)."""
+
+        def pick(value: Any) -> Any:
+            if value is None:
+                return None
+            return tuple(p[index] for p in value) if isinstance(value, tuple) else value[index]
+
+        weight = self.weight if self.weight.dim() == 0 else self.weight[index]
+        action = self.action if self.closed is None else self.action[index]
+        return ExpertOutputs(
+            self.slot, weight, pick(self.closed), pick(self.parameters), action, pick(self.value), pick(self.has_value)
+        )
+
+
+def expert_outputs(
+    experts: list[Expert], obs: Any, owners: np.ndarray, coefs: np.ndarray, student_family: type | None, values: bool
+) -> ExpertOutputs:
+    """Every teaching expert's outputs on the states it teaches, merged into one batch (no gradient)."""
+    device = (next(iter(obs.values())) if isinstance(obs, dict) else obs).device
+    n, weights = len(owners), _weights(owners, coefs)
+    slots = np.where(weights > 0, owners, len(experts))
+    closed, action = np.zeros(n, dtype=bool), None
+    value, has_value = (th.zeros(n, device=device), np.zeros(n, dtype=bool)) if values else (None, None)
+    parameters: tuple[th.Tensor, ...] | None = None
+    with th.no_grad():
+        for k in np.unique(slots[slots < len(experts)]):
+            policy, mine_np = experts[k].policy, slots == k
+            mine = th.as_tensor(mine_np, device=device)
+            dist = policy_distribution(policy, obs)
+            act = scaled_action(policy, obs, dist)
+            action = th.zeros_like(act) if action is None else action
+            action[mine] = act[mine]
+            if value is not None and has_value is not None and isinstance(policy, ActorCriticPolicy):
+                value[mine], has_value[mine_np] = policy.predict_values(obs).flatten()[mine], True
+            if dist is not None and same_family(type(dist), student_family):
+                own = _parameters(dist.distribution)  # type: ignore[arg-type]
+                if parameters is None:
+                    parameters = tuple(th.ones_like(q) if i else th.zeros_like(q) for i, q in enumerate(own))
+                for target, source in zip(parameters, own, strict=True):
+                    target[mine] = source[mine]
+                closed |= mine_np
+    assert action is not None, "expert_outputs needs a teaching expert"
+    every = closed[slots < len(experts)].all()
+
+    def tensor(array: np.ndarray | None, dtype: th.dtype) -> th.Tensor | None:
+        return None if array is None else th.as_tensor(array, dtype=dtype, device=device)
+
+    return ExpertOutputs(
+        slot=th.as_tensor(slots, dtype=th.int64, device=device),
+        weight=th.as_tensor(weights[0] if (weights == weights[0]).all() else weights, dtype=th.float32, device=device),
+        closed=None if every else tensor(closed, th.bool),
+        parameters=parameters,
+        action=action,
+        value=value,
+        has_value=tensor(has_value, th.bool),
+    )
 
 
 # -- the callback ----------------------------------------------------------------------------------------------------
 @dataclass
 class _Stats:
-    terms: dict[int, list[float]] = field(default_factory=dict)
-    agreement: list[float] = field(default_factory=list)
+    """Sums over the states the term was taken on since the last rollout: of each expert's term, of its states, of
+    the states whose actions agreed with their expert's (every action dimension within 0.1)."""
+
+    terms: np.ndarray
+    states: np.ndarray
+    agreed: float = 0.0
+
+    @classmethod
+    def empty(cls, n_experts: int) -> _Stats:
+        return cls(np.zeros(n_experts), np.zeros(n_experts))
 
 
 class KickstartCallback(BaseCallback):
@@ -390,36 +501,19 @@ class KickstartCallback(BaseCallback):
         self._expert_of: np.ndarray | None = None  # (buffer rows, envs): index of the covering expert, -1 none
         self._privileged: dict[str, np.ndarray] | None = None  # (rows, envs, ...) what else an asymmetric expert reads
         self._seen_evaluation: int | None = None
-        self._stats = _Stats()
+        self._rollout_outputs: ExpertOutputs | None = None  # on-policy: the experts', on the rollout's states
+        self._rollout_taught = np.zeros(0, dtype=bool)  # on-policy: whether each of its states takes a term
+        self._stats = _Stats.empty(len(experts))
+        self._on_policy, self._buffer = True, None  # the student's: set when training starts
 
     # -- wiring ----------------------------------------------------------------------------------------------------
-    @property
-    def _buffer(self) -> Any:
-        return self.model.rollout_buffer if self._on_policy else self.model.replay_buffer
-
-    @property
-    def _on_policy(self) -> bool:
-        return algorithm_of(self.model).on_policy
-
-    def _optimizer(self) -> th.optim.Optimizer:
-        return self.model.policy.optimizer if self._on_policy else self.model.actor.optimizer
-
     def _on_training_start(self) -> None:
-        buffer, n_envs = self._buffer, self.training_env.num_envs
+        self._on_policy = algorithm_of(self.model).on_policy
+        self._buffer = buffer = self.model.rollout_buffer if self._on_policy else self.model.replay_buffer
+        n_envs = self.training_env.num_envs
         if self._expert_of is None or self._expert_of.shape != (buffer.buffer_size, n_envs):
             self._expert_of = np.full((buffer.buffer_size, n_envs), -1, dtype=np.int16)
-        optimizer = self._optimizer()
-        if getattr(optimizer, "_kickstart", None) is not self:  # once per optimizer (a resumed model has a new one)
-            original = optimizer.zero_grad
-
-            def zero_grad(set_to_none: bool = True) -> None:
-                original(set_to_none=set_to_none)
-                loss = self.loss()
-                if loss is not None:
-                    loss.backward()
-
-            optimizer.zero_grad = zero_grad  # type: ignore[method-assign]
-            optimizer._kickstart = self  # type: ignore[attr-defined]
+        set_term(self.model, self.term)
 
     def coefficients(self) -> np.ndarray:
         """Every expert's coefficient now (its own coefficient times the schedule)."""
@@ -429,8 +523,14 @@ class KickstartCallback(BaseCallback):
     # -- collection ------------------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
         row = self._buffer.pos  # the row SB3 stores this step's transition in
-        for i, task in enumerate(self.current_tasks()):
-            self._expert_of[row, i] = next((k for k, e in enumerate(self.experts) if e.region.contains(task)), -1)
+        owners = self._expert_of[row]
+        if not self.experts[0].region.bounds:  # the first expert covers every task
+            owners[:] = 0
+        else:
+            tasks = np.asarray(self.current_tasks(), dtype=np.float64)
+            owners[:] = -1
+            for k in reversed(range(len(self.experts))):  # the first expert that covers a task teaches it
+                owners[self.experts[k].region.covers(tasks)] = k
         if self.experts[0].asymmetric:  # the parts of the dict the student does not read (its own is in the buffer)
             view = _student_view(self.training_env)
             source = view.previous if view.previous is not None else view.full
@@ -460,76 +560,94 @@ class KickstartCallback(BaseCallback):
                 if reached:
                     expert.reached_at = int(evaluator.last_step)
 
+    def _on_rollout_end(self) -> None:
+        """On-policy: the experts' outputs on every state of the rollout, once, before the update's epochs."""
+        if not self._on_policy:
+            return
+        owners = self._expert_of.swapaxes(0, 1).reshape(-1)  # env-major, as SB3 flattens the rollout
+        self._rollout_taught = _weights(owners, self.coefficients()) > 0
+        if not self._rollout_taught.any():
+            self._rollout_outputs = None
+            return
+        obs = _tensor(self._buffer.observations, self.model.device, flatten=True)
+        policy = self.model.policy
+        outputs = self._rollout_outputs = self._outputs(obs, owners, slice(None), slice(None), type(policy.action_dist))
+        with th.no_grad():  # the statistics: the term on the rollout's states, of the policy that collected them
+            values = policy.predict_values(obs).flatten() if outputs.value is not None else None
+            student = actor_critic_pass(policy, obs, policy.get_distribution(obs), values)
+            self._record(outputs, self._per_state(outputs, student), student.action)
+
     def _on_rollout_start(self) -> None:
         stats, coefs = self._stats, self.coefficients()
         for k, expert in enumerate(self.experts):
             self.logger.record(f"kickstart/coef/{expert.name}", float(coefs[k]))
-            if stats.terms.get(k):
-                self.logger.record(f"kickstart/kl/{expert.name}", float(np.mean(stats.terms[k])))
-        if stats.agreement:
-            self.logger.record("kickstart/expert_agreement", float(np.mean(stats.agreement)))
-        self._stats = _Stats()
+            if stats.states[k]:
+                self.logger.record(f"kickstart/kl/{expert.name}", float(stats.terms[k] / stats.states[k]))
+        if stats.states.sum():
+            self.logger.record("kickstart/expert_agreement", float(stats.agreed / stats.states.sum()))
+        self._stats = _Stats.empty(len(self.experts))
 
     # -- the term ----------------------------------------------------------------------------------------------------
-    def _sampled(self) -> tuple[np.ndarray, np.ndarray, Any]:
-        """(rows, envs, student observations) of the minibatch SB3 sampled last."""
-        buffer = self._buffer
-        if self._on_policy:
-            flat = buffer.last_indices  # into the env-major flattened rollout
-            rows, envs = flat % buffer.buffer_size, flat // buffer.buffer_size
-            obs = _take(buffer.observations, flat)
-        else:
-            rows, envs = buffer.last_sample
-            obs = _take(buffer.observations, rows, envs)
-        return rows, envs, obs
-
-    def loss(self) -> th.Tensor | None:
-        """The kickstarting term of the last sampled minibatch, ``None`` when every coefficient of it is 0.
-
-        One forward pass of the student over the minibatch's covered states, one of each expert over its own.
-        """
-        rows, envs, obs = self._sampled()
-        owners = self._expert_of[rows, envs]
-        coefs = self.coefficients()
-        weights = np.where(owners >= 0, coefs[np.maximum(owners, 0)], 0.0)
-        covered = np.flatnonzero(weights > 0)
-        if not len(covered):
+    def _privileged_parts(self, rows: Any, envs: Any) -> dict[str, np.ndarray] | None:
+        """What an asymmetric expert reads besides the student's observation, at ``rows``, ``envs`` (``slice(None)``
+        both: the whole buffer, env-major)."""
+        if not self.experts[0].asymmetric:
             return None
-        student, device = self.model.policy, self.model.device
-        student_obs = _tensor(_subset(obs, covered), device)
-        student_dist = policy_distribution(student, student_obs)
-        student_action = scaled_action(student, student_obs, student_dist)
-        distill = self.value_coef and isinstance(student, ActorCriticPolicy)
-        student_values = student.predict_values(student_obs).flatten() if distill else None
-        total = th.zeros((), device=device)
-        for k, expert in enumerate(self.experts):
-            local = np.flatnonzero(owners[covered] == k)
-            if not len(local):
-                continue
-            mine = None if len(local) == len(covered) else th.as_tensor(local, device=device)
-            expert_obs = _subset(student_obs, mine) if mine is not None else student_obs
-            if expert.asymmetric:
-                picked = covered[local]
-                hidden = {key: v[rows[picked], envs[picked]] for key, v in self._privileged.items()}
-                expert_obs = {STUDENT_KEY: expert_obs, **_tensor(hidden, device)}
-            with th.no_grad():
-                expert_dist = policy_distribution(expert.policy, expert_obs)
-                expert_action = scaled_action(expert.policy, expert_obs, expert_dist)
-            action = student_action if mine is None else student_action[mine]
-            if same_family(expert_dist, student_dist):
-                term = closed_form_kl(expert_dist.distribution, _rows(student_dist.distribution, mine))  # type: ignore[union-attr]
-            else:
-                term = ((action - expert_action) ** 2).sum(dim=-1)
-            if distill and isinstance(expert.policy, ActorCriticPolicy):
-                with th.no_grad():
-                    expert_value = expert.policy.predict_values(expert_obs).flatten()
-                values = student_values if mine is None else student_values[mine]  # type: ignore[index]
-                term = term + self.value_coef * (values - expert_value) ** 2
-            total = total + float(coefs[k]) * term.sum()
-            self._stats.terms.setdefault(k, []).append(float(term.detach().mean()))
-            close = (action.detach() - expert_action).abs() <= 0.1
-            self._stats.agreement.append(float(close.all(dim=-1).float().mean()))
-        return total / len(rows)
+        if isinstance(rows, slice):
+            return {key: v.swapaxes(0, 1).reshape(-1, *v.shape[2:]) for key, v in self._privileged.items()}
+        return {key: v[rows, envs] for key, v in self._privileged.items()}
+
+    def _outputs(self, obs: Any, owners: np.ndarray, rows: Any, envs: Any, family: type | None) -> ExpertOutputs:
+        """The experts' outputs on states of the buffer; ``family``: the student's distribution class."""
+        hidden = self._privileged_parts(rows, envs)
+        if hidden is not None:
+            obs = {STUDENT_KEY: obs, **_tensor(hidden, self.model.device)}
+        return expert_outputs(self.experts, obs, owners, self.coefficients(), family, bool(self.value_coef))
+
+    def term(self, student: StudentPass) -> th.Tensor | GaussianKL | None:
+        """The kickstarting term of the minibatch SB3 is updating on, from the student's own pass over it (``None``
+        when every coefficient of it is 0)."""
+        if self._on_policy:  # the experts' outputs were computed at the rollout's end
+            flat = self._buffer.last_indices  # into the env-major flattened rollout
+            if self._rollout_outputs is None or not self._rollout_taught[flat].any():
+                return None
+            outputs = self._rollout_outputs.at(th.as_tensor(flat, device=self.model.device))
+        else:
+            rows, envs = self._buffer.last_sample
+            owners = self._expert_of[rows, envs]
+            if not (_weights(owners, self.coefficients()) > 0).any():
+                return None
+            family = None if student.distribution is None else type(student.distribution)
+            outputs = self._outputs(student.obs, owners, rows, envs, family)
+            self._record(outputs, self._per_state(outputs, student).detach(), student.action.detach())
+        if outputs.closed is None and outputs.value is None and isinstance(student.distribution, DiagGaussianDistribution):
+            mean, std = _parameters(student.distribution.distribution)
+            assert outputs.parameters is not None
+            expert_mean, expert_std = outputs.parameters
+            return GaussianKL(mean, std, expert_mean, expert_std.pow(2), outputs.weight / len(mean))
+        term = self._per_state(outputs, student)
+        return (outputs.weight * term).sum() / len(term)
+
+    def _per_state(self, outputs: ExpertOutputs, student: StudentPass) -> th.Tensor:
+        """The term of each state before its coefficient: the closed-form KL where it applies, the squared distance
+        of the actions elsewhere, plus the value term."""
+        if outputs.closed is None:  # the closed-form KL for every taught state
+            term = parametric_kl(outputs.parameters, _parameters(student.distribution.distribution))  # type: ignore[arg-type,union-attr]
+        else:
+            term = ((student.action - outputs.action) ** 2).sum(dim=-1)
+            if outputs.parameters is not None:
+                kl = parametric_kl(outputs.parameters, _parameters(student.distribution.distribution))  # type: ignore[union-attr]
+                term = th.where(outputs.closed, kl, term)
+        if student.values is not None and outputs.value is not None:
+            term = term + self.value_coef * th.where(outputs.has_value, (student.values - outputs.value) ** 2, 0.0)  # type: ignore[arg-type]
+        return term
+
+    def _record(self, outputs: ExpertOutputs, term: th.Tensor, action: th.Tensor) -> None:
+        n = len(self.experts) + 1  # the untaught states counted apart, then dropped
+        self._stats.terms += th.bincount(outputs.slot, weights=term, minlength=n)[:-1].cpu().numpy()
+        self._stats.states += th.bincount(outputs.slot, minlength=n)[:-1].cpu().numpy()
+        close = ((action - outputs.action).abs() <= 0.1).flatten(1).all(dim=1)
+        self._stats.agreed += float((close & (outputs.slot < n - 1)).sum())
 
     # -- state -------------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -561,6 +679,11 @@ def region_level(evaluation: Any, region: Region) -> tuple[float, float]:
     return 100.0 * float(np.mean([r.success for r in inside])), float(np.mean([r.episode_return for r in inside]))
 
 
+def _weights(owners: np.ndarray, coefs: np.ndarray) -> np.ndarray:
+    """Each state's coefficient: its teaching expert's (0 where none teaches)."""
+    return np.where(owners >= 0, coefs[np.maximum(owners, 0)], 0.0)
+
+
 def _student_view(env: VecEnv) -> StudentView:
     while not isinstance(env, StudentView):
         env = env.venv  # type: ignore[attr-defined]
@@ -575,7 +698,10 @@ def _subset(data: Any, members: np.ndarray) -> Any:
     return {k: v[members] for k, v in data.items()} if isinstance(data, dict) else data[members]
 
 
-def _tensor(data: Any, device: th.device) -> Any:
+def _tensor(data: Any, device: th.device, flatten: bool = False) -> Any:
+    """Tensors of an array or a dict of arrays (``flatten``: of a buffer's (rows, envs, ...) arrays, env-major)."""
     if isinstance(data, dict):
-        return {k: th.as_tensor(v, device=device) for k, v in data.items()}
+        return {k: _tensor(v, device, flatten) for k, v in data.items()}
+    if flatten:
+        data = data.swapaxes(0, 1).reshape(-1, *data.shape[2:])
     return th.as_tensor(data, device=device)

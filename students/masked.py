@@ -11,8 +11,9 @@ student's buffer before each step is stored; the buffer records it beside the tr
 - Off-policy (SAC, TD3, TQC): :class:`MaskedReplayBuffer` (:class:`MaskedDictReplayBuffer`) stores masked
   transitions but never samples them; updates wait until the buffer holds an unmasked transition.
 
-Both record the indices of the minibatch they last gave out (``last_indices``, ``last_sample``), so that an extra
-loss term can read the same states (:mod:`students.kickstart`).
+Both record the indices of the minibatch they last gave out (``last_indices``, ``last_sample``), as the indexed
+buffers do for a plain student (:class:`IndexedRolloutBuffer`, :class:`IndexedReplayBuffer`: SB3's buffers, same
+draws), so that an extra loss term can read the same states (:mod:`students.auxiliary`, :mod:`students.kickstart`).
 
 We mask inside the update rather than discarding rollouts: a rollout mixes episodes of both kinds, and
 discarding it would also throw away the replayed levels' transitions.
@@ -33,7 +34,26 @@ from stable_baselines3.common.type_aliases import DictReplayBufferSamples, Repla
 from stable_baselines3.common.vec_env import VecNormalize
 
 
-class _MaskedRollout:
+class _IndexedRollout:
+    """Rollout-buffer mixin: records the indices of the minibatch it gives out last (``last_indices``, into the
+    env-major flattened rollout), SB3's minibatches unchanged."""
+
+    last_indices: np.ndarray
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> Any:
+        self.last_indices = batch_inds
+        return super()._get_samples(batch_inds, env)  # type: ignore[misc]
+
+
+class IndexedRolloutBuffer(_IndexedRollout, RolloutBuffer):
+    """SB3's rollout buffer, recording the minibatch it gave out last."""
+
+
+class IndexedDictRolloutBuffer(_IndexedRollout, DictRolloutBuffer):
+    """:class:`IndexedRolloutBuffer` for dict observations."""
+
+
+class _MaskedRollout(_IndexedRollout):
     """Rollout-buffer mixin: minibatches leave out the transitions whose ``step_mask`` flag was off."""
 
     buffer_size: int
@@ -75,8 +95,7 @@ class _MaskedRollout:
             self.generator_ready = True
         batch_size = batch_size or total
         for start in range(0, len(indices), batch_size):
-            self.last_indices = indices[start : start + batch_size]  # for a loss term of the same minibatch (kickstart)
-            yield self._get_samples(self.last_indices)  # type: ignore[attr-defined]
+            yield self._get_samples(indices[start : start + batch_size])
 
 
 class MaskedRolloutBuffer(_MaskedRollout, RolloutBuffer):
@@ -122,22 +141,61 @@ def _take(data: Any, rows: np.ndarray, envs: np.ndarray) -> Any:
     return data[rows, envs, :]
 
 
-class _MaskedReplay:
-    """Replay-buffer mixin that never samples the transitions whose ``step_mask`` flag was off."""
+class _IndexedReplay:
+    """Replay-buffer mixin: records the (rows, envs) of the batch it gives out last (``last_sample``), drawn as SB3
+    draws them (``optimize_memory_usage`` is not supported)."""
 
-    buffer_size: int
     n_envs: int
-    pos: int
-    full: bool
     optimize_memory_usage: bool
+    last_sample: tuple[np.ndarray, np.ndarray]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.optimize_memory_usage:
-            raise ValueError("masked replay buffers do not support optimize_memory_usage")
+            raise ValueError(f"{type(self).__name__} does not support optimize_memory_usage")
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> Any:
+        return self._samples_at(batch_inds, np.random.randint(0, high=self.n_envs, size=(len(batch_inds),)), env)
+
+    def _samples_at(self, rows: np.ndarray, envs: np.ndarray, env: VecNormalize | None = None) -> Any:
+        """SB3's samples of the transitions at ``rows``, ``envs``."""
+        self.last_sample = (rows, envs)  # for a loss term of the same batch (kickstart)
+        buffer: Any = self
+        obs = buffer._normalize_obs(_take(buffer.observations, rows, envs), env)
+        next_obs = buffer._normalize_obs(_take(buffer.next_observations, rows, envs), env)
+        actions = buffer.actions[rows, envs, :]
+        dones = (buffer.dones[rows, envs] * (1 - buffer.timeouts[rows, envs])).reshape(-1, 1)
+        rewards = buffer._normalize_reward(buffer.rewards[rows, envs].reshape(-1, 1), env)
+        if isinstance(obs, dict):
+            return DictReplayBufferSamples(
+                {k: buffer.to_torch(v) for k, v in obs.items()},
+                buffer.to_torch(actions),
+                {k: buffer.to_torch(v) for k, v in next_obs.items()},
+                buffer.to_torch(dones),
+                buffer.to_torch(rewards),
+            )
+        return ReplayBufferSamples(*map(buffer.to_torch, (obs, actions, next_obs, dones, rewards)))
+
+
+class IndexedReplayBuffer(_IndexedReplay, ReplayBuffer):
+    """SB3's replay buffer, recording the batch it gave out last."""
+
+
+class IndexedDictReplayBuffer(_IndexedReplay, DictReplayBuffer):
+    """:class:`IndexedReplayBuffer` for dict observations."""
+
+
+class _MaskedReplay(_IndexedReplay):
+    """Replay-buffer mixin that never samples the transitions whose ``step_mask`` flag was off."""
+
+    buffer_size: int
+    pos: int
+    full: bool
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.step_mask = np.ones(self.n_envs, dtype=bool)
         self.valid = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
-        self._env_indices: np.ndarray | None = None
 
     def add(self, *args: Any, **kwargs: Any) -> None:
         self.valid[self.pos] = self.step_mask
@@ -158,30 +216,7 @@ class _MaskedReplay:
             e = np.random.randint(0, self.n_envs, size=batch_size)
             keep = self.valid[r, e]
             rows, envs = np.concatenate([rows, r[keep]]), np.concatenate([envs, e[keep]])
-        self._env_indices = envs[:batch_size]
-        self.last_sample = (rows[:batch_size], self._env_indices)  # for a loss term of the same batch (kickstart)
-        try:
-            return self._get_samples(rows[:batch_size], env)
-        finally:
-            self._env_indices = None
-
-    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> Any:
-        envs = self._env_indices if self._env_indices is not None else np.random.randint(0, self.n_envs, len(batch_inds))
-        buffer: Any = self
-        obs = buffer._normalize_obs(_take(buffer.observations, batch_inds, envs), env)
-        next_obs = buffer._normalize_obs(_take(buffer.next_observations, batch_inds, envs), env)
-        actions = buffer.actions[batch_inds, envs, :]
-        dones = (buffer.dones[batch_inds, envs] * (1 - buffer.timeouts[batch_inds, envs])).reshape(-1, 1)
-        rewards = buffer._normalize_reward(buffer.rewards[batch_inds, envs].reshape(-1, 1), env)
-        if isinstance(obs, dict):
-            return DictReplayBufferSamples(
-                {k: buffer.to_torch(v) for k, v in obs.items()},
-                buffer.to_torch(actions),
-                {k: buffer.to_torch(v) for k, v in next_obs.items()},
-                buffer.to_torch(dones),
-                buffer.to_torch(rewards),
-            )
-        return ReplayBufferSamples(*map(buffer.to_torch, (obs, actions, next_obs, dones, rewards)))
+        return self._samples_at(rows[:batch_size], envs[:batch_size], env)
 
 
 class MaskedReplayBuffer(_MaskedReplay, ReplayBuffer):

@@ -395,8 +395,10 @@ def plot_target_protocol(curves: pd.DataFrame, path: Path, title: str, unit: str
         path,
         unit,
         panels,
-        lambda n: f"{title}\nSPDL's protocol: episodes on tasks from the target distribution, stochastic actions; "
-        f"line: mean over {n} seeds; band: 95% t-interval",
+        lambda n: (
+            f"{title}\nSPDL's protocol: episodes on tasks from the target distribution, stochastic actions; "
+            f"line: mean over {n} seeds; band: 95% t-interval"
+        ),
         title_size=9,
     )
     return True

@@ -150,8 +150,7 @@ REPRODUCTIONS: dict[str, Reproduction] = {
         ),
         Reproduction(
             name="spdl-point-mass",
-            claim="SPDL's students learn to pass the narrow target gate; training on the target only (Default) "
-            "does not",
+            claim="SPDL's students learn to pass the narrow target gate; training on the target only (Default) does not",
             source="Klink et al. 2020 (SPDL), point-mass gate, Fig. 3",
             minutes="100",
             kind="compare",

@@ -43,6 +43,7 @@ from environments.base import ParametricEnv, check_contract
 from environments.registry import env_entry, make_env
 from students.algorithms import (
     ON_POLICY,
+    STUDENTS,
     StudentConfigError,
     algorithm_class,
     check_hyperparams,
@@ -52,6 +53,7 @@ from students.algorithms import (
 )
 from students.curriculum import CurriculumCallback, cycle_problem
 from students.curriculum_log import CurriculumStats
+from students.auxiliary import auxiliary_kwargs
 from students.callbacks import PeriodicCallback
 from students.evaluation import EvalCallback, TargetProtocol, evaluate
 from students.kickstart import (
@@ -389,10 +391,8 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
 def student_class_for(teacher: Teacher, student: str, kickstart: bool = False) -> type[BaseAlgorithm]:
     """The student class a teacher needs: one that can mask updates for Robust PLR/ACCEL, else the plain one.
 
-    Kickstarted students also take the masked class, whose buffers record the minibatches they give out (with
-    nothing masked its updates are SB3's).
-
-    :raises RunError: the teacher needs scores the students do not provide, or masking the student lacks
+    :raises RunError: the teacher needs scores the students do not provide, or masking the student lacks; a
+        kickstarted student that takes no extra loss term
     """
     missing = [s for s in teacher.required_scores if s not in STUDENT_SCORES]
     if missing:
@@ -402,13 +402,16 @@ def student_class_for(teacher: Teacher, student: str, kickstart: bool = False) -
         )
     if getattr(teacher, "cycle", "episode") == "rollout" and student not in ON_POLICY:
         raise RunError(cycle_problem(teacher, student))
-    if not (teacher.masks_updates or kickstart):
+    if kickstart and STUDENTS[student].auxiliary is None:
+        takers = ", ".join(name for name, entry in STUDENTS.items() if entry.auxiliary)
+        why = "its policy step is no gradient step on a loss"
+        raise RunError(f"student '{student}' takes no kickstarting term ({why}); valid: {takers}")
+    if not teacher.masks_updates:
         return algorithm_class(student)
     try:
         return masked_algorithm_class(student)
     except ValueError as exc:
-        reason = f"teacher {type(teacher).__name__} trains only on some episodes" if teacher.masks_updates else "kickstart"
-        raise RunError(f"{reason}: {exc}") from exc
+        raise RunError(f"teacher {type(teacher).__name__} trains only on some episodes: {exc}") from exc
 
 
 def _rng_states(model: BaseAlgorithm) -> dict[str, Any]:
@@ -579,12 +582,7 @@ def _train(
             evaluator.load_state_dict(state["evaluator"])
         else:
             (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
-            hp = dict(config.hyperparams)
-            policy = hp.pop("policy", "MlpPolicy")
-            set_random_seed(streams.student, using_cuda=cuda)  # SB3 draws from the global generators
-            # no seed= here: SB3 would also reseed every sub-environment with seed + i at the first reset
-            model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / "tb"), verbose=0, **hp)
-            model.action_space.seed(streams.student)
+            model = _new_student(config, algo, vec_env, out, streams.student, cuda)
             if config.init_model:
                 try:
                     model.set_parameters(config.init_model, exact_match=True, device=model.device)
@@ -672,6 +670,23 @@ def _train(
     }
     checkpoints.write_outputs(out, model, teacher.state_dict(), metrics)
     return metrics
+
+
+def _new_student(
+    config: RunConfig, algo: type[BaseAlgorithm], vec_env: VecEnv, out: Path, seed: int, cuda: bool
+) -> BaseAlgorithm:
+    """A new student on the run's sub-environments, its draws seeded from the student stream; a kickstarted one with
+    a policy that takes the term and a buffer that records its minibatches (:mod:`students.auxiliary`)."""
+    hp = dict(config.hyperparams)
+    policy = hp.pop("policy", "MlpPolicy")
+    if config.kickstart:
+        hp.update(auxiliary_kwargs(algo, policy, isinstance(vec_env.observation_space, gym.spaces.Dict)))
+        policy = hp.pop("policy")
+    set_random_seed(seed, using_cuda=cuda)  # SB3 draws from the global generators
+    # no seed= here: SB3 would also reseed every sub-environment with seed + i at the first reset
+    model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / "tb"), verbose=0, **hp)
+    model.action_space.seed(seed)
+    return model
 
 
 def _load_checkpoint(

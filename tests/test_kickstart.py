@@ -24,7 +24,7 @@ from students.kickstart import (
     load_policy,
     policy_distribution,
 )
-from students.masked import MaskedPPO
+from students.auxiliary import auxiliary_kwargs
 from students.run import RunConfig, train
 from students.vec_env import make_vec_env
 from tests.test_runs import interrupt_at, point_mass, same
@@ -134,7 +134,7 @@ def test_each_state_takes_the_expert_of_its_episode_task(experts):
     env = make_vec_env("point-mass", 3, seed=0, env_kwargs={"horizon": 10})
     curriculum = CurriculumCallback(make_teacher("random", SPACE, seed=0))
     seen: dict[tuple[int, int], np.ndarray] = {}
-    model = MaskedPPO("MlpPolicy", env, n_steps=32, batch_size=32, n_epochs=1, device="cpu")
+    model = PPO(env=env, n_steps=32, batch_size=32, n_epochs=1, device="cpu", **auxiliary_kwargs(PPO, "MlpPolicy", False))
 
     def tasks():
         current = curriculum.current_tasks()
@@ -251,7 +251,7 @@ def test_an_asymmetric_expert_reads_the_privileged_part_of_each_state_the_studen
     expert = Expert("privileged", policy, Region.parse("", SPACE), 1.0, True)
     env = StudentView(make_vec_env("point-mass", 2, seed=0, env_kwargs={"observation_mode": "privileged", "horizon": 10}))
     curriculum = CurriculumCallback(make_teacher("random", SPACE, seed=0))
-    model = MaskedPPO("MlpPolicy", env, n_steps=32, batch_size=32, n_epochs=1, device="cpu")
+    model = PPO(env=env, n_steps=32, batch_size=32, n_epochs=1, device="cpu", **auxiliary_kwargs(PPO, "MlpPolicy", False))
     seen: dict[tuple[int, int], np.ndarray] = {}
 
     def tasks():
@@ -267,3 +267,28 @@ def test_an_asymmetric_expert_reads_the_privileged_part_of_each_state_the_studen
     assert set(kick._privileged) == {"privileged"}  # the rest is what the expert adds
     for (row, i), task in seen.items():
         assert np.array_equal(kick._privileged["privileged"][row, i], task)  # point-mass: privileged = the task
+
+
+def test_the_fused_gaussian_kl_back_propagates_as_autograd_does():
+    from students.auxiliary import GaussianKL, join
+
+    g = th.Generator().manual_seed(0)
+    mean = th.randn(6, 2, generator=g, dtype=th.float64, requires_grad=True)
+    std = (th.rand(6, 2, generator=g, dtype=th.float64) + 0.5).requires_grad_()
+    carrier = mean.sum(dim=1) * 0.3
+    expert_mean, expert_std = th.randn(6, 2, generator=g, dtype=th.float64), th.rand(6, 2, generator=g, dtype=th.float64) + 0.5
+    weight = th.rand(6, generator=g, dtype=th.float64)
+    fused = join(carrier, GaussianKL(mean, std, expert_mean, expert_std**2, weight)).pow(2).sum()
+    fused_grads = th.autograd.grad(fused, (mean, std), retain_graph=True)
+    kl = th.distributions.kl_divergence(th.distributions.Normal(expert_mean, expert_std), th.distributions.Normal(mean, std))
+    plain = carrier.pow(2).sum() + (weight * kl.sum(dim=1)).sum()
+    for a, b in zip(fused_grads, th.autograd.grad(plain, (mean, std)), strict=True):
+        assert th.allclose(a, b, atol=1e-12)
+
+
+def test_a_trpo_student_is_refused_kickstarting_in_one_line(tmp_path, experts):
+    base = ["run", "--env", "point-mass", "--teacher", "random", "--steps", "256", "--device", "cpu"]
+    args = [*base, "--student", "trpo", "--kickstart", str(experts / "ppo"), "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "takes no kickstarting term" in result.output, result.output
+    assert not (tmp_path / "run").exists()
