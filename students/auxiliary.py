@@ -70,11 +70,16 @@ def actor_critic_pass(
 ) -> StudentPass:
     """The pass of an actor-critic policy (PPO, A2C): its Gaussian's mode clipped and scaled, or its action as is."""
 
-    def deterministic() -> th.Tensor:
-        mode = distribution.mode()
-        return mode if policy.squash_output else scaled(mode, policy.action_space)
+    return StudentPass(obs, distribution, lambda: deterministic_action(policy, distribution), values)
 
-    return StudentPass(obs, distribution, deterministic, values)
+
+def deterministic_action(policy: BasePolicy, distribution: Distribution) -> th.Tensor:
+    """A policy's deterministic action in the action space scaled to [-1, 1]: a squashed Gaussian's (SAC, TQC) as
+    it is, an actor-critic's clipped and scaled (:func:`scaled`)."""
+    mode = distribution.mode()
+    if policy.squash_output or not isinstance(policy, ActorCriticPolicy):
+        return mode  # SAC/TQC: tanh-squashed, in [-1, 1]
+    return scaled(mode, policy.action_space)
 
 
 @dataclass

@@ -58,7 +58,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from curriculum.spaces import BoxTaskSpace
 from students.algorithms import algorithm_of
-from students.auxiliary import GaussianKL, StudentPass, actor_critic_pass, scaled, set_term
+from students.auxiliary import GaussianKL, StudentPass, actor_critic_pass, deterministic_action, set_term
 
 #: the dict key of the observation a student of an asymmetric expert reads
 STUDENT_KEY = "student"
@@ -339,10 +339,7 @@ def scaled_action(policy: BasePolicy, obs: Any, distribution: Distribution | Non
     """The policy's deterministic action in the action space scaled to [-1, 1] (differentiable)."""
     if distribution is None:
         return policy.actor(obs)  # type: ignore[attr-defined]  # TD3: already in [-1, 1]
-    mode = distribution.mode()
-    if getattr(policy, "squash_output", False) or not isinstance(policy, ActorCriticPolicy):
-        return mode  # SAC/TQC: tanh-squashed, in [-1, 1]
-    return scaled(mode, policy.action_space)
+    return deterministic_action(policy, distribution)
 
 
 def same_family(expert: type[Distribution] | None, student: type[Distribution] | None) -> bool:
@@ -373,8 +370,9 @@ def parametric_kl(expert: tuple[th.Tensor, ...], student: tuple[th.Tensor, ...])
         t1 = ((expert[0] - student[0]) / student[1]).pow(2)
         return (0.5 * (var_ratio + t1 - 1 - var_ratio.log())).sum(dim=-1)
     log_p, log_q = expert[0], student[0]  # torch's _kl_categorical_categorical
-    t = log_p.exp() * (log_p - log_q)
-    return th.where(log_p.exp() == 0, th.zeros_like(t), t).sum(dim=-1)
+    p = log_p.exp()
+    t = p * (log_p - log_q)
+    return th.where(p == 0, th.zeros_like(t), t).sum(dim=-1)
 
 
 @dataclass
@@ -564,7 +562,7 @@ class KickstartCallback(BaseCallback):
         """On-policy: the experts' outputs on every state of the rollout, once, before the update's epochs."""
         if not self._on_policy:
             return
-        owners = self._expert_of.swapaxes(0, 1).reshape(-1)  # env-major, as SB3 flattens the rollout
+        owners = _env_major(self._expert_of)
         self._rollout_taught = _weights(owners, self.coefficients()) > 0
         if not self._rollout_taught.any():
             self._rollout_outputs = None
@@ -594,7 +592,7 @@ class KickstartCallback(BaseCallback):
         if not self.experts[0].asymmetric:
             return None
         if isinstance(rows, slice):
-            return {key: v.swapaxes(0, 1).reshape(-1, *v.shape[2:]) for key, v in self._privileged.items()}
+            return {key: _env_major(v) for key, v in self._privileged.items()}
         return {key: v[rows, envs] for key, v in self._privileged.items()}
 
     def _outputs(self, obs: Any, owners: np.ndarray, rows: Any, envs: Any, family: type | None) -> ExpertOutputs:
@@ -690,18 +688,13 @@ def _student_view(env: VecEnv) -> StudentView:
     return env
 
 
-def _take(data: Any, *index: np.ndarray) -> Any:
-    return {k: v[index] for k, v in data.items()} if isinstance(data, dict) else data[index]
-
-
-def _subset(data: Any, members: np.ndarray) -> Any:
-    return {k: v[members] for k, v in data.items()} if isinstance(data, dict) else data[members]
+def _env_major(data: np.ndarray) -> np.ndarray:
+    """A buffer's (rows, envs, ...) array flattened env-major, as SB3 flattens a rollout."""
+    return data.swapaxes(0, 1).reshape(-1, *data.shape[2:])
 
 
 def _tensor(data: Any, device: th.device, flatten: bool = False) -> Any:
     """Tensors of an array or a dict of arrays (``flatten``: of a buffer's (rows, envs, ...) arrays, env-major)."""
     if isinstance(data, dict):
         return {k: _tensor(v, device, flatten) for k, v in data.items()}
-    if flatten:
-        data = data.swapaxes(0, 1).reshape(-1, *data.shape[2:])
-    return th.as_tensor(data, device=device)
+    return th.as_tensor(_env_major(data) if flatten else data, device=device)
