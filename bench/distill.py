@@ -9,8 +9,9 @@
    90% of its own expert's final test return (evaluations every ``eval_every`` / ``distill_eval_every`` steps).
 
 ``--throughput`` instead measures steps/s on the student's view, in one process, one torch thread, back to back: a
-DAgger round (collection, then the fit over a full dataset of ``--dataset-size`` samples) against plain PPO
-learning. Its expert is seed 0's of ``OUT/experts`` when the stages above ran, else a small one it trains into
+DAgger round (collection, then the fit, with a full dataset of ``--dataset-size`` samples) in each ``fit`` mode
+(``round``: a round's worth of rows per epoch, the default; ``dataset``: every row) against plain PPO learning.
+Its expert is seed 0's of ``OUT/experts`` when the stages above ran, else a small one it trains into
 ``OUT/throughput_expert`` (PPO, 8,192 steps: the speed of a round does not depend on the expert's skill).
 
     python bench/distill.py --workers 2 [--out results/distill_point_mass]
@@ -39,7 +40,7 @@ import yaml  # noqa: E402
 
 from students.compare import CompareConfig, compare  # noqa: E402
 from students.config import parse_seeds  # noqa: E402
-from students.distill import DistillConfig, distill, finetune_plan  # noqa: E402
+from students.distill import FITS, DistillConfig, distill, finetune_plan  # noqa: E402
 from students.report import eval_curve, mean_ci  # noqa: E402
 from students.run import RunConfig, train  # noqa: E402
 
@@ -210,21 +211,26 @@ def throughput(steps: int, dataset_size: int, out: Path) -> None:
     setup = yaml.safe_load((ROOT / "experiments" / "distill_point_mass.yaml").read_text())
     view = {**setup["view"], "history": setup["history"]}
     expert_dir = throughput_expert(setup, out)
-    config = DistillConfig(expert=str(expert_dir), history=setup["history"], dataset_size=dataset_size).resolve()
-    distiller = Distiller(config, out / "throughput")  # nothing is written there: no evaluation, no checkpoint
-    distiller.start()
-    while len(distiller.dataset) < config.dataset_size:  # a full dataset: the fit's worst case
-        distiller.collect()
-    collect = fit = 0.0
-    rounds = max(1, steps // config.rollout_steps)
-    for _ in range(rounds):
-        start = time.perf_counter()
-        distiller.collect()
-        collect += time.perf_counter() - start
-        start = time.perf_counter()
-        distiller.fit()
-        fit += time.perf_counter() - start
-    distiller.close()
+    timings = {}  # fit mode -> (collection s, fit s)
+    for mode in FITS:
+        config = DistillConfig(
+            expert=str(expert_dir), history=setup["history"], dataset_size=dataset_size, fit=mode
+        ).resolve()
+        distiller = Distiller(config, out / "throughput")  # nothing is written there: no evaluation, no checkpoint
+        distiller.start()
+        while len(distiller.dataset) < config.dataset_size:  # a full dataset: the fit's worst case
+            distiller.collect()
+        collect = fit = 0.0
+        rounds = max(1, steps // config.rollout_steps)
+        for _ in range(rounds):
+            start = time.perf_counter()
+            distiller.collect()
+            collect += time.perf_counter() - start
+            start = time.perf_counter()
+            distiller.fit()
+            fit += time.perf_counter() - start
+        distiller.close()
+        timings[mode] = (collect, fit)
     env = make_vec_env(setup["env"], 4, seed=0, env_kwargs=view)
     curriculum = CurriculumCallback(make_teacher("random", env.get_attr("task_space")[0], seed=0))
     curriculum.prime(env)
@@ -235,8 +241,10 @@ def throughput(steps: int, dataset_size: int, out: Path) -> None:
     env.close()
     n = rounds * config.rollout_steps
     print(f"{rounds} rounds of {config.rollout_steps} steps, dataset {config.dataset_size}, {config.epochs} epochs:")
-    print(f"  DAgger collection only  {n / collect:8.0f} steps/s")
-    print(f"  DAgger round (+ fit)    {n / (collect + fit):8.0f} steps/s  (ratio to PPO {n / (collect + fit) / ppo:.2f})")
+    for mode, (collect, fit) in timings.items():
+        rate = n / (collect + fit)
+        print(f"  DAgger collection only  {n / collect:8.0f} steps/s  (fit={mode} run)")
+        print(f"  DAgger round, fit={mode:<8} {rate:8.0f} steps/s  (ratio to PPO {rate / ppo:.2f})")
     print(f"  plain PPO learning      {ppo:8.0f} steps/s")
 
 

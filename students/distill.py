@@ -10,9 +10,13 @@ The loop, one *round* at a time (``rollout_steps`` environment steps over ``n_en
    schedule), else the student's, sampled from its Gaussian (``rsl_rl`` lets the student act stochastically);
 3. every visited state is labelled with the expert's deterministic action and added to a FIFO dataset of
    ``dataset_size`` transitions (float32 arrays);
-4. the student is fitted for ``epochs`` passes over the dataset (Adam, ``learning_rate``, minibatches of
-   ``batch_size``): ``mse`` between its mean action and the label, or ``nll``, the negative log-likelihood of the
-   label under its Gaussian (its std learns too);
+4. the student is fitted (Adam, ``learning_rate``, minibatches of ``batch_size``): ``mse`` between its mean action
+   and the label, or ``nll``, the negative log-likelihood of the label under its Gaussian (its std learns too).
+   ``fit="round"`` (the default) takes ``epochs`` draws of ``rollout_steps`` rows, each without replacement from
+   the whole aggregated dataset: the fit costs the same every round, as ``rsl_rl``'s (a pass over one round's
+   worth of samples per epoch), and still learns from every round's states (DAgger's aggregation). ``fit="dataset"``
+   makes ``epochs`` passes over the whole dataset (the version before this default; its cost grows with the
+   dataset, up to ``dataset_size / rollout_steps`` times the round's; it reruns the earlier results to the bit);
 5. each finished episode is reported to the curriculum teacher (return, success), which sets the task of the
    environment's next episode, as in ``run``.
 
@@ -22,7 +26,8 @@ starts PPO with a critic that already matches the distilled policy's returns.
 
 Defaults: DAgger's linear beta schedule over 15 rounds (the ``imitation`` library's), MSE on the expert's
 deterministic action, Adam 1e-3 and 2 epochs per round (``rsl_rl``'s ``Distillation``). ``rsl_rl``'s variant is
-``beta=0, loss=mse, dataset_size=rollout_steps, epochs=1``: the student always acts and fits its latest rollout.
+``beta=0, loss=mse, dataset_size=rollout_steps, epochs=1``: the student always acts and fits its latest rollout
+(with that dataset, both ``fit`` modes are the same).
 
 The student is an ordinary SB3 PPO model (``model.zip``) in an ordinary run folder (``config.yaml`` in the
 :class:`~students.run.RunConfig` format with ``student: dagger``, ``eval.csv``, ``metrics.json``, ``tb/``), so
@@ -70,6 +75,7 @@ from students.run import RunConfig, settings_error
 
 BETA_SCHEDULES = ("linear:ROUNDS", "exp:P", "a constant in [0, 1]")
 LOSSES = ("mse", "nll")
+FITS = ("round", "dataset")
 
 
 class DistillError(ValueError):
@@ -151,7 +157,8 @@ class DistillConfig:
     loss: str = setting("mse", "mse (mean action vs the expert's) or nll (log-likelihood of the expert's action).")
     history: int = setting(0, "Frames (observation + previous action) the student reads; 0: the current one.")
     dataset_size: int = setting(100_000, "Transitions kept (FIFO).")
-    epochs: int = setting(2, "Passes over the dataset per round.")
+    epochs: int = setting(2, "Passes per round: over a round's worth of dataset rows (fit=round) or all of it.")
+    fit: str = setting("round", "round (rollout_steps rows per epoch, from the whole dataset) or dataset (all rows).")
     batch_size: int = setting(256, "Minibatch size.")
     learning_rate: float = setting(1e-3, "Adam's learning rate.")
     eval_every: int = setting(10_000, "Steps between test-set evaluations.")
@@ -175,6 +182,8 @@ class DistillConfig:
             problem = problem or f"learning_rate must be a number > 0, got {self.learning_rate!r}"
         if self.loss not in LOSSES:
             problem = problem or f"unknown loss '{self.loss}'; valid: {', '.join(LOSSES)}"
+        if self.fit not in FITS:
+            problem = problem or f"unknown fit '{self.fit}'; valid: {', '.join(FITS)}"
         if problem:
             raise DistillError(problem)
         BetaSchedule.parse(self.beta)
@@ -407,13 +416,23 @@ class Distiller:
         self.episodes += 1
         self._begin(i)
 
+    def _pass_rows(self) -> np.ndarray:
+        """The dataset rows of one pass: all of them (``fit=dataset``, or while the dataset holds one round), else
+        ``rollout_steps`` rows drawn without replacement; in a random order."""
+        n, rows = len(self.dataset), self.config.rollout_steps
+        if self.config.fit == "dataset" or n <= rows:
+            return self.rng.permutation(n)
+        return self.rng.choice(n, size=rows, replace=False)
+
     def fit(self) -> dict[str, float]:
-        """``epochs`` passes of minibatch Adam over the dataset; return the last pass's mean losses."""
-        n, batch = len(self.dataset), self.config.batch_size
+        """``epochs`` passes of minibatch Adam (rows as :meth:`_pass_rows`); return the last pass's mean losses."""
+        batch = self.config.batch_size
         sums = {"action": 0.0, "value": 0.0}
+        n = 0
         self.policy.set_training_mode(True)
         for _ in range(self.config.epochs):
-            order = self.rng.permutation(n)
+            order = self._pass_rows()
+            n = len(order)
             sums = {"action": 0.0, "value": 0.0}
             for start in range(0, n, batch):
                 rows = order[start : start + batch]

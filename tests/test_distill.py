@@ -106,6 +106,37 @@ def test_dataset_is_a_bounded_fifo():
     assert np.isnan(data.returns).sum() == 9 and data.returns[20 % 10] == 5.0
 
 
+def spied_fit(distiller: Distiller) -> tuple[int, list[np.ndarray]]:
+    """Run one fit; return its optimizer steps and the row orders its random draws gave."""
+    calls, rows = [], []
+    step, permutation, choice = distiller.optimizer.step, distiller.rng.permutation, distiller.rng.choice
+    distiller.optimizer.step = lambda *a: (calls.append(1), step(*a))[1]
+    distiller.rng = type("Spy", (), {})()
+    distiller.rng.permutation = lambda n: (rows.append(permutation(n)), rows[-1])[1]
+    distiller.rng.choice = lambda n, size, replace: (rows.append(choice(n, size=size, replace=replace)), rows[-1])[1]
+    distiller.fit()
+    return len(calls), rows
+
+
+def test_the_fit_costs_one_rounds_worth_whatever_the_dataset_holds(expert, tmp_path):
+    """fit=round: each epoch draws rollout_steps rows (no repeats) from the whole dataset; fit=dataset: all of them."""
+    steps, seen = {}, {}
+    for fit in ("round", "dataset"):
+        distiller = Distiller(toy_config(expert, fit=fit, epochs=2, batch_size=50, dataset_size=1000).resolve(), tmp_path)
+        distiller.start()
+        for _ in range(5):  # 5 rounds of 200 states: the dataset holds 1,000
+            distiller.collect()
+        steps[fit], seen[fit] = spied_fit(distiller)
+        distiller.close()
+    assert steps == {"round": 2 * 200 // 50, "dataset": 2 * 1000 // 50}
+    for rows in seen["round"]:
+        assert len(rows) == len(set(rows)) == 200 and rows.min() >= 0 and rows.max() < 1000
+    assert sorted(seen["dataset"][0]) == list(range(1000))
+    assert len(np.unique(np.concatenate(seen["round"]))) > 300  # drawn from the whole dataset, not the newest round
+    with pytest.raises(DistillError, match="unknown fit 'all'; valid: round, dataset"):
+        toy_config(expert, fit="all").resolve()
+
+
 def test_beta_one_executes_the_experts_actions(expert, tmp_path):
     config = toy_config(expert, beta="1").resolve()
     distiller = Distiller(config, tmp_path)
