@@ -243,9 +243,9 @@ def throughput(steps: int, dataset_size: int, out: Path) -> None:
     print(f"{rounds} rounds of {config.rollout_steps} steps, dataset {config.dataset_size}, {config.epochs} epochs:")
     for mode, (collect, fit) in timings.items():
         rate = n / (collect + fit)
-        print(f"  DAgger collection only  {n / collect:8.0f} steps/s  (fit={mode} run)")
-        print(f"  DAgger round, fit={mode:<8} {rate:8.0f} steps/s  (ratio to PPO {rate / ppo:.2f})")
-    print(f"  plain PPO learning      {ppo:8.0f} steps/s")
+        print(f"  {'collection (fit=' + mode + ' run)':<30} {n / collect:8.0f} steps/s")
+        print(f"  {'DAgger round, fit=' + mode:<30} {rate:8.0f} steps/s  (ratio to PPO {rate / ppo:.2f})")
+    print(f"  {'plain PPO learning':<30} {ppo:8.0f} steps/s")
 
 
 def main() -> None:
