@@ -43,9 +43,10 @@ class UserError(click.ClickException):
 @contextmanager
 def user_errors(prefix: str = "", also: tuple[type[Exception], ...] = ()) -> Iterator[None]:
     """Turn the library's input errors (all ``ValueError``/``KeyError``/``TypeError``) into one line, exit 2."""
+    caught: tuple[type[Exception], ...] = (KeyError, ValueError, TypeError, *also)
     try:
         yield
-    except (KeyError, ValueError, TypeError, *also) as exc:
+    except caught as exc:
         text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)  # no quotes around a KeyError's
         raise UserError(prefix + " ".join(str(text).split())) from None
 
@@ -149,8 +150,11 @@ def list_teachers() -> None:
         console.print(f"[bold]{name}[/bold]  ({cls.__name__}): {escape(first_line)}")
         kinds = " or ".join(kind.__name__.removesuffix("TaskSpace").lower() for kind in cls.supported_spaces)
         console.print(f"    learns from: {escape(cls.needs)}; task spaces: {kinds}", highlight=False)
-        for p in teacher_params(cls) or [None]:
-            console.print(f"    {p.name} = {p.default!r}  {escape(p.help)}" if p else "    (no parameters)", highlight=False)
+        params = teacher_params(cls)
+        for p in params:
+            console.print(f"    {p.name} = {p.default!r}  {escape(p.help)}", highlight=False)
+        if not params:
+            console.print("    (no parameters)", highlight=False)
     console.print("A user's own teacher: pass 'package.module:ClassName' wherever a teacher name is expected.")
 
 

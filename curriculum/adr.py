@@ -86,7 +86,7 @@ class AdrTeacher(Teacher[BoxTaskSpace]):
         self.start = self._parse_start(start) if start else None
         self.set_start_space(None)
 
-    def _parse_start(self, text: str) -> Task:
+    def _parse_start(self, text: str) -> np.ndarray:
         """``name=value,...`` to a task of the space.
 
         :raises ValueError: a malformed pair, or a task outside the space (the message names the dimensions)
@@ -108,7 +108,9 @@ class AdrTeacher(Teacher[BoxTaskSpace]):
         box = space if space is not None else self.task_space
         start = self.start if self.start is not None else self.task_space.clip((box.low + box.high) / 2.0)
         self.lows, self.highs = start.copy(), start.copy()
-        self.queues = [[deque(maxlen=self.queue_len), deque(maxlen=self.queue_len)] for _ in range(self.task_space.dim)]
+        self.queues: list[list[deque[float]]] = [
+            [deque(maxlen=self.queue_len), deque(maxlen=self.queue_len)] for _ in range(self.task_space.dim)
+        ]
 
     def _sample(self) -> Task:
         task = self.lows + self.rng.random(self.task_space.dim) * (self.highs - self.lows)
@@ -123,7 +125,7 @@ class AdrTeacher(Teacher[BoxTaskSpace]):
 
     def _update(self, task: Task, feedback: Feedback) -> None:
         result = float(feedback.success) if self.signal == "success" else self.normalize_return(feedback.episode_return)
-        space = self.task_space
+        space, task = self.task_space, np.asarray(task)
         for d in range(space.dim):
             for side, bounds in ((0, self.lows), (1, self.highs)):
                 if task[d] != bounds[d]:

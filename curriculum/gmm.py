@@ -10,6 +10,7 @@ vectorised over components, and selects the number of components by an informati
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,7 +204,7 @@ def fit_best_gmm(
     ks: Sequence[int],
     rng: np.random.Generator,
     criterion: str = "aic",
-    **fit_kwargs: float,
+    **fit_kwargs: Any,
 ) -> GaussianMixture:
     """Fit one mixture per number of components in ``ks`` (those <= len(x)) and keep the best by ``criterion``."""
     usable = [k for k in ks if k <= len(x)]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import ClassVar
 
 import numpy as np
 
 from curriculum.base import Feedback, Teacher
 from curriculum.gmm import GaussianMixture, fit_best_gmm
-from curriculum.spaces import BoxTaskSpace
+from curriculum.spaces import BoxTaskSpace, Task
 
 
 class GmmTeacher(Teacher[BoxTaskSpace]):
@@ -22,7 +23,7 @@ class GmmTeacher(Teacher[BoxTaskSpace]):
     is drawn from it, the extra coordinates are dropped and the task is clipped to the space.
     """
 
-    state_attrs = ("_buffer", "gmm", "_component_lp", "_cumulative_lp")
+    state_attrs: ClassVar[tuple[str, ...]] = ("_buffer", "gmm", "_component_lp", "_cumulative_lp")
 
     def __init__(
         self,
@@ -70,8 +71,8 @@ class GmmTeacher(Teacher[BoxTaskSpace]):
         unit = self.gmm.sample_component(index, self.rng)[: space.dim]
         return space.low + np.minimum(np.maximum(unit, 0.0), 1.0) * space.span
 
-    def _update(self, task: np.ndarray, feedback: Feedback) -> None:
-        unit = self.task_space.normalize(task)
+    def _update(self, task: Task, feedback: Feedback) -> None:
+        unit = self.task_space.normalize(np.asarray(task))
         row = self.n_updates % self.fit_rate
         self._buffer[row, :-1] = unit
         self._buffer[row, -1] = self.normalize_return(feedback.episode_return)

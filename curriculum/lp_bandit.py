@@ -64,8 +64,8 @@ class LpBanditTeacher(Teacher[DiscreteTaskSpace]):
         self.estimator, self.policy, self.window, self.alpha = estimator, policy, window, alpha
         self.epsilon, self.temperature, self.signal = epsilon, temperature, signal
         n = task_space.n
-        self.scores = [deque(maxlen=window) for _ in range(n)]
-        self.slopes = [deque(maxlen=window) for _ in range(n)]
+        self.scores: list[deque[float]] = [deque(maxlen=window) for _ in range(n)]
+        self.slopes: list[deque[float]] = [deque(maxlen=window) for _ in range(n)]
         self.ema = np.zeros(n)
         self.window_slope = np.zeros(n)  # the regression slope of each task's window, updated with it
         self.order = self.rng.permutation(n).tolist()  # untried tasks, in this order

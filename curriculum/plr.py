@@ -288,7 +288,7 @@ class PlrTeacher(Teacher[BoxTaskSpace]):
         key = SCORES[self.score]
         if key not in feedback.scores:
             raise FeedbackError(f"{type(self).__name__} with score '{self.score}' needs the student's '{key}' score")
-        seed, buffer = int(feedback.level_seed), self.buffer
+        seed, buffer, task = int(feedback.level_seed), self.buffer, np.asarray(task)
         slot = buffer.find(seed, task)
         if slot is None:  # a new level (or a child): admit it if there is room or it beats the lowest priority
             parent = self.pending_parents.pop(seed, -1)
@@ -464,7 +464,7 @@ class AccelTeacher(RobustPlrTeacher):
         for base in self.rollout_levels:
             seed = self._fresh_seed()
             self.pending_parents[seed] = int(base.seed)  # type: ignore[arg-type]
-            self.children.append(Level(self.mutate(base.task), seed, train=False))
+            self.children.append(Level(self.mutate(np.asarray(base.task)), seed, train=False))
         return bool(self.children)
 
     def _rollout_level(self) -> Level:

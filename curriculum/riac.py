@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from curriculum.base import Feedback, Teacher
-from curriculum.spaces import BoxTaskSpace
+from curriculum.spaces import BoxTaskSpace, Task
 
 
 @dataclass
@@ -163,8 +163,8 @@ class RiacTeacher(Teacher[BoxTaskSpace]):
         return True
 
     # -- teacher API -----------------------------------------------------------------------------------------
-    def _update(self, task: np.ndarray, feedback: Feedback) -> None:
-        unit = self.task_space.normalize(task)
+    def _update(self, task: Task, feedback: Feedback) -> None:
+        unit = self.task_space.normalize(np.asarray(task))
         value = self.normalize_return(feedback.episode_return)
         index = 0
         while True:  # down the path to the leaf; ancestors keep a window too (unless leaves_only)

@@ -57,6 +57,10 @@ class _Setter(nn.Module):
             _Coupling(kept, moved, hidden, layers) for _ in range(blocks) for kept, moved in masks if moved
         )
 
+    def _inverse_chain(self) -> list[_Coupling]:
+        """The couplings last to first (typed: a ``ModuleList`` yields plain modules)."""
+        return [c for c in reversed(self.couplings) if isinstance(c, _Coupling)]
+
     def sample(self, latent: th.Tensor, condition: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         """Goals in (0, 1)^d from latents, with their log-densities."""
         log_p = -0.5 * (latent**2).sum(dim=1)
@@ -69,7 +73,7 @@ class _Setter(nn.Module):
         """Log-density of goals in (0, 1)^d (the inverse pass)."""
         z = th.logit(goals)
         log_p = -(F.logsigmoid(z) + F.logsigmoid(-z)).sum(dim=1)
-        for coupling in reversed(self.couplings):
+        for coupling in self._inverse_chain():
             z, log_p = coupling.inverse(z, condition, log_p)
         return log_p - 0.5 * (z**2).sum(dim=1)
 
@@ -77,7 +81,7 @@ class _Setter(nn.Module):
         """The latents of goals."""
         z = th.logit(goals)
         log_p = th.zeros(len(goals))
-        for coupling in reversed(self.couplings):
+        for coupling in self._inverse_chain():
             z, log_p = coupling.inverse(z, condition, log_p)
         return z
 
@@ -152,7 +156,7 @@ class SetterSolverTeacher(Teacher[BoxTaskSpace]):
             if not self.pending[key]:
                 del self.pending[key]
         else:  # a task it did not set (a resumed run's episode in flight): its own coordinates, an even chance
-            unit, feasibility = np.clip(self.task_space.normalize(task), 1e-6, 1 - 1e-6), 0.5
+            unit, feasibility = np.clip(self.task_space.normalize(np.asarray(task)), 1e-6, 1 - 1e-6), 0.5
         self.buffer.append((unit, feasibility, float(feedback.success)))
         if len(self.buffer) >= self.update_frequency:
             self._train()

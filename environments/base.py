@@ -52,12 +52,12 @@ class ParametricEnv(gym.Env):
     to every step's ``info``.
     """
 
-    task_space: ClassVar[BoxTaskSpace]
-    default_task: ClassVar[np.ndarray]
-    return_bounds: ClassVar[tuple[float, float]]
-    success_threshold: ClassVar[float]
+    task_space: BoxTaskSpace
+    default_task: np.ndarray
+    return_bounds: tuple[float, float]
+    success_threshold: float
     #: one line a user reads in ``cli.py list envs``
-    success_rule: ClassVar[str] = ""
+    success_rule: str = ""
     #: an easy region of the task space where ACCEL starts its new levels (``None``: the whole space)
     easy_task_space: BoxTaskSpace | None = None
     #: a test set a run also plays once at its end and reports apart from its test set (a held-out target, e.g.
@@ -75,7 +75,7 @@ class ParametricEnv(gym.Env):
     #: of the class in one call with the same transitions as their own ``step`` (``None``: the class cannot)
     step_batch: ClassVar[Callable[..., Any] | None] = None
     #: attributes that, with the base class's own, make up the env's state (``None``: no :meth:`get_state`)
-    state_attrs: ClassVar[tuple[str, ...] | None] = None
+    state_attrs: tuple[str, ...] | None = None
 
     _pending_task: np.ndarray | None = None
     _pending_seed: int | None = None
@@ -113,6 +113,11 @@ class ParametricEnv(gym.Env):
     def has_pending_task(self) -> bool:
         """Whether a task set with :meth:`set_task` still waits for the next reset."""
         return self._pending_task is not None
+
+    @property
+    def pending_level(self) -> tuple[np.ndarray | None, int | None]:
+        """The ``(task, level_seed)`` set with :meth:`set_task` for the next reset (``None``: not set)."""
+        return self._pending_task, self._pending_seed
 
     @property
     def supports_state(self) -> bool:

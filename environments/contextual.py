@@ -93,7 +93,10 @@ class ContextualEnv(ReplayCopies, ParametricEnv):
         centre = (self.task_space.low + self.task_space.high) / 2
         default = self.spec_.get("default") or dict(zip(self.task_space.names, centre.tolist(), strict=True))
         self.default_task = self.task_space.validate({**dict(zip(self.task_space.names, centre, strict=True)), **default})
-        self.return_bounds = tuple(float(b) for b in self.spec_["return_bounds"])
+        bounds = [float(b) for b in self.spec_["return_bounds"]]
+        if len(bounds) != 2:
+            raise ValueError(f"contextual env spec: return_bounds must be [low, high], got {self.spec_['return_bounds']}")
+        self.return_bounds = (bounds[0], bounds[1])
         success = dict(self.spec_.get("success") or {})
         self.success_threshold = float(success.get("return_at_least", np.inf))
         self.info_key = success.get("info_key")

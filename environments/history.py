@@ -27,7 +27,7 @@ class FrameHistory:
     :param k: frames kept (>= 1)
     """
 
-    def __init__(self, obs_space: gym.spaces.Box, action_space: gym.spaces.Box, k: int) -> None:
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, k: int) -> None:
         if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
             raise ValueError(f"history needs a flat array observation (observation_mode=plain), got {obs_space}")
         if not isinstance(action_space, gym.spaces.Box):
@@ -93,7 +93,7 @@ class HistoryEnv(ParametricEnv):
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return self.history.push(obs, action), reward, terminated, truncated, info
+        return self.history.push(obs, action), float(reward), terminated, truncated, info
 
     def set_task(self, task: Any, level_seed: int | None = None) -> None:
         self.env.set_task(task, level_seed)

@@ -88,7 +88,7 @@ class MazeEnv(ParametricEnv):
         n_lava, agent x, agent y, goal x, goal y]}``, positions divided by the size: what the view does not show)
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}  # type: ignore[misc]  # gymnasium types it per instance
     return_bounds = (0.0, 1.0)
     success_threshold = 0.0  # any reward means the goal was reached
     success_rule = "reached the goal"
@@ -156,7 +156,8 @@ class MazeEnv(ParametricEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self._begin_episode()
-        key = (self.level_seed, *(round(float(v)) for v in self.task))
+        walls, lava = (round(float(v)) for v in self.task)
+        key = (self.level_seed, walls, lava)
         if key not in self.layout_cache:  # a replayed level is not drawn again
             if len(self.layout_cache) > 10_000:
                 self.layout_cache.clear()
@@ -170,7 +171,7 @@ class MazeEnv(ParametricEnv):
         obs, reward, terminated, truncated, _ = self.room.step(int(action))
         info = self.task_info()
         if terminated or truncated:
-            info["is_success"] = bool(reward > 0)
+            info["is_success"] = bool(float(reward) > 0)
         return self._observation(obs), float(reward), terminated, truncated, info
 
     def _observation(self, obs: dict[str, Any]) -> Any:

@@ -60,7 +60,7 @@ class PointMassGateEnv(ParametricEnv):
     :param gate_sensor: range above the wall within which the state includes the gate's edges (0: no sensor)
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}  # type: ignore[misc]  # gymnasium types it per instance
     task_space = BoxTaskSpace(["gate_x", "gate_width", "friction"], [-4.0, 0.5, 0.0], [4.0, 8.0, 4.0])
     default_task = np.array([2.5, 0.5, 0.0])  # SPDL's target: a narrow gate off-centre
     return_bounds = (0.0, 100.0)
@@ -209,9 +209,10 @@ class PointMassGateEnv(ParametricEnv):
             heights[i + 1] = pos[:, 1]
         if explicit:  # both directions, as _move
             before, after = heights[:-1], heights[1:]
-            near_wall = (((before >= 0.0) & (after < 0.0)) | ((before <= 0.0) & (after > 0.0))).any(axis=0)
+            crossed = ((before >= 0.0) & (after < 0.0)) | ((before <= 0.0) & (after > 0.0))
         else:
-            near_wall = ((heights[:-1] > 0.0) != (heights[1:] > 0.0)).any(axis=0)
+            crossed = (heights[:-1] > 0.0) != (heights[1:] > 0.0)
+        near_wall = np.asarray(np.any(crossed, axis=0))
         rewards, terminated, truncated, infos = np.empty(len(envs)), np.empty(len(envs), bool), np.empty(len(envs), bool), []
         for k, env in enumerate(envs):
             if near_wall[k]:
@@ -291,7 +292,7 @@ class PointMassInfeasibleEnv(PointMassGateEnv):
     task_space = BoxTaskSpace(["gate_x", "gate_width", "friction"], [-4.0, -24.0, 0.0], [4.0, 8.0, 4.0])
 
     @staticmethod
-    def feasible(tasks: np.ndarray) -> np.ndarray:
+    def feasible(tasks: np.ndarray) -> np.ndarray:  # type: ignore[override]  # fills the declared optional callable
         """Which rows of ``tasks`` can be solved: the open gates (width > 0)."""
         return np.asarray(tasks, dtype=np.float64).reshape(-1, 3)[:, 1] > 0.0
 

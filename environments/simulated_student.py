@@ -22,7 +22,7 @@ import numpy as np
 
 from curriculum.base import Feedback
 from curriculum.registry import teacher_for
-from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace
+from curriculum.spaces import BoxTaskSpace, DiscreteTaskSpace, Task, TaskSpace
 
 
 class SimulatedStudent:
@@ -71,10 +71,11 @@ class SimulatedStudent:
         self.forgetting = forgetting
         self.rng = np.random.default_rng(seed)
         names = [f"x{i}" for i in range(dims)] + [f"distractor{i}" for i in range(distractors)]
-        self.task_space = BoxTaskSpace(names, [0.0] * len(names), [1.0] * len(names))
+        self.task_space: TaskSpace = BoxTaskSpace(names, [0.0] * len(names), [1.0] * len(names))
         self.return_bounds = (0.0, 1.0)
         #: the origin cell, which always learns (where ADR and ACCEL start)
-        self.easy_task_space = BoxTaskSpace(names, [0.0] * len(names), [1.0 / cells] * dims + [1.0] * distractors)
+        easy_high = [1.0 / cells] * dims + [1.0] * distractors
+        self.easy_task_space: BoxTaskSpace | None = BoxTaskSpace(names, [0.0] * len(names), easy_high)
         self.discrete = discrete
         if discrete:
             cell_names = ["cell" + "_".join(map(str, index)) for index in itertools.product(range(cells), repeat=dims)]
@@ -97,14 +98,14 @@ class SimulatedStudent:
     def _flat(self, index: Sequence[int]) -> int:
         return sum(i * s for i, s in zip(index, self._strides, strict=True))
 
-    def cell_of(self, task: np.ndarray) -> int:
+    def cell_of(self, task: Task) -> int:
         """Flat index of the cell a task falls in (distractor dimensions ignored; a discrete task is its cell)."""
         if self.discrete:
             return int(task)
-        c = self.cells
+        task, c = np.asarray(task), self.cells
         return sum(min(int(task[i] * c), c - 1) * s for i, s in enumerate(self._strides))
 
-    def episode(self, task: np.ndarray, learn: bool = True) -> float:
+    def episode(self, task: Task, learn: bool = True) -> float:
         """Play one episode on ``task`` and return its return; ``learn=False`` only measures (no practice, no
         forgetting: a masked student's scoring episode)."""
         cell = self.cell_of(task)
@@ -122,7 +123,7 @@ class SimulatedStudent:
             value += self.rng.normal(0.0, self.return_noise)
         return float(value)
 
-    def is_mastered(self, task: np.ndarray) -> bool:
+    def is_mastered(self, task: Task) -> bool:
         """The success flag of an episode on ``task``: its cell's competence is above ``mastery``."""
         return bool(self.competence[self.cell_of(task)] > self.mastery)
 

@@ -22,6 +22,14 @@ from curriculum.registry import range_problem
 HYPERPARAMS_DIR = Path(__file__).with_name("hyperparams")
 
 
+def discount_factor(model: BaseAlgorithm) -> float:
+    """The student's gamma (every SB3 and sb3-contrib algorithm has one)."""
+    gamma = getattr(model, "gamma", None)
+    if gamma is None:
+        raise StudentConfigError(f"{type(model).__name__} has no discount factor (gamma)")
+    return float(gamma)
+
+
 def critic_values(model: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
     """V(s) = Q(s, pi(s)) of an actor-critic off-policy student (SAC, TD3, TQC), for a batch of observations."""
     policy = model.policy

@@ -107,11 +107,11 @@ class _Join(th.autograd.Function):
     """Identity on ``carrier``; its backward also gives ``term`` the gradient 1, as if it were added to the loss."""
 
     @staticmethod
-    def forward(ctx: Any, carrier: th.Tensor, term: th.Tensor) -> th.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, carrier: th.Tensor, term: th.Tensor) -> th.Tensor:
         return carrier.view_as(carrier)
 
     @staticmethod
-    def backward(ctx: Any, grad: th.Tensor) -> tuple[th.Tensor, th.Tensor]:  # type: ignore[override]
+    def backward(ctx: Any, grad: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
         return grad, th.ones((), dtype=grad.dtype, device=grad.device)
 
 
@@ -119,12 +119,12 @@ class _JoinGaussianKL(th.autograd.Function):
     """Identity on ``carrier``; its backward also back-propagates a :class:`GaussianKL` term."""
 
     @staticmethod
-    def forward(ctx: Any, carrier: th.Tensor, *parameters: th.Tensor) -> th.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, carrier: th.Tensor, *parameters: th.Tensor) -> th.Tensor:
         ctx.save_for_backward(*parameters)  # mean, std, expert_mean, expert_var, weight
         return carrier.view_as(carrier)
 
     @staticmethod
-    def backward(ctx: Any, grad: th.Tensor) -> tuple[th.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: th.Tensor) -> tuple[th.Tensor | None, ...]:
         mean, std, expert_mean, expert_var, weight = ctx.saved_tensors
         w = weight.unsqueeze(-1) if weight.dim() else weight
         diff, inverse_var = mean - expert_mean, std.pow(-2)

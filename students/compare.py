@@ -120,8 +120,8 @@ class CompareConfig:
             raise CompareError(f"seeds must be a non-empty list of non-negative integers, got {self.seeds}")
         if not self.teachers or not self.students:
             raise CompareError("give at least one teacher and one student")
-        for key, names in (("seeds", list(self.seeds)), ("teachers", list(self.teachers))):
-            twice = sorted({str(n) for n in names if names.count(n) > 1})
+        for key, names in (("seeds", [str(s) for s in self.seeds]), ("teachers", list(self.teachers))):
+            twice = sorted({n for n in names if names.count(n) > 1})
             if twice:  # two workers would share one run folder
                 raise CompareError(f"{key} lists {', '.join(twice)} more than once; give each once")
         variants = self.student_variants()

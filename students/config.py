@@ -196,8 +196,8 @@ def range_error(settings: Any, integers: Mapping[str, int], numbers: Mapping[str
         value = getattr(settings, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             return f"{key} must be an integer >= {low}, got {value!r}"
-    for key, low in (numbers or {}).items():
+    for key, bound in (numbers or {}).items():
         value = getattr(settings, key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= low:
-            return f"{key} must be a number >= {low:g}, got {value!r}"
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= bound:
+            return f"{key} must be a number >= {bound:g}, got {value!r}"
     return None

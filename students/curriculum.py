@@ -65,7 +65,7 @@ from curriculum.base import (
     Level,
     Teacher,
 )
-from students.algorithms import ON_POLICY, algorithm_of
+from students.algorithms import ON_POLICY, algorithm_of, discount_factor
 from students.curriculum_log import CurriculumStats
 from students.vec_env import stack_observations
 
@@ -227,7 +227,7 @@ class CurriculumCallback(BaseCallback):
         self.teacher.begin_rollout(env.num_envs)  # type: ignore[attr-defined]
         self._current = [self._send(env, i) for i in range(env.num_envs)]
         self.model._last_obs = env.reset()  # type: ignore[assignment]
-        self.model._last_episode_starts = np.ones(env.num_envs, dtype=bool)  # type: ignore[attr-defined]
+        self.model._last_episode_starts = np.ones(env.num_envs, dtype=bool)
         self._pending = [self._next_level(i) for i in range(env.num_envs)]
 
     def _report_cut(self, env_index: int) -> None:
@@ -316,7 +316,7 @@ class CurriculumCallback(BaseCallback):
         position = buffer.pos if buffer is not None else self.num_timesteps
         student_buffer = buffer if buffer is not None else getattr(self.model, "replay_buffer", None)
         trained = [level.train for level in self._current]  # this step belongs to each sub-env's current level
-        if hasattr(student_buffer, "step_mask"):
+        if student_buffer is not None and hasattr(student_buffer, "step_mask"):  # a masked student's buffer
             student_buffer.step_mask[:] = trained
         self.trained_steps += self._unstored  # the previous step was stored, since training went on
         self._unstored = sum(trained)
@@ -325,7 +325,7 @@ class CurriculumCallback(BaseCallback):
             self._record_steps()
         rewards = np.asarray(self.locals["rewards"], dtype=np.float64)
         self._discounted += self._discount * rewards
-        self._discount *= float(getattr(self.model, "gamma", 1.0))
+        self._discount *= discount_factor(self.model)
         self._returns += rewards
         self._lengths += 1
         for i, (done, info) in enumerate(zip(self.locals["dones"], self.locals["infos"], strict=True)):
@@ -350,6 +350,7 @@ class CurriculumCallback(BaseCallback):
 
     def _record_steps(self) -> None:
         states, rewards = self.model._last_obs, self.locals["rewards"]  # _last_obs: the states the actions left
+        assert states is not None
         for i in range(self.training_env.num_envs):
             trajectory = self._trajectories.setdefault(i, ([], []))
             trajectory[0].append({k: v[i] for k, v in states.items()} if isinstance(states, dict) else states[i])
@@ -361,7 +362,7 @@ class CurriculumCallback(BaseCallback):
         assert self.algorithm.values is not None
         values = self.algorithm.values(self.model, stack_observations([*states, info["terminal_observation"]]))
         last = values[-1] if truncated else 0.0
-        advantages = gae(np.array(rewards), values[:-1], last, self.model.gamma, OFF_POLICY_GAE_LAMBDA)
+        advantages = gae(np.array(rewards), values[:-1], last, discount_factor(self.model), OFF_POLICY_GAE_LAMBDA)
         partial = _Partial()
         partial.add(advantages, values[:-1])
         return partial.scores()
@@ -401,6 +402,7 @@ class CurriculumCallback(BaseCallback):
                 scores = {**scores, DISCOUNTED_RETURN: item.discounted_return}
             self._report(item.outcome, scores)
         if on_policy:  # the unfinished tails of this rollout continue in the next one
+            assert buffer is not None
             for i in range(self.training_env.num_envs):
                 if starts[i] < buffer.buffer_size:
                     self._carry(buffer, i, int(starts[i]))

@@ -49,7 +49,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -313,8 +313,9 @@ class Distiller:
             self.model = PPO("MlpPolicy", probe, device=self.device, verbose=0, **config.hyperparams)
         self.policy = self.model.policy
         self.optimizer = th.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
-        obs_dim = self.model.observation_space.shape[0]
-        self.dataset = Dataset(config.dataset_size, obs_dim, self.envs[0].action_space.shape[0])
+        obs_shape, action_shape = self.model.observation_space.shape, self.envs[0].action_space.shape
+        assert obs_shape is not None and action_shape is not None  # flat Box spaces (FrameHistory checked them)
+        self.dataset = Dataset(config.dataset_size, obs_shape[0], action_shape[0])
         self.rng = np.random.default_rng([streams.student, 1])  # action noise, beta mixing, minibatch order
         self.beta = BetaSchedule.parse(config.beta)
         self.gamma = float(config.hyperparams.get("gamma", 0.99))
@@ -338,7 +339,8 @@ class Distiller:
         obs, _ = self.envs[i].reset(seed=seed)
         env = self.envs[i]
         episode = _Episode(np.array(env.task, dtype=np.float64), int(env.level_seed))
-        view = obs["student"] if self.histories[i] is None else self.histories[i].reset(obs["student"])
+        history = self.histories[i]
+        view = obs["student"] if history is None else history.reset(obs["student"])
         if len(self.episodes_now) == i:  # the first episode
             self.episodes_now.append(episode)
             self.student_obs.append(view)
@@ -352,7 +354,7 @@ class Distiller:
     # -- one round ----------------------------------------------------------------------------------------------
     def _expert_actions(self) -> np.ndarray:
         if self.config.expert_reads == "privileged":
-            obs = {key: np.stack([o[key] for o in self.raw_obs]) for key in self.raw_obs[0]}
+            obs: Any = {key: np.stack([o[key] for o in self.raw_obs]) for key in self.raw_obs[0]}
         else:
             obs = np.stack([o["student"] for o in self.raw_obs])
         return self.expert.predict(obs, deterministic=True)[0]
@@ -360,7 +362,7 @@ class Distiller:
     def _student_actions(self) -> np.ndarray:
         with th.no_grad():
             obs = th.as_tensor(np.stack(self.student_obs), device=self.device)
-            dist = self.policy.get_distribution(obs).distribution
+            dist = cast(th.distributions.Normal, self.policy.get_distribution(obs).distribution)  # a Gaussian student
             mean, std = dist.mean.cpu().numpy(), dist.stddev.cpu().numpy()
         self._student_mean = mean
         return mean + std * self.rng.standard_normal(mean.shape)
@@ -441,7 +443,8 @@ class Distiller:
                 returns = th.as_tensor(self.dataset.returns[rows], device=self.device)
                 dist = self.policy.get_distribution(obs)
                 if self.config.loss == "mse":
-                    action_loss = ((dist.distribution.mean - labels) ** 2).sum(dim=1).mean()
+                    mean = cast(th.distributions.Normal, dist.distribution).mean
+                    action_loss = ((mean - labels) ** 2).sum(dim=1).mean()
                 else:
                     action_loss = -dist.log_prob(labels).mean()
                 known = ~th.isnan(returns)
@@ -501,8 +504,9 @@ class Distiller:
         self.steps, self.rounds, self.episodes, self.expert_steps = state["counters"]
         self.last_eval, self.losses = state["last_eval"], state["losses"]
         for i, (env, env_state) in enumerate(zip(self.envs, state["envs"], strict=True)):
-            if state["histories"][i] is not None:
-                self.histories[i].frames[:] = state["histories"][i]
+            history = self.histories[i]
+            if history is not None and state["histories"][i] is not None:
+                history.frames[:] = state["histories"][i]
             if env_state is not None:
                 env.set_state(env_state)
             else:  # an env that cannot capture its state restarts the level it was playing
@@ -522,7 +526,9 @@ class Distiller:
     def close(self) -> None:
         for env in self.envs:
             env.close()
-        self.model.env.close()
+        probe = self.model.get_env()
+        if probe is not None:
+            probe.close()
         self.logger.close()
 
 
@@ -596,6 +602,7 @@ def distill(
             if distiller.last_eval is None or distiller.last_eval[0] != distiller.steps:
                 distiller.evaluate()
             distiller.save_checkpoint()
+            assert distiller.last_eval is not None
             final = distiller.last_eval[1]
         finally:
             distiller.close()

@@ -14,6 +14,7 @@ import torch as th
 
 from environments.base import batch_stepper
 from environments.registry import make_env
+from students.algorithms import discount_factor
 from students.callbacks import PeriodicCallback
 from students.vec_env import stack_observations
 
@@ -241,7 +242,7 @@ class EvalCallback(PeriodicCallback):
             scalars["eval/target_discounted_return"] = self.last_target.mean_discounted_return
             scalars["eval/target_success_pct"] = self.last_target.mastered_pct
         for output in self.logger.output_formats:  # at this step, not at SB3's next dump
-            output.write(scalars, dict.fromkeys(scalars), timesteps)
+            output.write(scalars, {key: () for key in scalars}, timesteps)
         append_eval_rows(self.csv_path, timesteps, evaluation, trained)
         return evaluation
 
@@ -258,7 +259,7 @@ class EvalCallback(PeriodicCallback):
                 tasks,
                 seed,
                 self.env_kwargs,
-                gamma=float(self.model.gamma),
+                gamma=discount_factor(self.model),
             )
         header = ["timesteps", "episodes", "discounted_return", "return", "success_pct", "trained_steps"]
         row = [timesteps, len(result.results), f"{result.mean_discounted_return:.4f}", f"{result.mean_return:.4f}"]

@@ -45,7 +45,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
@@ -183,6 +183,8 @@ def load_policy(path: Path, device: th.device | str = "cpu", role: str = "expert
     zip_path = model_path(path, role)
     try:
         data, params, _ = load_from_zip_file(zip_path, device=device)
+        if data is None or params is None:
+            raise KickstartError(f"{role} '{path}' holds no saved policy (its zip has no data or parameters)")
         kwargs = dict(data.get("policy_kwargs") or {})
         if data.get("use_sde") and "use_sde" not in kwargs and issubclass(data["policy_class"], ActorCriticPolicy):
             kwargs["use_sde"] = True
@@ -305,22 +307,25 @@ class StudentView(VecEnvWrapper):
     before it, which the step just taken acted on)."""
 
     def __init__(self, venv: VecEnv, key: str = STUDENT_KEY) -> None:
+        if not isinstance(venv.observation_space, spaces.Dict):
+            raise TypeError(f"a student view needs a privileged dict observation, got {venv.observation_space}")
         super().__init__(venv, observation_space=venv.observation_space[key])
         self.key = key
         self.full: dict[str, np.ndarray] | None = None
         self.previous: dict[str, np.ndarray] | None = None
 
     def reset(self) -> np.ndarray:
-        self.full, self.previous = self.venv.reset(), None
-        return self.full[self.key]
+        full = self.full = cast(dict[str, np.ndarray], self.venv.reset())
+        self.previous = None
+        return full[self.key]
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         obs, rewards, dones, infos = self.venv.step_wait()
         for info in infos:
             if "terminal_observation" in info:
                 info["terminal_observation"] = info["terminal_observation"][self.key]
-        self.previous, self.full = self.full, obs
-        return obs[self.key], rewards, dones, infos
+        self.previous, self.full = self.full, cast(dict[str, np.ndarray], obs)
+        return self.full[self.key], rewards, dones, infos
 
 
 # -- distributions -------------------------------------------------------------------------------------------------
@@ -338,7 +343,7 @@ def policy_distribution(policy: BasePolicy, obs: Any) -> Distribution | None:
 def scaled_action(policy: BasePolicy, obs: Any, distribution: Distribution | None) -> th.Tensor:
     """The policy's deterministic action in the action space scaled to [-1, 1] (differentiable)."""
     if distribution is None:
-        return policy.actor(obs)  # type: ignore[attr-defined]  # TD3: already in [-1, 1]
+        return policy.actor(obs)  # type: ignore[operator]  # TD3's actor: already in [-1, 1]
     return deterministic_action(policy, distribution)
 
 
@@ -359,7 +364,15 @@ def _parameters(distribution: th.distributions.Distribution) -> tuple[th.Tensor,
     """A Gaussian's (mean, std) or a categorical's (log-probabilities,)."""
     if isinstance(distribution, th.distributions.Normal):
         return distribution.loc, distribution.scale
-    return (distribution.logits,)  # torch's Categorical keeps normalised logits: log-probabilities
+    if isinstance(distribution, th.distributions.Categorical):
+        return (distribution.logits,)  # torch's Categorical keeps normalised logits: log-probabilities
+    raise TypeError(f"no closed-form KL for {type(distribution).__name__}")
+
+
+def _student_parameters(student: StudentPass) -> tuple[th.Tensor, ...]:
+    """:func:`_parameters` of the torch distribution of a student's pass (a stochastic student)."""
+    assert student.distribution is not None
+    return _parameters(cast(th.distributions.Distribution, student.distribution.distribution))
 
 
 def parametric_kl(expert: tuple[th.Tensor, ...], student: tuple[th.Tensor, ...]) -> th.Tensor:
@@ -496,20 +509,21 @@ class KickstartCallback(BaseCallback):
         super().__init__()
         self.experts, self.schedule, self.current_tasks = experts, schedule, current_tasks
         self.value_coef, self.evaluator = value_coef, evaluator
-        self._expert_of: np.ndarray | None = None  # (buffer rows, envs): index of the covering expert, -1 none
+        self._expert_of = np.full((0, 0), -1, dtype=np.int16)  # (buffer rows, envs): the covering expert, -1 none
         self._privileged: dict[str, np.ndarray] | None = None  # (rows, envs, ...) what else an asymmetric expert reads
         self._seen_evaluation: int | None = None
         self._rollout_outputs: ExpertOutputs | None = None  # on-policy: the experts', on the rollout's states
         self._rollout_taught = np.zeros(0, dtype=bool)  # on-policy: whether each of its states takes a term
         self._stats = _Stats.empty(len(experts))
-        self._on_policy, self._buffer = True, None  # the student's: set when training starts
+        self._on_policy = True  # the student's: set when training starts
+        self._buffer: Any = None  # the student's indexed rollout or replay buffer: set when training starts
 
     # -- wiring ----------------------------------------------------------------------------------------------------
     def _on_training_start(self) -> None:
         self._on_policy = algorithm_of(self.model).on_policy
-        self._buffer = buffer = self.model.rollout_buffer if self._on_policy else self.model.replay_buffer
+        self._buffer = buffer = getattr(self.model, "rollout_buffer" if self._on_policy else "replay_buffer")
         n_envs = self.training_env.num_envs
-        if self._expert_of is None or self._expert_of.shape != (buffer.buffer_size, n_envs):
+        if self._expert_of.shape != (buffer.buffer_size, n_envs):
             self._expert_of = np.full((buffer.buffer_size, n_envs), -1, dtype=np.int16)
         set_term(self.model, self.term)
 
@@ -532,6 +546,7 @@ class KickstartCallback(BaseCallback):
         if self.experts[0].asymmetric:  # the parts of the dict the student does not read (its own is in the buffer)
             view = _student_view(self.training_env)
             source = view.previous if view.previous is not None else view.full
+            assert source is not None, "the student view has not been reset"
             if self._privileged is None:
                 self._privileged = {
                     k: np.zeros((self._buffer.buffer_size, *v.shape), dtype=v.dtype)
@@ -569,6 +584,7 @@ class KickstartCallback(BaseCallback):
             return
         obs = _tensor(self._buffer.observations, self.model.device, flatten=True)
         policy = self.model.policy
+        assert isinstance(policy, ActorCriticPolicy)  # on-policy students
         outputs = self._rollout_outputs = self._outputs(obs, owners, slice(None), slice(None), type(policy.action_dist))
         with th.no_grad():  # the statistics: the term on the rollout's states, of the policy that collected them
             values = policy.predict_values(obs).flatten() if outputs.value is not None else None
@@ -591,9 +607,11 @@ class KickstartCallback(BaseCallback):
         both: the whole buffer, env-major)."""
         if not self.experts[0].asymmetric:
             return None
+        privileged = self._privileged
+        assert privileged is not None, "no privileged observation recorded yet"
         if isinstance(rows, slice):
-            return {key: _env_major(v) for key, v in self._privileged.items()}
-        return {key: v[rows, envs] for key, v in self._privileged.items()}
+            return {key: _env_major(v) for key, v in privileged.items()}
+        return {key: v[rows, envs] for key, v in privileged.items()}
 
     def _outputs(self, obs: Any, owners: np.ndarray, rows: Any, envs: Any, family: type | None) -> ExpertOutputs:
         """The experts' outputs on states of the buffer; ``family``: the student's distribution class."""
@@ -619,7 +637,7 @@ class KickstartCallback(BaseCallback):
             outputs = self._outputs(student.obs, owners, rows, envs, family)
             self._record(outputs, self._per_state(outputs, student).detach(), student.action.detach())
         if outputs.closed is None and outputs.value is None and isinstance(student.distribution, DiagGaussianDistribution):
-            mean, std = _parameters(student.distribution.distribution)
+            mean, std = _student_parameters(student)
             assert outputs.parameters is not None
             expert_mean, expert_std = outputs.parameters
             return GaussianKL(mean, std, expert_mean, expert_std.pow(2), outputs.weight / len(mean))
@@ -630,11 +648,12 @@ class KickstartCallback(BaseCallback):
         """The term of each state before its coefficient: the closed-form KL where it applies, the squared distance
         of the actions elsewhere, plus the value term."""
         if outputs.closed is None:  # the closed-form KL for every taught state
-            term = parametric_kl(outputs.parameters, _parameters(student.distribution.distribution))  # type: ignore[arg-type,union-attr]
+            assert outputs.parameters is not None
+            term = parametric_kl(outputs.parameters, _student_parameters(student))
         else:
             term = ((student.action - outputs.action) ** 2).sum(dim=-1)
             if outputs.parameters is not None:
-                kl = parametric_kl(outputs.parameters, _parameters(student.distribution.distribution))  # type: ignore[union-attr]
+                kl = parametric_kl(outputs.parameters, _student_parameters(student))
                 term = th.where(outputs.closed, kl, term)
         if student.values is not None and outputs.value is not None:
             term = term + self.value_coef * th.where(outputs.has_value, (student.values - outputs.value) ** 2, 0.0)  # type: ignore[arg-type]

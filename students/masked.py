@@ -22,7 +22,7 @@ discarding it would also throw away the replayed levels' transitions.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from stable_baselines3 import A2C, PPO, SAC, TD3
@@ -32,6 +32,12 @@ from sb3_contrib import TQC, TRPO
 from stable_baselines3.common.buffers import DictReplayBuffer, DictRolloutBuffer, ReplayBuffer, RolloutBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
+
+if TYPE_CHECKING:  # the mixins below are used only with these bases
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm as _OffPolicyBase
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm as _OnPolicyBase
+else:
+    _OffPolicyBase = _OnPolicyBase = object
 
 
 class _IndexedRollout:
@@ -106,21 +112,19 @@ class MaskedDictRolloutBuffer(_MaskedRollout, DictRolloutBuffer):
     """:class:`MaskedRolloutBuffer` for dict observations."""
 
 
-class _MaskedOnPolicy:
+class _MaskedOnPolicy(_OnPolicyBase):
     """Skips the update of a rollout in which every transition is masked."""
-
-    rollout_buffer: MaskedRolloutBuffer
-    observation_space: spaces.Space
 
     def _setup_model(self) -> None:
         dict_obs = isinstance(self.observation_space, spaces.Dict)
         self.rollout_buffer_class = MaskedDictRolloutBuffer if dict_obs else MaskedRolloutBuffer
-        super()._setup_model()  # type: ignore[misc]
+        super()._setup_model()
 
     def train(self) -> None:
-        self.logger.record("train/masked_share", 1.0 - self.rollout_buffer.n_unmasked / self.rollout_buffer.train_mask.size)
-        if self.rollout_buffer.n_unmasked:
-            super().train()  # type: ignore[misc]
+        buffer = cast(_MaskedRollout, self.rollout_buffer)
+        self.logger.record("train/masked_share", 1.0 - buffer.n_unmasked / buffer.train_mask.size)
+        if buffer.n_unmasked:
+            super().train()
 
 
 class MaskedPPO(_MaskedOnPolicy, PPO):
@@ -227,20 +231,17 @@ class MaskedDictReplayBuffer(_MaskedReplay, DictReplayBuffer):
     """:class:`MaskedReplayBuffer` for dict observations."""
 
 
-class _MaskedOffPolicy:
+class _MaskedOffPolicy(_OffPolicyBase):
     """Uses a masked replay buffer and waits for an unmasked transition before updating."""
-
-    replay_buffer: MaskedReplayBuffer
-    observation_space: spaces.Space
 
     def _setup_model(self) -> None:
         dict_obs = isinstance(self.observation_space, spaces.Dict)
         self.replay_buffer_class = MaskedDictReplayBuffer if dict_obs else MaskedReplayBuffer
-        super()._setup_model()  # type: ignore[misc]
+        super()._setup_model()
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        if self.replay_buffer.n_unmasked:
-            super().train(gradient_steps, batch_size)  # type: ignore[misc]
+        if cast(_MaskedReplay, self.replay_buffer).n_unmasked:
+            super().train(gradient_steps, batch_size)
 
 
 class MaskedSAC(_MaskedOffPolicy, SAC):

@@ -367,7 +367,7 @@ def _plot_panels(
 def plot_curves(curves: pd.DataFrame, path: Path, title: str, unit: str = "steps") -> None:
     """Mastered % and mean return against steps: mean over seeds per teacher, shaded 95% t-interval (mastered %
     clipped to [0, 100]); teachers in the table's order; the figure says what the band is and over how many seeds."""
-    panels = [
+    panels: list[tuple[str, dict[str, Any]]] = [
         ("mastered_pct", {"ylabel": "test tasks mastered (%)", "ylim": (-2, 102)}),
         ("mean_return", {"ylabel": "mean test return"}),
     ]
@@ -386,7 +386,7 @@ def plot_target_protocol(curves: pd.DataFrame, path: Path, title: str, unit: str
     curves = curves.dropna(subset=[PROTOCOL_CURVES[0]])
     if curves.empty:
         return False
-    panels = [
+    panels: list[tuple[str, dict[str, Any]]] = [
         (PROTOCOL_CURVES[0], {"ylabel": "mean discounted return (target distribution)"}),
         (PROTOCOL_CURVES[1], {"ylabel": "episodes that succeeded (%)", "ylim": (-2, 102)}),
     ]

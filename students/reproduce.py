@@ -281,7 +281,8 @@ def _table_rows(table: pd.DataFrame) -> Rows:
         for column, metric in columns.items():
             match = _CELL.match(str(row.get(column, "")))
             if match:
-                stats[metric] = Stat(*(float(v) for v in match.groups()), seeds=0)
+                mean, std, ci95 = (float(v) for v in match.groups())
+                stats[metric] = Stat(mean, std, ci95, seeds=0)
         ratio = pd.to_numeric(row.get("return / expert's"), errors="coerce")
         if not pd.isna(ratio):
             stats["return_ratio"] = Stat(float(ratio), math.nan, math.nan, 0)

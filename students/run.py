@@ -45,6 +45,7 @@ from students.algorithms import (
     ON_POLICY,
     STUDENTS,
     StudentConfigError,
+    discount_factor,
     algorithm_class,
     check_hyperparams,
     default_n_envs,
@@ -212,9 +213,9 @@ class RunConfig:
         if self.device.startswith("cuda") and not th.cuda.is_available():
             raise RunError(f"--device {self.device}: CUDA is not available on this machine; use --device auto or cpu")
         kick_settings = {"kick_coef": [1.0], "kick_schedule": "constant", "kick_value_coef": 0.0}
-        given = [f"--{key.replace('_', '-')}" for key, default in kick_settings.items() if getattr(self, key) != default]
-        if given and not self.kickstart:
-            raise RunError(f"{', '.join(given)} without --kickstart: give an expert to kickstart from, or leave them out")
+        changed = [f"--{key.replace('_', '-')}" for key, default in kick_settings.items() if getattr(self, key) != default]
+        if changed and not self.kickstart:
+            raise RunError(f"{', '.join(changed)} without --kickstart: give an expert to kickstart from, or leave them out")
         try:
             self.reads_privileged = bool(self.kickstart) and self.kickstart_reads_privileged()
         except KickstartError as exc:
@@ -651,7 +652,7 @@ def _train(
             raise KeyboardInterrupt
         # the final model's evaluation (one due at the last step was made after the last update, at the same step)
         final = evaluator.evaluation_at(model.num_timesteps) or evaluator.run_evaluation()
-        target = _target_evaluation(config, model, streams.evaluation)
+        target_eval = _target_evaluation(config, model, streams.evaluation)
         save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
     finally:  # always, so that subprocess sub-environments never outlive the run
         vec_env.close()
@@ -663,8 +664,8 @@ def _train(
         **({"episodes_cut": curriculum.episodes_cut} if curriculum.cycle else {}),
         **({"infeasible_share": _share(curriculum.stats)} if curriculum.feasible is not None else {}),
         "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
-        **({"target_eval": target} if target else {}),
-        **({"target_protocol": _protocol_metrics(evaluator, float(model.gamma))} if evaluator.target else {}),
+        **({"target_eval": target_eval} if target_eval else {}),
+        **({"target_protocol": _protocol_metrics(evaluator, discount_factor(model))} if evaluator.target else {}),
         "teacher_updates": teacher.n_updates,
         "teacher_stats": teacher.stats(),
     }
@@ -742,6 +743,7 @@ def _target_protocol(config: RunConfig, env: ParametricEnv, out: Path, streams: 
     """SPDL's target-distribution protocol for the run's evaluations, when ``target_episodes`` asks for it."""
     if not config.target_episodes:
         return None
+    assert env.target_distribution is not None  # RunConfig.resolve() checked
     (mean, std), low, high = env.target_distribution, env.task_space.low, env.task_space.high
     return TargetProtocol(config.target_episodes, mean, std, low, high, streams.target, out / "eval_target.csv")
 
@@ -816,12 +818,15 @@ def _restore_envs(
                 for key, value in obs.items():
                     vec_env.full[key][i] = value
             obs = obs[vec_env.key]
-        if isinstance(model._last_obs, dict):
+        last = model._last_obs
+        if isinstance(last, dict):
             for key, value in obs.items():
-                model._last_obs[key][i] = value
-        else:
-            model._last_obs[i] = obs  # type: ignore[index]
-        model._last_episode_starts[i] = True
+                last[key][i] = value
+        elif isinstance(last, np.ndarray):
+            last[i] = obs
+        starts = model._last_episode_starts
+        assert starts is not None
+        starts[i] = True
         curriculum.forget_episode(i)
 
 

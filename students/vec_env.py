@@ -8,7 +8,7 @@ import multiprocessing
 import signal
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -17,7 +17,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvStepReturn
 
 from curriculum.seeding import Streams
-from environments.base import batch_stepper
+from environments.base import ParametricEnv, batch_stepper
 from environments.registry import make_env
 
 #: Monitor's per-episode bookkeeping (its start time is wall clock and stays the new process's)
@@ -34,20 +34,27 @@ class EpisodeOutcomeWrapper(gym.Wrapper):
     counters, the :class:`~stable_baselines3.common.monitor.Monitor`'s and the environment's ``get_state()``.
     """
 
+    @property
+    def parametric(self) -> ParametricEnv:
+        """The parametric environment at the bottom of the wrappers."""
+        base = self.env.unwrapped
+        assert isinstance(base, ParametricEnv), f"{type(base).__name__} is not a ParametricEnv"
+        return base
+
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         self._return, self._length = 0.0, 0
         return self.env.reset(**kwargs)
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, self.record(reward, terminated, truncated, info)
+        return obs, float(reward), terminated, truncated, self.record(float(reward), terminated, truncated, info)
 
     def record(self, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> dict[str, Any]:
         """Count a step the environment took; on the episode's final step, return ``info`` with its outcome."""
         self._return += float(reward)
         self._length += 1
         if terminated or truncated:
-            base = self.env.unwrapped
+            base = self.parametric
             info = dict(info)
             info["episode_outcome"] = {
                 "return": self._return,
@@ -61,13 +68,14 @@ class EpisodeOutcomeWrapper(gym.Wrapper):
     def snapshot(self) -> dict[str, Any]:
         """The state of this sub-environment: the level it plays and the one pending, and, when its environment
         can capture its state (``supports_state``), the environment's and the wrappers' state."""
-        base = self.env.unwrapped
+        base = self.parametric
+        task, seed = base.pending_level
         state: dict[str, Any] = {
             "playing": (copy.deepcopy(base.task), base.level_seed),
-            "pending": (copy.deepcopy(base._pending_task), base._pending_seed),
+            "pending": (copy.deepcopy(task), seed),
             "env": None,
         }
-        if getattr(base, "supports_state", False):
+        if base.supports_state:
             monitor = self.env if isinstance(self.env, Monitor) else None
             state["env"] = base.get_state()
             state["outcome"] = (self._return, self._length)
@@ -81,7 +89,7 @@ class EpisodeOutcomeWrapper(gym.Wrapper):
         One that could not restarts the level it was playing, its generator reseeded with ``seed``, and queues the
         pending level again; the new episode's first observation is returned.
         """
-        base = self.env.unwrapped
+        base = self.parametric
         if state["env"] is not None:
             base.set_state(state["env"])
             self._return, self._length = state["outcome"]
@@ -178,7 +186,7 @@ class BatchVecEnv(VecEnv):
         return [wrapped for _ in self._get_indices(indices)]
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        return [slot.render() for slot in self.slots]
+        return [cast("np.ndarray | None", slot.render()) for slot in self.slots]  # rgb_array mode
 
 
 def stack_observations(observations: list[Any]) -> Any:

@@ -88,7 +88,7 @@ def test_shipped_classics_apply_their_task(name):
     env.reset(seed=0)
     _, _, _, _, info = env.step(env.action_space.sample())
     np.testing.assert_allclose(info["task"], task)
-    assert len(env.test_set()) == 3 ** env.task_space.dim
+    assert len(env.test_set()) == 3**env.task_space.dim
     env.close()
 
 

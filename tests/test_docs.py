@@ -38,8 +38,7 @@ def test_comparison_tables_match_their_summaries(folder):
         returns = cell(row.mean_return_mean, row.mean_return_std, 2)
         auc = cell(row.auc_mean, row.auc_std, 1)
         assert any(
-            line.strip().startswith(f"{prefix}| {row.teacher} |") and mastered in line and returns in line
-            and auc in line
+            line.strip().startswith(f"{prefix}| {row.teacher} |") and mastered in line and returns in line and auc in line
             for line in README.splitlines()
         ), (folder, row.teacher, mastered, returns, auc)
 

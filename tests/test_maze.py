@@ -84,8 +84,14 @@ def test_the_held_out_mazes_do_not_depend_on_the_runs_seed():
 
 def test_a_ppo_run_with_plr_trains_on_the_maze(tmp_path):
     config = RunConfig(
-        env="maze", teacher="plr", steps=2048, eval_every=1024, device="cpu", n_envs=4,
-        hp_overrides={"n_steps": "128", "batch_size": "256"}, teacher_params={"buffer_size": 8},
+        env="maze",
+        teacher="plr",
+        steps=2048,
+        eval_every=1024,
+        device="cpu",
+        n_envs=4,
+        hp_overrides={"n_steps": "128", "batch_size": "256"},
+        teacher_params={"buffer_size": 8},
     )
     metrics = train(config, tmp_path / "run")
     assert metrics["timesteps"] == 2048 and metrics["final_eval"]["tasks"] == 33

@@ -53,9 +53,7 @@ def test_pairwise_improvement_table_is_antisymmetric_and_matches_known_cases():
 
     from students.report import pairwise_improvement_table
 
-    runs = pd.DataFrame(
-        {"teacher": ["a", "a", "b", "b"], "returns": [(3.0, 1.0), (4.0, 1.0), (1.0, 1.0), (2.0, 1.0)]}
-    )
+    runs = pd.DataFrame({"teacher": ["a", "a", "b", "b"], "returns": [(3.0, 1.0), (4.0, 1.0), (1.0, 1.0), (2.0, 1.0)]})
     lines = pairwise_improvement_table(runs)
     assert "| a | - | 0.75 |" in lines and "| b | 0.25 | - |" in lines  # task 1: a always wins; task 2: ties
     assert pairwise_improvement_table(runs[runs["teacher"] == "a"]) == []

@@ -73,7 +73,7 @@ class WalkerEnv(ReplayCopies, ParametricEnv, bw.BipedalWalker):
     :param render_mode: ``rgb_array`` (headless) or None
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": bw.FPS}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": bw.FPS}  # type: ignore[misc]  # gymnasium types it per instance
     return_bounds = (-150.0, 350.0)
     success_threshold = 230.0
     success_rule = "episode return > 230"
@@ -154,15 +154,16 @@ class WalkerEnv(ReplayCopies, ParametricEnv, bw.BipedalWalker):
             joint.maxMotorTorque = float(torque * abs(clipped[i]))
         self.world.Step(1.0 / bw.FPS, 6 * 30, 2 * 30)
 
-        pos, vel = self.hull.position, self.hull.linearVelocity
+        hull = self.body.hull  # self.hull is the same body, typed Optional by gymnasium
+        pos, vel = hull.position, hull.linearVelocity
         for i, ray in enumerate(self.lidar):
             ray.fraction = 1.0
             ray.p1 = pos
             ray.p2 = (pos[0] + math.sin(1.5 * i / 10.0) * bw.LIDAR_RANGE, pos[1] - math.cos(1.5 * i / 10.0) * bw.LIDAR_RANGE)
             self.world.RayCast(ray, ray.p1, ray.p2)
         state = [
-            self.hull.angle,
-            2.0 * self.hull.angularVelocity / bw.FPS,
+            hull.angle,
+            2.0 * hull.angularVelocity / bw.FPS,
             0.3 * vel.x * (bw.VIEWPORT_W / bw.SCALE) / bw.FPS,
             0.3 * vel.y * (bw.VIEWPORT_H / bw.SCALE) / bw.FPS,
         ]
@@ -192,7 +193,7 @@ class WalkerEnv(ReplayCopies, ParametricEnv, bw.BipedalWalker):
 
     def heights_ahead(self) -> np.ndarray:
         """Obstacle heights (world units above the ground) at the next ``N_AHEAD`` terrain steps."""
-        start = int(self.hull.position.x / STEP) + 1
+        start = int(self.body.hull.position.x / STEP) + 1
         window = self.terrain_info.height_map[start : start + N_AHEAD]
         return np.pad(window, (0, N_AHEAD - len(window)))
 

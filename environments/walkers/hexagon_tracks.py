@@ -30,7 +30,7 @@ class HexagonTracksEnv(WalkerEnv):
     default_task = np.full(12, 0.5)
     #: ACCEL's start: every vertex offset at most 0.5 (nearly flat ground)
     easy_task_space = BoxTaskSpace(NAMES, [0.0] * 12, [0.5] * 12)
-    generator = staticmethod(hexagon_track)
+    generator = staticmethod(hexagon_track)  # type: ignore[assignment]  # mypy binds a Callable class variable
 
     @classmethod
     def _test_sets(cls) -> dict[str, np.ndarray]:
