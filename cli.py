@@ -23,12 +23,12 @@ from rich.table import Table
 
 from curriculum.registry import TEACHERS, parse_teacher_params, teacher_class, teacher_params
 from environments.registry import all_entries, describe_env, make_env
-from students.checkpoints import disk_full
-from students.compare import CompareConfig
-from students.distill import DistillConfig
+from students.run.checkpoints import disk_full
+from students.experiments.compare import CompareConfig
+from students.run.distill import DistillConfig
 from students.config import check_writable_dir, check_writable_file, format_seeds, parse_key_values, parse_yaml_values
-from students.run import RunConfig
-from students.simulate import SimulateConfig
+from students.run.train import RunConfig
+from students.experiments.simulate import SimulateConfig
 
 console = Console()
 CONFIG_HELP = "YAML file of these settings, or a shipped config by name (demo, point_mass, ...: experiments/*.yaml)."
@@ -186,7 +186,7 @@ def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], worke
     Prints the % of cells mastered at 25/50/100% of the budget (mean ± std over seeds) and each teacher's own
     cost per episode (sample + update, in microseconds, excluding the student).
     """
-    from students.simulate import add_teacher_param_options, run_simulations
+    from students.experiments.simulate import add_teacher_param_options, run_simulations
 
     with user_errors():
         if json_path is not None:  # refuse an unwritable --json before the simulation, not after it
@@ -222,7 +222,7 @@ def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, threads, **s
     ``--resume --out DIR`` continues the run in DIR with the settings of its config.yaml; options given with it
     must match them (a larger --steps extends the run).
     """
-    from students.run import check_run_dir, default_run_dir, saved_settings
+    from students.run.train import check_run_dir, default_run_dir, saved_settings
 
     with user_errors():
         asked = given(settings)
@@ -279,7 +279,7 @@ def with_progress(label: str, total: int, folder: Path, work: Any) -> dict[str, 
 
 
 def _train(config: RunConfig, folder: Path, resume: bool) -> None:
-    from students.run import train
+    from students.run.train import train
 
     work = lambda report: train(config, folder, resume, report, console.print)  # noqa: E731
     with_progress(f"{config.teacher} -> {config.student}", config.steps, folder, work)
@@ -299,8 +299,8 @@ def compare_cmd(config_path, teacher_param, hp, env_kwarg, workers, backend, ray
 
     Re-running the same command skips finished runs and resumes interrupted ones. Exit status 1 when a run failed.
     """
-    from students.compare import compare, load_compare_config
-    from students.simulate import add_teacher_param_options
+    from students.experiments.compare import compare, load_compare_config
+    from students.experiments.simulate import add_teacher_param_options
 
     with user_errors():
         options["hp"] = parse_key_values(hp, "--hp") or None
@@ -338,7 +338,7 @@ def compare_cmd(config_path, teacher_param, hp, env_kwarg, workers, backend, ray
 
 
 def _report_folder(folder: Path, cvar_alpha: float = 0.1) -> None:
-    from students.report import TERMINAL_COLUMNS, terminal_tables, write_report
+    from students.analysis.report import TERMINAL_COLUMNS, terminal_tables, write_report
 
     with user_errors():
         warn = lambda line: console.print(f"[yellow]warning[/yellow] {escape(line)}", soft_wrap=True)  # noqa: E731
@@ -373,7 +373,7 @@ def reproduce_cmd(name: str | None, show_list: bool, seeds: str | None, workers:
     Resumable: the same command again skips finished runs. Prints, row by row, our mean against the reference's
     95% interval, and whether each claim holds on the rerun and on the reference.
     """
-    from students.reproduce import REPRODUCTIONS, ReproduceError, check, reproduction, rerun
+    from students.experiments.reproduce import REPRODUCTIONS, ReproduceError, check, reproduction, rerun
 
     if show_list or name is None:
         if name is not None:
@@ -423,9 +423,9 @@ def reproduce_cmd(name: str | None, show_list: bool, seeds: str | None, workers:
 def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | None, as_json: bool) -> None:
     """Evaluate a saved run's student on a test set (by default with the episodes its own evaluations play)."""
     from curriculum.seeding import Streams
-    from students.evaluation import evaluate
-    from students.kickstart import space_mismatch
-    from students.run import load_run
+    from students.loop.evaluation import evaluate
+    from students.loop.kickstart import space_mismatch
+    from students.run.train import load_run
 
     with user_errors():
         config, model = load_run(run_dir)
@@ -466,8 +466,8 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
     a history); --env-kwarg adds to them or overrides them.
     """
     from environments.render import parse_task, random_policy, rollout_frames, save_frames, zero_policy
-    from students.kickstart import policy_for_env
-    from students.run import model_env_kwargs
+    from students.loop.kickstart import policy_for_env
+    from students.run.train import model_env_kwargs
 
     if out.suffix.lower() not in (".png", ".gif"):
         raise UserError(f"--out must end in .png or .gif, got '{out.name}'")
@@ -504,12 +504,12 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
 @click.option("--resume", is_flag=True, help="Continue the distillation in the folder from its last checkpoint.")
 @threads_option
 def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resume, threads, **options) -> None:
-    """Distil a privileged expert into a student that reads its own sensors (DAgger; see students/distill.py).
+    """Distil a privileged expert into a student that reads its own sensors (DAgger; see students/run/distill.py).
 
     ``--resume --out DIR`` continues the distillation in DIR with the settings of its distill.yaml.
     """
-    from students.distill import distill, finetune_plan, load_distill_config
-    from students.run import default_run_dir
+    from students.run.distill import distill, finetune_plan, load_distill_config
+    from students.run.train import default_run_dir
 
     if resume and out is not None and config_path is None and (out / "distill.yaml").is_file():
         config_path = out / "distill.yaml"  # the run's own settings; options given must match them

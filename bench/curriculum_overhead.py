@@ -2,11 +2,11 @@
 
 Usage: python bench/curriculum_overhead.py [--steps 40000] [--repeats 3]
 
-Same PPO settings (the point-mass defaults of students/hyperparams/ppo.yml), 4 sub-environments in this
+Same PPO settings (the point-mass defaults of students/loop/hyperparams/ppo.yml), 4 sub-environments in this
 process, CPU, seed 0, one torch and one BLAS thread. "plain SB3" is SB3 on a Monitor-wrapped env with its
 default task and no callback; "uniform tasks set by the env" draws a uniform task at every reset inside the
 env (the same task distribution as the random teacher, without the teacher loop); the teachers drive every
-episode's task through students.curriculum. The difference between the last three isolates the loop's cost
+episode's task through students.loop.curriculum. The difference between the last three isolates the loop's cost
 from that of playing other tasks. Configurations are run in
 turn (the order rotating between repeats), `repeats` times, and the median steps/s (per wall-clock second and
 per second of process CPU time, which other load on the machine disturbs less) is reported with its ratio to
@@ -37,9 +37,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from curriculum.registry import make_teacher
 from environments.point_mass import PointMassGateEnv
-from students.algorithms import default_hyperparams
-from students.curriculum import CurriculumCallback
-from students.vec_env import EpisodeOutcomeWrapper, make_vec_env
+from students.loop.algorithms import default_hyperparams
+from students.loop.curriculum import CurriculumCallback
+from students.loop.vec_env import EpisodeOutcomeWrapper, make_vec_env
 
 
 class TaskRecorder(gym.Wrapper):

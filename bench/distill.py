@@ -38,11 +38,11 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from students.compare import CompareConfig, compare  # noqa: E402
+from students.experiments.compare import CompareConfig, compare  # noqa: E402
 from students.config import parse_seeds  # noqa: E402
-from students.distill import FITS, DistillConfig, distill, finetune_plan  # noqa: E402
-from students.report import eval_curve, mean_ci  # noqa: E402
-from students.run import RunConfig, train  # noqa: E402
+from students.run.distill import FITS, DistillConfig, distill, finetune_plan  # noqa: E402
+from students.analysis.report import eval_curve, mean_ci  # noqa: E402
+from students.run.train import RunConfig, train  # noqa: E402
 
 
 def comparison(spec: dict[str, Any], setup: dict[str, Any], env_kwargs: dict[str, Any], out: Path, workers: int) -> None:
@@ -203,9 +203,9 @@ def throughput(steps: int, dataset_size: int, out: Path) -> None:
     from stable_baselines3 import PPO
 
     from curriculum.registry import make_teacher
-    from students.curriculum import CurriculumCallback
-    from students.distill import Distiller
-    from students.vec_env import make_vec_env
+    from students.loop.curriculum import CurriculumCallback
+    from students.run.distill import Distiller
+    from students.loop.vec_env import make_vec_env
 
     torch.set_num_threads(1)
     setup = yaml.safe_load((ROOT / "experiments" / "distill_point_mass.yaml").read_text())

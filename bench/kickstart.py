@@ -33,9 +33,9 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from students.compare import compare, load_compare_config  # noqa: E402
-from students.report import eval_curve, write_report  # noqa: E402
-from students.run import RunConfig, train  # noqa: E402
+from students.experiments.compare import compare, load_compare_config  # noqa: E402
+from students.analysis.report import eval_curve, write_report  # noqa: E402
+from students.run.train import RunConfig, train  # noqa: E402
 
 
 #: the PPO layout the committed reference was measured with (before the point-mass defaults' 32 x 128, batch 512)
@@ -124,11 +124,11 @@ def overhead(steps: int, repeats: int, out: Path) -> None:
     from stable_baselines3 import PPO
 
     from curriculum.registry import make_teacher
-    from students.auxiliary import auxiliary_kwargs
+    from students.loop.auxiliary import auxiliary_kwargs
     from environments.point_mass import PointMassGateEnv
-    from students.curriculum import CurriculumCallback
-    from students.kickstart import Expert, KickstartCallback, Region, Schedule, load_policy
-    from students.vec_env import make_vec_env
+    from students.loop.curriculum import CurriculumCallback
+    from students.loop.kickstart import Expert, KickstartCallback, Region, Schedule, load_policy
+    from students.loop.vec_env import make_vec_env
 
     torch.set_num_threads(1)
     folder = out / "overhead_expert"  # its skill does not matter here: 8,192 steps
@@ -184,7 +184,7 @@ def main() -> None:
     )
     config = load_compare_config(ROOT / "experiments" / "kickstart_point_mass.yaml", {"steps": args.steps})
     if args.seeds:
-        from students.compare import parse_seeds
+        from students.experiments.compare import parse_seeds
 
         config.seeds = parse_seeds(args.seeds)
     for settings in config.students.values():

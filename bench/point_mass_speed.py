@@ -27,9 +27,9 @@ from stable_baselines3 import PPO  # noqa: E402
 
 from curriculum.registry import teacher_for  # noqa: E402
 from environments.point_mass import PointMassGateEnv  # noqa: E402
-from students.algorithms import default_hyperparams  # noqa: E402
-from students.curriculum import CurriculumCallback  # noqa: E402
-from students.vec_env import make_vec_env  # noqa: E402
+from students.loop.algorithms import default_hyperparams  # noqa: E402
+from students.loop.curriculum import CurriculumCallback  # noqa: E402
+from students.loop.vec_env import make_vec_env  # noqa: E402
 
 #: name -> (batched, n_envs, PPO overrides); the first is the reference of the ratios
 CONFIGS: dict[str, tuple[bool, int, dict[str, int]]] = {

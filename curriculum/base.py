@@ -17,7 +17,7 @@ import numpy as np
 from curriculum.spaces import BoxTaskSpace, Task, TaskSpace
 
 
-#: the per-episode scores an RL student gives in ``Feedback.scores`` (``students.curriculum`` computes them; a
+#: the per-episode scores an RL student gives in ``Feedback.scores`` (``students.loop.curriculum`` computes them; a
 #: teacher names the ones it needs in ``required_scores``)
 POSITIVE_VALUE_LOSS = "positive_value_loss"  # mean over the episode's steps of max(GAE advantage, 0)
 VALUE_L1 = "value_l1"  # mean |GAE advantage|

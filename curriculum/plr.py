@@ -24,7 +24,7 @@ Two cycles (``cycle``):
 
 - ``rollout`` (default): dcd's cycle (``envs/runners/adversarial_runner.py``, ``run()``), for on-policy students
   (PPO, A2C; an off-policy student is refused: give it ``cycle=episode``). The
-  student (:class:`students.curriculum.CurriculumCallback`) calls :meth:`PlrTeacher.begin_rollout` at each
+  student (:class:`students.loop.curriculum.CurriculumCallback`) calls :meth:`PlrTeacher.begin_rollout` at each
   rollout's start; the decision is taken once for all sub-environments, each of which is reset to a level of that
   kind (an episode still running is cut there, as dcd's "cliffhanger": scored as it stands, its last value
   bootstrapped). With rollouts shorter than an episode (A2C) a decision holds until every sub-environment has
@@ -222,7 +222,7 @@ class PlrTeacher(Teacher[BoxTaskSpace]):
 
     def continue_rollout(self) -> None:
         """Count one more rollout of the cycle in progress (rollouts shorter than an episode: see
-        :class:`students.curriculum.CurriculumCallback`)."""
+        :class:`students.loop.curriculum.CurriculumCallback`)."""
         if not self.rollout_kind:
             raise RuntimeError("continue_rollout before the first begin_rollout")
         self.rollout_counts[self.rollout_kind] += 1

@@ -185,7 +185,7 @@ def param_problem(key: str, value: Any, default: Any) -> str | None:
 def range_problem(value: float, bounds: tuple[float, float, bool]) -> str | None:
     """``"must be a finite number in [low, high], got v"`` when a number is not finite or outside ``bounds`` =
     (low, high, low excluded), else ``None`` (teacher parameters here, student hyperparameters in
-    :mod:`students.algorithms`)."""
+    :mod:`students.loop.algorithms`)."""
     low, high, low_open = bounds
     inside = (value > low if low_open else value >= low) and value <= high
     if math.isfinite(value) and inside:

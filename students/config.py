@@ -136,7 +136,7 @@ def parse_key_values(options: Iterable[str], flag: str) -> dict[str, str]:
 
 def parse_yaml_values(options: Iterable[str], flag: str) -> dict[str, Any]:
     """``KEY=VALUE`` strings with YAML values (``observation_mode=privileged``, ``horizon=50``, ``lr=1e-3``)."""
-    from students.algorithms import parse_value
+    from students.loop.algorithms import parse_value
 
     parsed: dict[str, Any] = {}
     for key, text in parse_key_values(options, flag).items():

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from scipy import stats
 
 from cli import cli
-from students.compare import CompareConfig, CompareError, compare, load_compare_config
+from students.experiments.compare import CompareConfig, CompareError, compare, load_compare_config
 from students.config import ConfigError, parse_seeds
-from students.report import write_report
+from students.analysis.report import write_report
 
 ECHO = "tests.user_env:TaskEchoEnv"
 TINY = {"n_steps": "32", "batch_size": "32"}
@@ -84,7 +84,7 @@ def test_shipped_experiment_configs_are_valid(tmp_path):
 
 
 def _small_expert(root):
-    from students.run import RunConfig, train
+    from students.run.train import RunConfig, train
 
     folder = root / "expert"
     if not (folder / "model.zip").exists():
@@ -242,7 +242,7 @@ def test_workers_stop_with_a_killed_compare_and_a_second_one_is_refused_meanwhil
     import time
     from pathlib import Path
 
-    from students.lock import check_unlocked
+    from students.run.lock import check_unlocked
 
     root, out = Path(__file__).resolve().parents[1], tmp_path / "exp"
     args = ["compare", "--env", ECHO, "--teachers", "random", "--seeds", "0-1", "--steps", "10000000", "--n-envs", "1"]
@@ -309,7 +309,7 @@ def test_report_separates_runs_of_other_settings(tmp_path):
 
 
 def test_curve_bands_keep_percentages_in_range():
-    from students.report import curve_band
+    from students.analysis.report import curve_band
 
     curves = pd.DataFrame(
         {
@@ -354,7 +354,7 @@ def test_report_robust_statistics_on_synthetic_runs(tmp_path):
 
 
 def test_region_shares_and_the_held_out_target_set_in_the_report(tmp_path):
-    from students.report import region_shares, terminal_tables
+    from students.analysis.report import region_shares, terminal_tables
 
     points = np.array([[0.0, 0.0], [0.1, 0.2], [1.0, 0.0], [0.0, 1.0], [0.9, 0.9], [1.0, 1.0]])
     success = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0])

@@ -22,8 +22,8 @@ from curriculum.spaces import BoxTaskSpace
 from environments.base import ParametricEnv, check_observation_mode
 from environments.history import FrameHistory
 from environments.registry import make_env
-from students.distill import BetaSchedule, Dataset, DistillConfig, DistillError, Distiller, distill
-from students.run import RunConfig, train
+from students.run.distill import BetaSchedule, Dataset, DistillConfig, DistillError, Distiller, distill
+from students.run.train import RunConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = "tests.test_distill:ToyEnv"

@@ -9,7 +9,7 @@ import yaml
 from click.testing import CliRunner
 
 from cli import cli
-from students.compare import CompareConfig, CompareError, load_compare_config
+from students.experiments.compare import CompareConfig, CompareError, load_compare_config
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ["run", "--env", "point-mass", "--teacher", "random", "--steps", "256", "--n-envs", "2", "--device", "cpu"]
@@ -73,7 +73,7 @@ def test_bad_input_sweep(workspace):
 
 
 def test_render_refuses_a_model_of_another_environment(tmp_path):
-    from students.run import RunConfig, train
+    from students.run.train import RunConfig, train
 
     config = RunConfig(env="tests.user_env:TaskEchoEnv", teacher="random", student="ppo", steps=64, n_envs=1, device="cpu")
     config.hp_overrides = {"n_steps": "64", "batch_size": "64"}

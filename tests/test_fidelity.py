@@ -13,7 +13,7 @@ from curriculum.plr import AccelTeacher, RobustPlrTeacher
 from curriculum.registry import UnknownTeacherError, make_teacher
 from curriculum.spaces import BoxTaskSpace
 from curriculum.spdl import SpdlTeacher, gaussian_kl, pack, step_objective, trust_region_kl, unpack
-from students.curriculum import CurriculumCallback
+from students.loop.curriculum import CurriculumCallback
 from tests.test_students import train_on_echo
 
 BOX = BoxTaskSpace(["x", "y", "z"], [-4.0, 0.5, 0.0], [4.0, 8.0, 4.0])  # the SPDL point mass's context box
@@ -363,8 +363,8 @@ class RecordingRobustPlr(RobustPlrTeacher):
 
 def cycle_run(teacher, steps=6144, n_envs=3):
     from environments.point_mass import PointMassGateEnv
-    from students.masked import MaskedPPO
-    from students.vec_env import make_vec_env
+    from students.loop.masked import MaskedPPO
+    from students.loop.vec_env import make_vec_env
 
     env = make_vec_env("point-mass", n_envs, seed=0, env_kwargs={"horizon": 60})  # dcd's layout: rollout >= episode
     teacher.prepare(PointMassGateEnv())
@@ -419,7 +419,7 @@ def test_with_rollouts_shorter_than_an_episode_a_cycle_lasts_until_every_sub_env
     """A2C's 8-step rollouts, 20-step episodes, 2 sub-envs: each cycle takes 3 rollouts (24 steps), so each
     sub-env ends one episode in it and the next cycle cuts the 4 steps after it. Before, every rollout started a
     cycle and no episode ever ended."""
-    from students.run import RunConfig, train
+    from students.run.train import RunConfig, train
 
     config = RunConfig(
         env="point-mass", teacher="robust-plr", student="a2c", steps=480, n_envs=2, eval_every=100_000,
@@ -436,7 +436,7 @@ def test_with_rollouts_shorter_than_an_episode_a_cycle_lasts_until_every_sub_env
 
 
 def test_the_rollout_cycle_needs_an_on_policy_student():
-    from students.run import RunConfig, RunError, student_class_for
+    from students.run.train import RunConfig, RunError, student_class_for
 
     teacher = make_teacher("robust-plr", BOX, cycle="rollout")
     problem = "cycle=rollout, its default.* needs an on-policy student \\(ppo, a2c, trpo\\), not sac: give it cycle=episode"
@@ -470,7 +470,7 @@ def test_plr_replay_distribution_is_dcds_sample_weights_on_fixed_scores():
 def test_a_checkpoint_whose_teacher_state_this_version_cannot_read_is_refused_in_one_line(tmp_path):
     import pickle
 
-    from students.run import RunError, train
+    from students.run.train import RunError, train
     from tests.test_runs import interrupt_at, point_mass
 
     config = point_mass("ppo", "plr", 2600, teacher_params={"buffer_size": 6})

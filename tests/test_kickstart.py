@@ -13,8 +13,8 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from cli import cli
 from curriculum.registry import make_teacher
 from environments.point_mass import PointMassGateEnv
-from students.curriculum import CurriculumCallback
-from students.kickstart import (
+from students.loop.curriculum import CurriculumCallback
+from students.loop.kickstart import (
     Expert,
     KickstartCallback,
     KickstartError,
@@ -24,9 +24,9 @@ from students.kickstart import (
     load_policy,
     policy_distribution,
 )
-from students.auxiliary import auxiliary_kwargs
-from students.run import RunConfig, train
-from students.vec_env import make_vec_env
+from students.loop.auxiliary import auxiliary_kwargs
+from students.run.train import RunConfig, train
+from students.loop.vec_env import make_vec_env
 from tests.test_runs import interrupt_at, point_mass, same
 
 SPACE = PointMassGateEnv.task_space
@@ -196,7 +196,7 @@ def test_bad_experts_are_refused_with_one_line_and_nothing_written(tmp_path, exp
 
 
 def test_compare_runs_named_student_variants_side_by_side(tmp_path, experts):
-    from students.compare import CompareConfig, CompareError, compare
+    from students.experiments.compare import CompareConfig, CompareError, compare
 
     config = CompareConfig(
         env="point-mass",
@@ -213,7 +213,7 @@ def test_compare_runs_named_student_variants_side_by_side(tmp_path, experts):
     assert len(result.finished) == 2 and not result.failed
     saved = json.loads((tmp_path / "exp" / "point-mass" / "random" / "ppo-kick" / "seed0" / "metrics.json").read_text())
     assert saved["timesteps"] == 512
-    from students.report import write_report
+    from students.analysis.report import write_report
 
     write_report(tmp_path / "exp")
     report = (tmp_path / "exp" / "report.md").read_text()
@@ -245,7 +245,7 @@ def test_every_student_takes_the_term(tmp_path, experts, student, expert):
 
 
 def test_an_asymmetric_expert_reads_the_privileged_part_of_each_state_the_student_saw(experts):
-    from students.kickstart import StudentView
+    from students.loop.kickstart import StudentView
 
     policy = load_policy(experts / "privileged")
     expert = Expert("privileged", policy, Region.parse("", SPACE), 1.0, True)
@@ -270,7 +270,7 @@ def test_an_asymmetric_expert_reads_the_privileged_part_of_each_state_the_studen
 
 
 def test_the_fused_gaussian_kl_back_propagates_as_autograd_does():
-    from students.auxiliary import GaussianKL, join
+    from students.loop.auxiliary import GaussianKL, join
 
     g = th.Generator().manual_seed(0)
     mean = th.randn(6, 2, generator=g, dtype=th.float64, requires_grad=True)

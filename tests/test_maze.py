@@ -8,8 +8,8 @@ import pytest
 
 from environments.maze import MazeEnv
 from environments.registry import make_env
-from students.evaluation import evaluate
-from students.run import RunConfig, train
+from students.loop.evaluation import evaluate
+from students.run.train import RunConfig, train
 
 HEADINGS = [(1, 0), (0, 1), (-1, 0), (0, -1)]  # MiniGrid's agent_dir 0..3: right, down, left, up
 

@@ -7,7 +7,7 @@ from itertools import product
 
 import pytest
 
-from students.run import RunConfig, RunError, train
+from students.run.train import RunConfig, RunError, train
 from tests.test_distill import expert, toy_config  # noqa: F401  (expert: a pytest fixture)
 
 
@@ -27,7 +27,7 @@ def fake_checkpoint(folder, steps: int, complete: bool = True) -> None:
 
 @pytest.mark.parametrize(("current", "staged", "previous"), list(product([None, "partial", "complete"], repeat=3)))
 def test_recovery_keeps_the_newest_complete_checkpoint_after_a_kill_anywhere_in_a_swap(tmp_path, current, staged, previous):
-    from students import checkpoints
+    from students.run import checkpoints
 
     steps = {"checkpoint.old": 100, "checkpoint": 200, "checkpoint.next": 300}  # the order saves make them in
     for name, kind in zip(("checkpoint", "checkpoint.next", "checkpoint.old"), (current, staged, previous), strict=True):
@@ -93,7 +93,7 @@ def test_a_resume_that_would_mix_two_schedules_test_sets_or_budgets_is_refused(t
 
 
 def test_a_distillation_killed_before_its_first_checkpoint_restarts_under_resume(expert, tmp_path):  # noqa: F811
-    from students.distill import distill
+    from students.run.distill import distill
 
     out = tmp_path / "run"
     first = distill(toy_config(expert), out)
@@ -161,7 +161,7 @@ def test_eval_of_a_model_from_another_env_names_both_spaces(tmp_path):
     ],
 )
 def test_a_run_with_an_unreadable_file_is_left_out_of_the_report_by_name(tmp_path, name, content):
-    from students.report import write_report
+    from students.analysis.report import write_report
 
     for seed in (0, 1):
         train(point_mass(256, seed=seed), tmp_path / "point-mass" / "random" / "ppo" / f"seed{seed}")
@@ -277,9 +277,9 @@ def test_a_full_disk_ends_in_one_line_and_the_previous_checkpoint_survives(tmp_p
 
     from click.testing import CliRunner
 
-    import students.run
+    import students.run.train
     from cli import cli
-    from students.compare import _record_failure
+    from students.experiments.compare import _record_failure
 
     calls = [0]
     dump = pickle.dump
@@ -291,7 +291,7 @@ def test_a_full_disk_ends_in_one_line_and_the_previous_checkpoint_survives(tmp_p
             raise OSError(errno.ENOSPC, "No space left on device", name)
         return dump(obj, handle, *args, **kwargs)
 
-    monkeypatch.setattr(students.run.pickle, "dump", full_disk)
+    monkeypatch.setattr(students.run.train.pickle, "dump", full_disk)
     out = tmp_path / "run"
     args = ["run", "--env", "point-mass", "--teacher", "random", "--n-envs", "2", "--hp", "n_steps=128", "--device", "cpu"]
     args += ["--hp", "batch_size=64", "--steps", "1024", "--checkpoint-every", "256", "--out", str(out)]
@@ -299,7 +299,7 @@ def test_a_full_disk_ends_in_one_line_and_the_previous_checkpoint_survives(tmp_p
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "disk full while writing" in result.output and "checkpoint.next/state.pkl" in result.output
     assert f"the last complete checkpoint survives; free space, then continue with --resume --out {out}" in result.output
-    monkeypatch.setattr(students.run.pickle, "dump", dump)
+    monkeypatch.setattr(students.run.train.pickle, "dump", dump)
     resumed = CliRunner().invoke(cli, ["run", "--resume", "--out", str(out)])
     assert resumed.exit_code == 0, resumed.output
     assert json.loads((out / "metrics.json").read_text())["timesteps"] == 1024
@@ -327,7 +327,7 @@ def test_an_extension_keeps_the_finished_results_until_new_ones_exist(tmp_path):
 
 
 def test_a_damaged_distillation_checkpoint_is_one_line(expert, tmp_path):  # noqa: F811
-    from students.distill import DistillError, distill
+    from students.run.distill import DistillError, distill
 
     out = tmp_path / "run"
     distill(toy_config(expert), out)

@@ -13,11 +13,11 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from cli import cli
 from curriculum.base import Level
 from curriculum.random_teacher import RandomTeacher
-from students import masked
-from students.curriculum import CurriculumCallback
-from students.masked import MaskedPPO, MaskedSAC
-from students.run import RunConfig, RunError, student_class_for, train
-from students.vec_env import make_vec_env
+from students.loop import masked
+from students.loop.curriculum import CurriculumCallback
+from students.loop.masked import MaskedPPO, MaskedSAC
+from students.run.train import RunConfig, RunError, student_class_for, train
+from students.loop.vec_env import make_vec_env
 from tests.test_students import ECHO, RecordingTeacher
 from tests.user_env import TaskEchoEnv
 

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-import students.reproduce as reproduce
+import students.experiments.reproduce as reproduce
 from cli import cli
 from environments.point_mass import PointMassGateEnv, PointMassInfeasibleEnv
 from environments.registry import make_env
-from students.reproduce import REPRODUCTIONS, Claim, Reproduction, Stat, check
-from students.run import RunConfig, train
+from students.experiments.reproduce import REPRODUCTIONS, Claim, Reproduction, Stat, check
+from students.run.train import RunConfig, train
 
 
 # -- the registry ------------------------------------------------------------------------------------------------

@@ -19,12 +19,12 @@ from curriculum.registry import make_teacher
 from curriculum.seeding import Streams
 from environments.point_mass import PointMassGateEnv
 from environments.simulated_student import SimulatedStudent
-from students.curriculum import CurriculumCallback
-from students.evaluation import EvalCallback, evaluate
-from students.lock import FolderInUseError, FolderLock
-from students.masked import MaskedPPO
-from students.run import RunConfig, RunError, train
-from students.vec_env import make_vec_env
+from students.loop.curriculum import CurriculumCallback
+from students.loop.evaluation import EvalCallback, evaluate
+from students.run.lock import FolderInUseError, FolderLock
+from students.loop.masked import MaskedPPO
+from students.run.train import RunConfig, RunError, train
+from students.loop.vec_env import make_vec_env
 from tests.user_env import TaskEchoEnv
 
 ECHO = "tests.user_env:TaskEchoEnv"

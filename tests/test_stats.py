@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from students.stats import cvar, iqm, probability_of_improvement, stratified_bootstrap_ci
+from students.analysis.stats import cvar, iqm, probability_of_improvement, stratified_bootstrap_ci
 
 
 def test_iqm_is_the_mean_of_the_middle_half():
@@ -42,7 +42,7 @@ def test_bootstrap_interval_covers_the_true_mean_at_about_the_nominal_rate_and_s
 
 
 def test_performance_profile_counts_scores_above_each_threshold():
-    from students.stats import performance_profile
+    from students.analysis.stats import performance_profile
 
     scores = np.array([[0.0, 10.0, 20.0], [30.0, 40.0, 50.0]])
     np.testing.assert_allclose(performance_profile(scores, [-1.0, 10.0, 45.0, 50.0]), [1.0, 4 / 6, 1 / 6, 0.0])
@@ -51,7 +51,7 @@ def test_performance_profile_counts_scores_above_each_threshold():
 def test_pairwise_improvement_table_is_antisymmetric_and_matches_known_cases():
     import pandas as pd
 
-    from students.report import pairwise_improvement_table
+    from students.analysis.report import pairwise_improvement_table
 
     runs = pd.DataFrame({"teacher": ["a", "a", "b", "b"], "returns": [(3.0, 1.0), (4.0, 1.0), (1.0, 1.0), (2.0, 1.0)]})
     lines = pairwise_improvement_table(runs)

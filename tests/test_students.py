@@ -10,10 +10,10 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from cli import cli
 from curriculum.base import Feedback
 from curriculum.random_teacher import RandomTeacher
-from students.curriculum import CurriculumCallback
-from students.evaluation import evaluate
-from students.run import RunConfig, RunError, train
-from students.vec_env import make_vec_env
+from students.loop.curriculum import CurriculumCallback
+from students.loop.evaluation import evaluate
+from students.run.train import RunConfig, RunError, train
+from students.loop.vec_env import make_vec_env
 from tests.user_env import TaskEchoEnv
 
 ECHO = "tests.user_env:TaskEchoEnv"
@@ -326,14 +326,16 @@ def test_a_student_the_loop_does_not_know_is_refused_not_left_without_scores():
     from stable_baselines3 import DQN
 
     from curriculum.registry import make_teacher
-    from students.algorithms import StudentConfigError
+    from students.loop.algorithms import StudentConfigError
     from tests.user_env import CorridorEnv
 
     env = make_vec_env("tests.user_env:CorridorEnv", 2, seed=0)
     callback = CurriculumCallback(make_teacher("random", CorridorEnv.task_space, seed=0))
     model = DQN("MlpPolicy", env, device="cpu", learning_starts=10)
     callback.prime(env)
-    with pytest.raises(StudentConfigError, match="does not know a DQN student: declare it in students.algorithms.STUDENTS"):
+    with pytest.raises(
+        StudentConfigError, match="does not know a DQN student: declare it in students.loop.algorithms.STUDENTS"
+    ):
         model.learn(100, callback=callback)
     env.close()
 
@@ -342,7 +344,7 @@ def test_each_declared_student_says_what_sb3_says_it_is():
     from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
     from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 
-    from students.algorithms import ON_POLICY, STUDENTS
+    from students.loop.algorithms import ON_POLICY, STUDENTS
 
     for name, entry in STUDENTS.items():
         assert entry.on_policy == issubclass(entry.cls, OnPolicyAlgorithm), name

@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from cli import cli
 from curriculum.seeding import Streams
 from environments.point_mass import PointMassGateEnv
-from students.evaluation import TargetProtocol, evaluate
-from students.report import write_report
-from students.run import RunError, train
+from students.loop.evaluation import TargetProtocol, evaluate
+from students.analysis.report import write_report
+from students.run.train import RunError, train
 from tests.test_runs import interrupt_at, point_mass
 from tests.user_env import TaskEchoEnv
 

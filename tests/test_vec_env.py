@@ -5,9 +5,9 @@ import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from environments.point_mass import PointMassGateEnv
-from students.evaluation import evaluate
-from students.run import train
-from students.vec_env import BatchVecEnv, make_vec_env
+from students.loop.evaluation import evaluate
+from students.run.train import train
+from students.loop.vec_env import BatchVecEnv, make_vec_env
 from tests.test_runs import point_mass, same
 
 KINDS = [{}, {"dynamics": "semi-implicit", "gate_sensor": 2.0}, {"observation_mode": "privileged", "task_visible": False}]
@@ -87,8 +87,8 @@ def test_batched_evaluation_plays_each_task_as_a_single_env_would():
 
 
 def test_a_trained_steps_budget_counts_exactly_the_transitions_the_student_learned_from(tmp_path, monkeypatch):
-    from students.masked import MaskedPPO
-    from students.report import collect
+    from students.loop.masked import MaskedPPO
+    from students.analysis.report import collect
 
     learned: list[int] = []
     update = MaskedPPO.train

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from cli import cli
-from students.compare import CompareConfig
-from students.distill import DistillConfig
-from students.run import RunConfig
-from students.simulate import SimulateConfig
+from students.experiments.compare import CompareConfig
+from students.run.distill import DistillConfig
+from students.run.train import RunConfig
+from students.experiments.simulate import SimulateConfig
 
 TINY_RUN = ["--env", "point-mass", "--teacher", "random", "--student", "ppo", "--n-envs", "2", "--device", "cpu"]
 ISSUE_CASE = [*TINY_RUN, "--eval-every", "512", "--checkpoint-every", "512", "--hp", "n_steps=256", "--steps", "2048"]
@@ -115,8 +115,8 @@ def test_the_final_result_is_the_saved_models_after_a_resume(tmp_path):
 
 
 def test_shipped_configs_by_name_and_a_missing_hyperparameter_file_is_an_error(tmp_path, monkeypatch):
-    from students import algorithms
-    from students.algorithms import StudentConfigError, resolve_hyperparams
+    from students.loop import algorithms
+    from students.loop.algorithms import StudentConfigError, resolve_hyperparams
     from students.config import ConfigError, config_file, shipped_configs
 
     assert {"demo", "simulated_student", "point_mass"} <= set(shipped_configs())
@@ -174,9 +174,9 @@ def test_a_masking_teacher_refuses_a_student_that_cannot_mask(tmp_path):
 
     from curriculum.registry import make_teacher
     from environments.point_mass import PointMassGateEnv
-    from students.curriculum import CurriculumCallback
-    from students.masked import MaskedPPO
-    from students.vec_env import make_vec_env
+    from students.loop.curriculum import CurriculumCallback
+    from students.loop.masked import MaskedPPO
+    from students.loop.vec_env import make_vec_env
 
     for name in ("robust-plr", "accel", "sfl"):
         for student in (PPO, MaskedPPO):
@@ -255,7 +255,7 @@ def test_an_env_that_breaks_the_contract_is_named_before_anything_is_written(tmp
 
 
 def test_a_run_that_died_before_its_first_checkpoint_never_blocks_the_same_command(tmp_path):
-    from students.run import check_run_dir
+    from students.run.train import check_run_dir
 
     out = tmp_path / "run"
     out.mkdir()

@@ -3,14 +3,14 @@
 Experiment folder (``out``, e.g. ``results/NAME``)::
 
     compare.yaml                                  the comparison's settings
-    <env>/<teacher>/<student>/seed<k>/            one run folder each (see students.run), plus
+    <env>/<teacher>/<student>/seed<k>/            one run folder each (see students.run.train), plus
         request.yaml                              the run's settings, as the worker reads them
         run.log                                   the worker's output
         status.json                               steps done so far (for the overall progress display)
         error.txt                                 when the run failed: the error and the end of its log
-    report.md, summary.csv, <env>_curves.png      written by students.report
+    report.md, summary.csv, <env>_curves.png      written by students.analysis.report
 
-Each run is a separate process (``python -m students.compare RUN_DIR``), so a crash or an error in one run never
+Each run is a separate process (``python -m students.experiments.compare RUN_DIR``), so a crash or an error in one run never
 stops the others; its torch/BLAS threads are limited to its share of the cores. Re-running the same comparison
 skips finished runs (``metrics.json`` present), resumes interrupted ones from their checkpoints, and retries failed
 ones (from their checkpoint when they have one). A finished run is never recomputed or overwritten.
@@ -38,10 +38,10 @@ from typing import Any
 
 import yaml
 
-from students.checkpoints import disk_full
+from students.run.checkpoints import disk_full
 from students.config import ConfigError, load_settings, parse_seeds, setting, split_names
-from students.lock import FolderLock, check_unlocked
-from students.run import (
+from students.run.lock import FolderLock, check_unlocked
+from students.run.train import (
     IDENTITY,
     TARGET_EPISODES_HELP,
     RunConfig,
@@ -52,7 +52,7 @@ from students.run import (
     settings_error,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("local", "ray")
 
 
@@ -270,7 +270,7 @@ def prepare(
 
 def worker_command(folder: Path, threads: int, die_with_me: bool = False) -> list[str]:
     """The command of one run's process; with ``die_with_me`` it stops (with a checkpoint) when this process ends."""
-    command = [sys.executable, "-m", "students.compare", str(Path(folder).resolve()), "--threads", str(threads)]
+    command = [sys.executable, "-m", "students.experiments.compare", str(Path(folder).resolve()), "--threads", str(threads)]
     return [*command, "--parent", str(os.getpid())] if die_with_me else command
 
 
@@ -451,7 +451,7 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
         _die_with_parent(args.parent)
     import torch
 
-    from students.run import train
+    from students.run.train import train
 
     torch.set_num_threads(args.threads)
     folder: Path = args.folder

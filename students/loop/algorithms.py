@@ -55,7 +55,7 @@ class Algorithm:
     :param values: off-policy: ``values(model, observations)``, V(s) of a batch of states, from which the loop
         computes the value scores of each episode (``None``: the student gives no value scores)
     :param auxiliary: where its update reads the policy with gradients, through which an extra loss term
-        (kickstarting's) joins it (:mod:`students.auxiliary`); ``None``: it takes none
+        (kickstarting's) joins it (:mod:`students.loop.auxiliary`); ``None``: it takes none
     """
 
     cls: type[BaseAlgorithm]
@@ -91,7 +91,7 @@ def algorithm_of(model: BaseAlgorithm) -> Algorithm:
         if isinstance(model, entry.cls):
             return entry
     raise StudentConfigError(
-        f"the curriculum loop does not know a {type(model).__name__} student: declare it in students.algorithms.STUDENTS "
+        f"the curriculum loop does not know a {type(model).__name__} student: declare it in students.loop.algorithms.STUDENTS "
         f"(on- or off-policy, how to get its values); declared: {', '.join(e.cls.__name__ for e in STUDENTS.values())}"
     )
 
@@ -108,7 +108,7 @@ def algorithm_class(name: str) -> type[BaseAlgorithm]:
 
 def masked_algorithm_class(name: str) -> type[BaseAlgorithm]:
     """The variant of a student that can leave chosen episodes out of its updates (for Robust PLR and ACCEL)."""
-    from students.masked import MASKED_ALGORITHMS
+    from students.loop.masked import MASKED_ALGORITHMS
 
     algorithm_class(name)
     if name not in MASKED_ALGORITHMS:

@@ -1,6 +1,6 @@
 """An extra loss term joined to a student's own update (kickstarting's), through the forward pass SB3's update makes.
 
-Each student's entry (:data:`students.algorithms.STUDENTS`) names where its update reads the policy with gradients
+Each student's entry (:data:`students.loop.algorithms.STUDENTS`) names where its update reads the policy with gradients
 (``Algorithm.auxiliary``):
 
 - ``"evaluate_actions"`` (PPO, A2C): ``ActorCriticPolicy.evaluate_actions``, the minibatch's distribution and values;
@@ -13,7 +13,7 @@ joined to an output SB3's loss reads (the log-probabilities, or TD3's actions) b
 backward also back-propagates the term with weight 1. So the update is exactly SB3's with the term added to its
 loss: one backward, SB3's own gradient clipping and optimiser step. Without a term (or when it returns ``None``) the
 classes compute exactly what SB3's do. The minibatch's place in the buffer is what the indexed buffers of
-:mod:`students.masked` record; :func:`auxiliary_kwargs` gives a student both.
+:mod:`students.loop.masked` record; :func:`auxiliary_kwargs` gives a student both.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.sac import policies as sac_policies
 from stable_baselines3.td3 import policies as td3_policies
 
-from students.masked import (
+from students.loop.masked import (
     IndexedDictReplayBuffer,
     IndexedDictRolloutBuffer,
     IndexedReplayBuffer,

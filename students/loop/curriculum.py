@@ -13,7 +13,7 @@ holds everything the loop's future depends on, for an exact resume.
 
 A teacher may also choose each level's seed and ask for an episode to be played without the student learning
 from it (``Level.train``, Robust PLR): the callback sets the flag of each sub-environment's current episode on
-the student's buffer (``step_mask``, see :mod:`students.masked`) before each step is stored.
+the student's buffer (``step_mask``, see :mod:`students.loop.masked`) before each step is stored.
 
 Updates are applied when a rollout ends, after SB3 has computed values and advantages, so that each episode's
 feedback can carry value-based scores from the student (:data:`curriculum.base.STUDENT_SCORES`):
@@ -65,9 +65,9 @@ from curriculum.base import (
     Level,
     Teacher,
 )
-from students.algorithms import ON_POLICY, algorithm_of, discount_factor
-from students.curriculum_log import CurriculumStats
-from students.vec_env import stack_observations
+from students.loop.algorithms import ON_POLICY, algorithm_of, discount_factor
+from students.loop.curriculum_log import CurriculumStats
+from students.loop.vec_env import stack_observations
 
 OFF_POLICY_GAE_LAMBDA = 0.95
 
@@ -174,9 +174,9 @@ class CurriculumCallback(BaseCallback):
         some episodes (``masks_updates``: Robust PLR, ACCEL, SFL) needs a student whose buffer takes a step mask."""
         buffer = getattr(self.model, "rollout_buffer", None) or getattr(self.model, "replay_buffer", None)
         if self.teacher.masks_updates and not hasattr(buffer, "step_mask"):
-            from students.masked import MASKED_ALGORITHMS
+            from students.loop.masked import MASKED_ALGORITHMS
 
-            names = ", ".join(f"students.masked.{cls.__name__}" for cls in MASKED_ALGORITHMS.values())
+            names = ", ".join(f"students.loop.masked.{cls.__name__}" for cls in MASKED_ALGORITHMS.values())
             raise ValueError(
                 f"teacher {type(self.teacher).__name__} trains the student only on some episodes, which a "
                 f"{type(self.model).__name__} student cannot (it would learn from every episode): use one of {names}"
@@ -333,7 +333,7 @@ class CurriculumCallback(BaseCallback):
                 continue
             if "episode_outcome" not in info:
                 raise RuntimeError(
-                    "the training env does not report episode outcomes: build it with students.vec_env.make_vec_env"
+                    "the training env does not report episode outcomes: build it with students.loop.vec_env.make_vec_env"
                 )
             outcome = info["episode_outcome"]
             played = self._current[i]

@@ -14,9 +14,9 @@ import torch as th
 
 from environments.base import batch_stepper
 from environments.registry import make_env
-from students.algorithms import discount_factor
-from students.callbacks import PeriodicCallback
-from students.vec_env import stack_observations
+from students.loop.algorithms import discount_factor
+from students.loop.callbacks import PeriodicCallback
+from students.loop.vec_env import stack_observations
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class EvalCallback(PeriodicCallback):
     :param eval_every: steps between evaluations
     :param csv_path: where per-task rows (timesteps, task index, task values, return, success) are appended
     :param seed: base seed of the evaluation episodes (the run's evaluation stream)
-    :param clock: the step counter of the schedule (see :class:`~students.callbacks.PeriodicCallback`)
+    :param clock: the step counter of the schedule (see :class:`~students.loop.callbacks.PeriodicCallback`)
     :param trained: the student's trained steps so far, for ``eval.csv`` (default: every step)
     :param target: SPDL's target-distribution protocol, also run at every evaluation (default: none)
     """

@@ -167,9 +167,9 @@ def _final_tasks(csv_path: Path) -> tuple[tuple[tuple[float, ...], ...], tuple[f
 
 def _robust(own: pd.DataFrame, baseline: pd.DataFrame, cvar_alpha: float = 0.1) -> dict[str, float]:
     """IQM of the final per-task returns with its stratified-bootstrap 95% interval, CVaR over the worst
-    ``cvar_alpha`` of tasks, and the probability of improvement over ``random`` (:mod:`students.stats`); NaN where
+    ``cvar_alpha`` of tasks, and the probability of improvement over ``random`` (:mod:`students.analysis.stats`); NaN where
     runs disagree on the test tasks."""
-    from students.stats import cvar, iqm, probability_of_improvement, stratified_bootstrap_ci
+    from students.analysis.stats import cvar, iqm, probability_of_improvement, stratified_bootstrap_ci
 
     nan = {"return_iqm": math.nan, "return_iqm_low": math.nan, "return_iqm_high": math.nan, "return_cvar": math.nan}
     lengths = {len(r) for r in own["returns"]}
@@ -311,7 +311,7 @@ def plot_profiles(runs: pd.DataFrame, path: Path, title: str) -> bool:
     exceeds each threshold (Agarwal et al. 2021). ``False`` (and no file) when the runs hold no per-task returns."""
     from matplotlib.figure import Figure
 
-    from students.stats import performance_profile
+    from students.analysis.stats import performance_profile
 
     scores = {teacher: [r for r in own["returns"] if len(r)] for teacher, own in runs.groupby("teacher", sort=False)}
     values = [v for rows in scores.values() for r in rows for v in r]
@@ -534,6 +534,20 @@ def write_report(
     summary = summarize(collected.runs, cvar_alpha)
     summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
     rows = table_rows(summary)
+    keys = list(summary[GROUP].drop_duplicates().itertuples(index=False))
+    lines = _report_header(out, settings, keys)
+    for env, student, label in keys:
+        index = [k for k in keys if k[:2] == (env, student)].index((env, student, label))
+        lines += _group_section(out, collected, rows, (env, student, label), index)
+    lines += _side_by_side(rows, out / "compare.yaml")
+    if collected.failed:
+        lines += ["## Failed runs", ""] + [f"- `{folder}`: {error}" for folder, error in collected.failed.items()] + [""]
+    (out / "report.md").write_text("\n".join(lines))
+    return summary, rows, collected.failed
+
+
+def _report_header(out: Path, settings: Path, keys: list[Any]) -> list[str]:
+    """The report's title, settings, how to read its tables, and which groups of runs are kept apart."""
     lines = [f"# Comparison: {out.name}", ""]
     if settings.exists():
         s = yaml.safe_load(settings.read_text())
@@ -549,7 +563,6 @@ def write_report(
         "`random` run on a task.",
         "",
     ]
-    keys = list(summary[GROUP].drop_duplicates().itertuples(index=False))
     pairs = [(env, student) for env, student, _ in keys]
     mixed = sorted({pair for pair in pairs if pairs.count(pair) > 1})
     if mixed:
@@ -559,53 +572,57 @@ def write_report(
             + ".",
             "",
         ]
-    for env, student, label in keys:
-        lines += [f"## {env}, student {student}", "", f"Runs: {label}.", ""]
-        shown = [r for r in rows if (r["env"], r["student"], r["group"]) == (env, student, label)]
-        headers = [h for h in shown[0] if h not in ("env", "student", "group")]
-        lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        lines += ["| " + " | ".join(r[h] for h in headers) + " |" for r in shown]
-        index = [k for k in keys if k[:2] == (env, student)].index((env, student, label))
-        picture = f"{_slug(env)}_{student}{f'_{index + 1}' if index else ''}_curves.png"
-        curves = collected.curves[
-            (collected.curves["env"] == env) & (collected.curves["student"] == student) & (collected.curves["group"] == label)
+    return lines
+
+
+def _group_section(
+    out: Path, collected: Collected, rows: list[dict[str, str]], key: tuple[str, str, str], index: int
+) -> list[str]:
+    """One group's section (an env, a student, one set of settings): its table, and its figures written into
+    ``out``; ``index``: its rank among the groups of its env and student (0: the first, whose files take no
+    number)."""
+    env, student, label = key
+    lines = [f"## {env}, student {student}", "", f"Runs: {label}.", ""]
+    shown = [r for r in rows if (r["env"], r["student"], r["group"]) == key]
+    headers = [h for h in shown[0] if h not in ("env", "student", "group")]
+    lines += ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(r[h] for h in headers) + " |" for r in shown]
+    picture = f"{_slug(env)}_{student}{f'_{index + 1}' if index else ''}_curves.png"
+    title = f"{env}, {student} ({label})"
+    curves = collected.curves[
+        (collected.curves["env"] == env) & (collected.curves["student"] == student) & (collected.curves["group"] == label)
+    ]
+    trained = set(curves["budget"]) == {"trained-steps"}
+    unit = "trained steps" if trained else "steps"
+    plot_curves(curves, out / picture, title, unit)
+    axis = "the steps the student trained on" if trained else "environment steps (trained on or not)"
+    lines += ["", f"![learning curves]({picture})", "", f"The curves' x-axis counts {axis}.", ""]
+    protocol = picture.replace("_curves.png", "_target.png")
+    if plot_target_protocol(curves, out / protocol, title, unit):
+        lines += [
+            f"![target-distribution protocol]({protocol})",
+            "",
+            "SPDL's evaluation (`--target-episodes`): at every evaluation, episodes on tasks drawn from the "
+            "environment's target distribution, stochastic actions, the mean return discounted at the student's "
+            "gamma (the paper's metric) and the share that succeeded.",
+            "",
         ]
-        trained = set(curves["budget"]) == {"trained-steps"}
-        unit = "trained steps" if trained else "steps"
-        plot_curves(curves, out / picture, f"{env}, {student} ({label})", unit)
-        axis = "the steps the student trained on" if trained else "environment steps (trained on or not)"
-        lines += ["", f"![learning curves]({picture})", "", f"The curves' x-axis counts {axis}.", ""]
-        protocol = picture.replace("_curves.png", "_target.png")
-        if plot_target_protocol(curves, out / protocol, f"{env}, {student} ({label})", unit):
-            lines += [
-                f"![target-distribution protocol]({protocol})",
-                "",
-                "SPDL's evaluation (`--target-episodes`): at every evaluation, episodes on tasks drawn from the "
-                "environment's target distribution, stochastic actions, the mean return discounted at the student's "
-                "gamma (the paper's metric) and the share that succeeded.",
-                "",
-            ]
-        group_runs = collected.runs[
-            (collected.runs["env"] == env) & (collected.runs["student"] == student) & (collected.runs["group"] == label)
-        ]
-        profile = picture.replace("_curves.png", "_profiles.png")
-        if "returns" in group_runs and plot_profiles(group_runs, out / profile, f"{env}, {student} ({label})"):
-            lines += [f"![performance profiles]({profile})", ""]
-        regions = picture.replace("_curves.png", "_regions.png")
-        if plot_regions(group_runs, out / regions, f"{env}, {student} ({label})", _dimension_names(env)):
-            lines += [f"![mastered share per region]({regions})", ""]
-        lines += pairwise_improvement_table(group_runs)
-    lines += _side_by_side(rows, out / "compare.yaml")
-    if collected.failed:
-        lines += ["## Failed runs", ""] + [f"- `{folder}`: {error}" for folder, error in collected.failed.items()] + [""]
-    (out / "report.md").write_text("\n".join(lines))
-    return summary, rows, collected.failed
+    group_runs = collected.runs[
+        (collected.runs["env"] == env) & (collected.runs["student"] == student) & (collected.runs["group"] == label)
+    ]
+    profile = picture.replace("_curves.png", "_profiles.png")
+    if "returns" in group_runs and plot_profiles(group_runs, out / profile, title):
+        lines += [f"![performance profiles]({profile})", ""]
+    regions = picture.replace("_curves.png", "_regions.png")
+    if plot_regions(group_runs, out / regions, title, _dimension_names(env)):
+        lines += [f"![mastered share per region]({regions})", ""]
+    return lines + pairwise_improvement_table(group_runs)
 
 
 def pairwise_improvement_table(runs: pd.DataFrame) -> list[str]:
     """Markdown lines: P(a run of the row's teacher beats a run of the column's on a test task), every pair of
     teachers with per-task returns on the same tasks (empty with fewer than two)."""
-    from students.stats import probability_of_improvement
+    from students.analysis.stats import probability_of_improvement
 
     scores = {t: np.array(list(own["returns"])) for t, own in runs.groupby("teacher", sort=False) if "returns" in own}
     scores = {t: v for t, v in scores.items() if v.ndim == 2 and v.shape[1]}

@@ -30,7 +30,7 @@ deterministic action, Adam 1e-3 and 2 epochs per round (``rsl_rl``'s ``Distillat
 (with that dataset, both ``fit`` modes are the same).
 
 The student is an ordinary SB3 PPO model (``model.zip``) in an ordinary run folder (``config.yaml`` in the
-:class:`~students.run.RunConfig` format with ``student: dagger``, ``eval.csv``, ``metrics.json``, ``tb/``), so
+:class:`~students.run.train.RunConfig` format with ``student: dagger``, ``eval.csv``, ``metrics.json``, ``tb/``), so
 ``eval``, ``render``, ``report`` and ``compare`` read it as any run. ``distill.yaml`` holds the distillation
 settings. TensorBoard (``tb/distill``) has, per round at its step, ``distill/action_loss`` and ``value_loss`` (the
 round's fit), ``beta``, ``expert_action_share`` (the actions executed that were the expert's), ``expert_gap``
@@ -65,13 +65,13 @@ from curriculum.registry import make_teacher, teacher_for
 from curriculum.seeding import Streams
 from environments.history import FrameHistory
 from environments.registry import env_entry, make_env
-from students import checkpoints
-from students.algorithms import resolve_hyperparams
+from students.run import checkpoints
+from students.loop.algorithms import resolve_hyperparams
 from students.config import range_error, setting
-from students.evaluation import Evaluation, append_eval_rows, evaluate
-from students.kickstart import KickstartError, load_policy, model_path
-from students.lock import FolderLock
-from students.run import RunConfig, settings_error
+from students.loop.evaluation import Evaluation, append_eval_rows, evaluate
+from students.loop.kickstart import KickstartError, load_policy, model_path
+from students.run.lock import FolderLock
+from students.run.train import RunConfig, settings_error
 
 BETA_SCHEDULES = ("linear:ROUNDS", "exp:P", "a constant in [0, 1]")
 LOSSES = ("mse", "nll")
@@ -515,7 +515,7 @@ class Distiller:
 
     def save_checkpoint(self) -> None:
         """Written whole into a side folder, then swapped in: a crash leaves the previous checkpoint or this one
-        (:mod:`students.checkpoints`, as a run's)."""
+        (:mod:`students.run.checkpoints`, as a run's)."""
         staging = checkpoints.stage(self.out)
         self.model.save(staging / "model.zip")
         with (staging / "state.pkl").open("wb") as handle:
@@ -556,6 +556,36 @@ def distill(
     """
     config.resolve()
     out, say = Path(out), notify or (lambda _message: None)
+    _check_folder(config, out, resume)
+    saved = out / "distill.yaml"
+    with FolderLock(out):
+        resume = resume and checkpoints.recover(out)
+        if not resume and (saved.exists() or (out / "config.yaml").exists()):  # died before its first checkpoint
+            say(f"'{out}' has no checkpoint (the distillation stopped before its first one): restarting it from step 0")
+            checkpoints.remove_outputs(out, also=("distill.yaml",))
+        distiller = Distiller(config, out)
+        try:
+            if resume:
+                _resume(distiller, out)
+            else:
+                saved.write_text(yaml.safe_dump(_plain(config.settings()), sort_keys=False))
+                (out / "config.yaml").write_text(yaml.safe_dump(_plain(asdict(config.run_config())), sort_keys=False))
+                distiller.start()
+            _rounds(distiller, progress)
+            if distiller.last_eval is None or distiller.last_eval[0] != distiller.steps:
+                distiller.evaluate()
+            distiller.save_checkpoint()
+            assert distiller.last_eval is not None
+            final = distiller.last_eval[1]
+        finally:
+            distiller.close()
+    metrics = _metrics(distiller, final)
+    checkpoints.write_outputs(out, distiller.model, distiller.teacher.state_dict(), metrics)
+    return metrics
+
+
+def _check_folder(config: DistillConfig, out: Path, resume: bool) -> None:
+    """Refuse, before anything is written, a folder that holds another run, or a resume it cannot serve."""
     saved = out / "distill.yaml"
     if not resume and checkpoints.has_progress(out):
         raise DistillError(f"'{out}' already holds a run; continue it with --resume or choose another --out")
@@ -565,48 +595,43 @@ def distill(
         raise DistillError(f"'{out}' holds a distillation with other settings ({saved})")
     if resume and not checkpoints.saved_checkpoint(out) and (out / "checkpoint").exists():
         raise DistillError(checkpoints.resume_problem(out) or f"'{out}/checkpoint' cannot be resumed")
-    with FolderLock(out):
-        resume = resume and checkpoints.recover(out)
-        if not resume and (saved.exists() or (out / "config.yaml").exists()):  # died before its first checkpoint
-            say(f"'{out}' has no checkpoint (the distillation stopped before its first one): restarting it from step 0")
-            checkpoints.remove_outputs(out, also=("distill.yaml",))
-        distiller = Distiller(config, out)
-        try:
-            if resume:
-                try:
-                    with (out / "checkpoint" / "state.pkl").open("rb") as handle:
-                        state = pickle.load(handle)
-                except Exception as exc:  # truncated, empty or garbage
-                    raise DistillError(checkpoints.damaged(out / "checkpoint" / "state.pkl", exc)) from None
-                distiller.load_state_dict(state)
-                checkpoints.truncate_rows_after(out / "eval.csv", distiller.steps)
-            else:
-                saved.write_text(yaml.safe_dump(_plain(config.settings()), sort_keys=False))
-                (out / "config.yaml").write_text(yaml.safe_dump(_plain(asdict(config.run_config())), sort_keys=False))
-                distiller.start()
-            with checkpoints.StopRequest() as stop:
-                while distiller.steps < config.steps:
-                    before = distiller.steps
-                    distiller.collect()
-                    distiller.fit()
-                    distiller.log_round()
-                    if _crossed(before, distiller.steps, config.eval_every):
-                        distiller.evaluate()
-                    if progress is not None:
-                        shown = None if distiller.last_eval is None else distiller.last_eval[1].mastered_pct
-                        progress(distiller.steps, distiller.episodes, shown)
-                    if _crossed(before, distiller.steps, config.checkpoint_every) or stop.requested:
-                        distiller.save_checkpoint()
-                    if stop.requested:
-                        raise KeyboardInterrupt
-            if distiller.last_eval is None or distiller.last_eval[0] != distiller.steps:
+
+
+def _resume(distiller: Distiller, out: Path) -> None:
+    """The checkpoint's state, and the evaluation rows past it dropped."""
+    try:
+        with (out / "checkpoint" / "state.pkl").open("rb") as handle:
+            state = pickle.load(handle)
+    except Exception as exc:  # truncated, empty or garbage
+        raise DistillError(checkpoints.damaged(out / "checkpoint" / "state.pkl", exc)) from None
+    distiller.load_state_dict(state)
+    checkpoints.truncate_rows_after(out / "eval.csv", distiller.steps)
+
+
+def _rounds(distiller: Distiller, progress: Callable[[int, int, float | None], None] | None) -> None:
+    """Rounds up to the budget, with evaluations and checkpoints when the step counter passes their periods; a
+    stop request ends them with a checkpoint and ``KeyboardInterrupt``."""
+    config = distiller.config
+    with checkpoints.StopRequest() as stop:
+        while distiller.steps < config.steps:
+            before = distiller.steps
+            distiller.collect()
+            distiller.fit()
+            distiller.log_round()
+            if _crossed(before, distiller.steps, config.eval_every):
                 distiller.evaluate()
-            distiller.save_checkpoint()
-            assert distiller.last_eval is not None
-            final = distiller.last_eval[1]
-        finally:
-            distiller.close()
-    metrics = {
+            if progress is not None:
+                shown = None if distiller.last_eval is None else distiller.last_eval[1].mastered_pct
+                progress(distiller.steps, distiller.episodes, shown)
+            if _crossed(before, distiller.steps, config.checkpoint_every) or stop.requested:
+                distiller.save_checkpoint()
+            if stop.requested:
+                raise KeyboardInterrupt
+
+
+def _metrics(distiller: Distiller, final: Evaluation) -> dict[str, Any]:
+    """The distillation's ``metrics.json``."""
+    return {
         "timesteps": distiller.steps,
         "episodes_reported": distiller.episodes,
         "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
@@ -620,8 +645,6 @@ def distill(
             "value_loss": distiller.losses.get("value"),
         },
     }
-    checkpoints.write_outputs(out, distiller.model, distiller.teacher.state_dict(), metrics)
-    return metrics
 
 
 def load_distill_config(path: Path | None, options: dict[str, Any]) -> DistillConfig:
@@ -645,7 +668,7 @@ def finetune_plan(config: DistillConfig, folder: Path, in_layout: bool, resume: 
 
     :raises RunError: the fine-tuning folder holds another run
     """
-    from students.run import check_run_dir
+    from students.run.train import check_run_dir
 
     tuned = config.run_config()
     tuned.student, tuned.steps, tuned.init_model = "dagger-ft", config.finetune_steps, str(Path(folder) / "model.zip")

@@ -41,7 +41,7 @@ from curriculum.registry import teacher_for
 from curriculum.seeding import Streams
 from environments.base import ParametricEnv, check_contract
 from environments.registry import env_entry, make_env
-from students.algorithms import (
+from students.loop.algorithms import (
     ON_POLICY,
     STUDENTS,
     StudentConfigError,
@@ -52,12 +52,12 @@ from students.algorithms import (
     masked_algorithm_class,
     resolve_hyperparams,
 )
-from students.curriculum import CurriculumCallback, cycle_problem
-from students.curriculum_log import CurriculumStats
-from students.auxiliary import auxiliary_kwargs
-from students.callbacks import PeriodicCallback
-from students.evaluation import EvalCallback, TargetProtocol, evaluate
-from students.kickstart import (
+from students.loop.curriculum import CurriculumCallback, cycle_problem
+from students.loop.curriculum_log import CurriculumStats
+from students.loop.auxiliary import auxiliary_kwargs
+from students.loop.callbacks import PeriodicCallback
+from students.loop.evaluation import EvalCallback, Evaluation, TargetProtocol, evaluate
+from students.loop.kickstart import (
     Expert,
     ExpertSpec,
     KickstartCallback,
@@ -69,10 +69,10 @@ from students.kickstart import (
     load_policy,
     region_level,
 )
-from students import checkpoints
+from students.run import checkpoints
 from students.config import range_error, setting
-from students.lock import FolderLock
-from students.vec_env import make_vec_env
+from students.run.lock import FolderLock
+from students.loop.vec_env import make_vec_env
 
 
 class RunError(ValueError):
@@ -114,7 +114,9 @@ class RunConfig:
     steps: int = setting(200_000, "Steps, in the budget's unit.")
     budget: str = setting("env-steps", "What --steps, --eval-every and --checkpoint-every count: env-steps or trained-steps.")
     seed: int = setting(0, "The run's seed (every stream).")
-    n_envs: int = setting(0, "Parallel sub-environments (0: the student's default for the env, see students/hyperparams).")
+    n_envs: int = setting(
+        0, "Parallel sub-environments (0: the student's default for the env, see students/loop/hyperparams)."
+    )
     subproc: bool = setting(False, "Sub-environments in subprocesses (or in this one).")
     batched: bool = setting(True, "Step the sub-environments in one batched call when the env can (same results).")
     device: str = setting("auto", "auto (CUDA when present), cpu or cuda.")
@@ -536,6 +538,52 @@ def _build_teacher(config: RunConfig) -> tuple[Teacher, np.ndarray, type[BaseAlg
     return teacher, test_tasks, student_class_for(teacher, config.algorithm, kickstart=bool(config.kickstart))
 
 
+@dataclass
+class _Session:
+    """What the phases of one training session of a run folder share (:func:`_train`)."""
+
+    config: RunConfig
+    out: Path
+    streams: Streams
+    teacher: Teacher
+    vec_env: VecEnv
+    curriculum: CurriculumCallback
+    evaluator: EvalCallback
+    clock: Callable[[], int] | None  # the trained-steps budget's clock; None: SB3's step counter
+    model: BaseAlgorithm | None = None
+    kick: KickstartCallback | None = None
+    exact: bool = True  # every resume so far continued exactly
+
+    @property
+    def student(self) -> BaseAlgorithm:
+        assert self.model is not None, "the student is built by _start or _resume"
+        return self.model
+
+    def save_checkpoint(self, exact: bool = True) -> None:
+        """Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
+        checkpoint or the new one, never a mix (:mod:`students.run.checkpoints`)."""
+        model, staging = self.student, checkpoints.stage(self.out)
+        model.save(staging / "model.zip")
+        if self.config.save_replay_buffer and hasattr(model, "save_replay_buffer"):
+            model.save_replay_buffer(staging / "replay_buffer.pkl")
+        state = {
+            "teacher": self.teacher.state_dict(),
+            "curriculum": self.curriculum.state_dict(),
+            "evaluator": self.evaluator.state_dict(),
+            "envs": self.vec_env.env_method("snapshot"),
+            "rng": _rng_states(model),
+            "kickstart": None if self.kick is None else self.kick.state_dict(),
+            "exact": exact and self.exact,
+        }
+        with (staging / "state.pkl").open("wb") as handle:
+            pickle.dump(state, handle)
+        with (staging / "teacher.pkl").open("wb") as handle:  # the teacher alone, for a user to inspect
+            pickle.dump(state["teacher"], handle)
+        record = {"timesteps": model.num_timesteps, "episodes": self.curriculum.stats.episodes, "exact": state["exact"]}
+        checkpoints.write_json(staging / "progress.json", record)  # last: the staged checkpoint is complete
+        checkpoints.swap_in(self.out)
+
+
 def _train(
     config: RunConfig,
     out: Path,
@@ -544,9 +592,34 @@ def _train(
     built: tuple[Teacher, np.ndarray, type[BaseAlgorithm]],
     say: Callable[[str], None],
 ) -> dict[str, Any]:
+    """The phases of one session: open the environments and callbacks, start or resume the student, learn, and
+    the final evaluation; the sub-environments are closed whatever happens."""
     teacher, test_tasks, algo = built
-    checkpoint, streams = out / "checkpoint", Streams(config.seed)
-    privileged = config.reads_privileged  # set by resolve(), which train() calls first
+    session = _open(config, out, teacher, test_tasks)
+    try:
+        state = _resume(session, algo, say) if resume else None
+        if state is None:
+            _start(session, algo)
+        session.kick = _kickstart_callback(
+            config, session.student, teacher.task_space, session.curriculum, session.evaluator, config.reads_privileged, resume
+        )
+        if state is not None:
+            _restore(session, state)
+        _learn(session, resume, progress)
+        final = session.evaluator.evaluation_at(session.student.num_timesteps) or session.evaluator.run_evaluation()
+        target_eval = _target_evaluation(config, session.student, session.streams.evaluation)
+        session.save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
+    finally:  # always, so that subprocess sub-environments never outlive the run
+        session.vec_env.close()
+    metrics = _metrics(session, final, target_eval)
+    checkpoints.write_outputs(out, session.student, teacher.state_dict(), metrics)
+    return metrics
+
+
+def _open(config: RunConfig, out: Path, teacher: Teacher, test_tasks: np.ndarray) -> _Session:
+    """The run's sub-environments (the student's view of the privileged dict when its experts read it), the
+    curriculum and the evaluation callbacks."""
+    streams, privileged = Streams(config.seed), config.reads_privileged
     train_kwargs = {**config.env_kwargs, "observation_mode": "privileged"} if privileged else config.env_kwargs
     vec_env: VecEnv = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, train_kwargs, config.batched)
     if privileged:  # the experts read the privileged dict, the student its "student" part
@@ -557,107 +630,99 @@ def _train(
             feasible, target = probe.unwrapped.feasible, _target_protocol(config, probe.unwrapped, out, streams)
         finally:
             probe.close()
-        curriculum = CurriculumCallback(teacher, feasible=feasible)
-        clock = (lambda: curriculum.trained_steps) if config.budget == "trained-steps" else None
-        evaluator = EvalCallback(
-            config.env,
-            test_tasks,
-            config.eval_every,
-            out / "eval.csv",
-            config.env_kwargs,
-            seed=streams.evaluation,
-            clock=clock,
-            trained=lambda: curriculum.trained_steps_now,
-            target=target,
-        )
-        cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
-        run_exact = True  # every resume so far continued exactly
-        if resume:
-            model, state = _load_checkpoint(checkpoint, algo, vec_env, config, say)
-            run_exact = state["exact"]
-            try:
-                teacher.load_state_dict(state["teacher"])
-            except (KeyError, ValueError) as exc:  # a state saved by another teacher, or by an earlier teachrl
-                raise RunError(f"cannot resume '{out}': {exc.args[0] if exc.args else exc}; start it again") from None
-            curriculum.load_state_dict(state["curriculum"])
-            evaluator.load_state_dict(state["evaluator"])
-        else:
-            (out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
-            model = _new_student(config, algo, vec_env, out, streams.student, cuda)
-            if config.init_model:
-                try:
-                    model.set_parameters(config.init_model, exact_match=True, device=model.device)
-                except (OSError, ValueError, RuntimeError) as exc:
-                    raise RunError(f"cannot start from '{config.init_model}': {' '.join(str(exc).split())}") from None
-            curriculum.prime(vec_env)
-        kick = _kickstart_callback(config, model, teacher.task_space, curriculum, evaluator, privileged, resume)
-        if resume:
-            if kick is not None:
-                kick.load_state_dict(state["kickstart"], vec_env)
-            _restore_envs(model, vec_env, state["envs"], curriculum, streams)
-            _set_rng_states(model, state["rng"])  # last: nothing after it draws from them before learn()
-            checkpoints.truncate_rows_after(out / "eval.csv", model.num_timesteps)
-            checkpoints.truncate_rows_after(out / "eval_target.csv", model.num_timesteps)
-
-        def save_checkpoint(exact: bool = True) -> None:
-            # Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
-            # checkpoint or the new one, never a mix (students.checkpoints).
-            staging = checkpoints.stage(out)
-            model.save(staging / "model.zip")
-            if config.save_replay_buffer and hasattr(model, "save_replay_buffer"):
-                model.save_replay_buffer(staging / "replay_buffer.pkl")
-            state = {
-                "teacher": teacher.state_dict(),
-                "curriculum": curriculum.state_dict(),
-                "evaluator": evaluator.state_dict(),
-                "envs": vec_env.env_method("snapshot"),
-                "rng": _rng_states(model),
-                "kickstart": None if kick is None else kick.state_dict(),
-                "exact": exact and run_exact,
-            }
-            with (staging / "state.pkl").open("wb") as handle:
-                pickle.dump(state, handle)
-            with (staging / "teacher.pkl").open("wb") as handle:  # the teacher alone, for a user to inspect
-                pickle.dump(state["teacher"], handle)
-            progress_record = {
-                "timesteps": model.num_timesteps,
-                "episodes": curriculum.stats.episodes,
-                "exact": state["exact"],
-            }
-            checkpoints.write_json(staging / "progress.json", progress_record)  # last: the staged checkpoint is complete
-            checkpoints.swap_in(out)
-
-        with checkpoints.StopRequest() as stop:
-            saver = _CheckpointCallback(save_checkpoint, config.checkpoint_every, resume, stop, clock)
-            # the kickstart callback first: it reads the level each sub-env played before the curriculum moves on
-            callbacks: list[BaseCallback] = [*([kick] if kick else []), curriculum, evaluator, saver]
-            if curriculum.cycle:  # dcd's cycle starts each rollout after the checkpoint: a resume takes the same step
-                curriculum.cycle_on_rollout_start = False
-                callbacks.append(_RolloutCycle(curriculum))
-            if clock is not None:
-                callbacks.append(_BudgetStop(clock, config.steps))
-            if progress is not None:
-                callbacks.append(_ProgressCallback(progress, curriculum, evaluator, clock=clock))
-            try:
-                # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up
-                # the logger
-                cap = config.steps * (TRAINED_BUDGET_CAP if clock is not None else 1)
-                remaining = max(cap - model.num_timesteps, 0)
-                model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
-            except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
-                curriculum.flush_unscored()
-                save_checkpoint(exact=False)
-                raise
-        if saver.stopped:  # checkpoint saved at the rollout boundary
-            raise KeyboardInterrupt
-        # the final model's evaluation (one due at the last step was made after the last update, at the same step)
-        final = evaluator.evaluation_at(model.num_timesteps) or evaluator.run_evaluation()
-        target_eval = _target_evaluation(config, model, streams.evaluation)
-        save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
-    finally:  # always, so that subprocess sub-environments never outlive the run
+    except BaseException:
         vec_env.close()
-    metrics = {
-        "budget": config.budget,
+        raise
+    curriculum = CurriculumCallback(teacher, feasible=feasible)
+    clock = (lambda: curriculum.trained_steps) if config.budget == "trained-steps" else None
+    evaluator = EvalCallback(
+        config.env,
+        test_tasks,
+        config.eval_every,
+        out / "eval.csv",
+        config.env_kwargs,
+        seed=streams.evaluation,
+        clock=clock,
+        trained=lambda: curriculum.trained_steps_now,
+        target=target,
+    )
+    return _Session(config, out, streams, teacher, vec_env, curriculum, evaluator, clock)
+
+
+def _start(session: _Session, algo: type[BaseAlgorithm]) -> None:
+    """A new run: its ``config.yaml``, a new student (or one from ``init_model``), the first levels sent."""
+    config = session.config
+    (session.out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
+    session.model = _new_student(config, algo, session.vec_env, session.out, session.streams.student, cuda)
+    if config.init_model:
+        try:
+            session.model.set_parameters(config.init_model, exact_match=True, device=session.model.device)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise RunError(f"cannot start from '{config.init_model}': {' '.join(str(exc).split())}") from None
+    session.curriculum.prime(session.vec_env)
+
+
+def _resume(session: _Session, algo: type[BaseAlgorithm], say: Callable[[str], None]) -> dict[str, Any]:
+    """The checkpointed student and the teacher's and callbacks' states; returns the checkpoint's state for
+    :func:`_restore`."""
+    session.model, state = _load_checkpoint(session.out / "checkpoint", algo, session.vec_env, session.config, say)
+    session.exact = state["exact"]
+    try:
+        session.teacher.load_state_dict(state["teacher"])
+    except (KeyError, ValueError) as exc:  # a state saved by another teacher, or by an earlier teachrl
+        raise RunError(f"cannot resume '{session.out}': {exc.args[0] if exc.args else exc}; start it again") from None
+    session.curriculum.load_state_dict(state["curriculum"])
+    session.evaluator.load_state_dict(state["evaluator"])
+    return state
+
+
+def _restore(session: _Session, state: dict[str, Any]) -> None:
+    """A resume's last phase before learning: the kickstarting state, the sub-environments, the generators (last:
+    nothing after it draws from them before ``learn()``), and the evaluation rows past the checkpoint dropped."""
+    model = session.student
+    if session.kick is not None:
+        session.kick.load_state_dict(state["kickstart"], session.vec_env)
+    _restore_envs(model, session.vec_env, state["envs"], session.curriculum, session.streams)
+    _set_rng_states(model, state["rng"])
+    checkpoints.truncate_rows_after(session.out / "eval.csv", model.num_timesteps)
+    checkpoints.truncate_rows_after(session.out / "eval_target.csv", model.num_timesteps)
+
+
+def _learn(session: _Session, resume: bool, progress: Callable[[int, int, float | None], None] | None) -> None:
+    """SB3's ``learn()`` with the run's callbacks, up to the budget; a stop request ends it with a checkpoint and
+    ``KeyboardInterrupt``."""
+    config, model, curriculum, clock = session.config, session.student, session.curriculum, session.clock
+    with checkpoints.StopRequest() as stop:
+        saver = _CheckpointCallback(session.save_checkpoint, config.checkpoint_every, resume, stop, clock)
+        # the kickstart callback first: it reads the level each sub-env played before the curriculum moves on
+        callbacks: list[BaseCallback] = [*([session.kick] if session.kick else []), curriculum, session.evaluator, saver]
+        if curriculum.cycle:  # dcd's cycle starts each rollout after the checkpoint: a resume takes the same step
+            curriculum.cycle_on_rollout_start = False
+            callbacks.append(_RolloutCycle(curriculum))
+        if clock is not None:
+            callbacks.append(_BudgetStop(clock, config.steps))
+        if progress is not None:
+            callbacks.append(_ProgressCallback(progress, curriculum, session.evaluator, clock=clock))
+        try:
+            # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up
+            # the logger
+            cap = config.steps * (TRAINED_BUDGET_CAP if clock is not None else 1)
+            remaining = max(cap - model.num_timesteps, 0)
+            model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
+        except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
+            curriculum.flush_unscored()
+            session.save_checkpoint(exact=False)
+            raise
+    if saver.stopped:  # checkpoint saved at the rollout boundary
+        raise KeyboardInterrupt
+
+
+def _metrics(session: _Session, final: Evaluation, target_eval: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's ``metrics.json``."""
+    model, curriculum, teacher, evaluator = session.student, session.curriculum, session.teacher, session.evaluator
+    return {
+        "budget": session.config.budget,
         "timesteps": int(model.num_timesteps),
         "trained_steps": int(curriculum.trained_steps),
         "episodes_reported": curriculum.stats.episodes,
@@ -669,15 +734,13 @@ def _train(
         "teacher_updates": teacher.n_updates,
         "teacher_stats": teacher.stats(),
     }
-    checkpoints.write_outputs(out, model, teacher.state_dict(), metrics)
-    return metrics
 
 
 def _new_student(
     config: RunConfig, algo: type[BaseAlgorithm], vec_env: VecEnv, out: Path, seed: int, cuda: bool
 ) -> BaseAlgorithm:
     """A new student on the run's sub-environments, its draws seeded from the student stream; a kickstarted one with
-    a policy that takes the term and a buffer that records its minibatches (:mod:`students.auxiliary`)."""
+    a policy that takes the term and a buffer that records its minibatches (:mod:`students.loop.auxiliary`)."""
     hp = dict(config.hyperparams)
     policy = hp.pop("policy", "MlpPolicy")
     if config.kickstart:

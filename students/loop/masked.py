@@ -13,7 +13,7 @@ student's buffer before each step is stored; the buffer records it beside the tr
 
 Both record the indices of the minibatch they last gave out (``last_indices``, ``last_sample``), as the indexed
 buffers do for a plain student (:class:`IndexedRolloutBuffer`, :class:`IndexedReplayBuffer`: SB3's buffers, same
-draws), so that an extra loss term can read the same states (:mod:`students.auxiliary`, :mod:`students.kickstart`).
+draws), so that an extra loss term can read the same states (:mod:`students.loop.auxiliary`, :mod:`students.loop.kickstart`).
 
 We mask inside the update rather than discarding rollouts: a rollout mixes episodes of both kinds, and
 discarding it would also throw away the replayed levels' transitions.

@@ -8,7 +8,7 @@ a SAC student, a TD3 student, gSDE), the term is the mean squared distance betwe
 in the action space scaled to [-1, 1]. On-policy students (PPO, A2C) can add a value-distillation term,
 ``value_coef * (V_student(s) - V_expert(s))^2``, when the expert has a value head.
 
-How the term joins SB3's update: through the student's own forward pass (:mod:`students.auxiliary`). The student is
+How the term joins SB3's update: through the student's own forward pass (:mod:`students.loop.auxiliary`). The student is
 built with a policy whose update-time method (PPO/A2C: ``evaluate_actions``; SAC/TQC: the actor's
 ``action_log_prob``; TD3: the actor) hands what it just computed for the minibatch to :meth:`KickstartCallback.term`,
 and joins the term to the output SB3's loss reads, so that SB3's one backward pass, gradient clipping and optimiser
@@ -57,8 +57,8 @@ from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
 from curriculum.spaces import BoxTaskSpace
-from students.algorithms import algorithm_of
-from students.auxiliary import GaussianKL, StudentPass, actor_critic_pass, deterministic_action, set_term
+from students.loop.algorithms import algorithm_of
+from students.loop.auxiliary import GaussianKL, StudentPass, actor_critic_pass, deterministic_action, set_term
 
 #: the dict key of the observation a student of an asymmetric expert reads
 STUDENT_KEY = "student"

@@ -1,0 +1,1 @@
+"""Reading run folders: statistics, reports and plots."""

@@ -1,0 +1,1 @@
+"""Many runs: comparisons and their backends, the simulated-student benchmark, reproductions."""
