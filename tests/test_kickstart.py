@@ -269,6 +269,19 @@ def test_an_asymmetric_expert_reads_the_privileged_part_of_each_state_the_studen
         assert np.array_equal(kick._privileged["privileged"][row, i], task)  # point-mass: privileged = the task
 
 
+def test_a_restarted_sub_environment_replaces_its_part_of_the_student_view():
+    from students.loop.kickstart import StudentView
+
+    env = StudentView(make_vec_env("point-mass", 2, seed=0, env_kwargs={"observation_mode": "privileged", "horizon": 10}))
+    first = env.reset()
+    full = {key: np.full_like(value[1], 7.0) for key, value in env.full.items()}
+    student = env.restart(1, full)
+    assert np.array_equal(student, full["student"])
+    assert all(np.array_equal(env.full[key][1], full[key]) for key in full)
+    assert np.array_equal(env.full["student"][0], first[0])  # the other sub-environment untouched
+    env.close()
+
+
 def test_the_fused_gaussian_kl_back_propagates_as_autograd_does():
     from students.loop.auxiliary import GaussianKL, join
 

@@ -319,6 +319,14 @@ class StudentView(VecEnvWrapper):
         self.previous = None
         return full[self.key]
 
+    def restart(self, index: int, full: dict[str, np.ndarray]) -> np.ndarray:
+        """Sub-environment ``index`` restarted (a resume) on the privileged observation ``full``: keep it as that
+        sub-environment's ``full`` and return the student's part."""
+        if self.full is not None:
+            for key, value in full.items():
+                self.full[key][index] = value
+        return full[self.key]
+
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         obs, rewards, dones, infos = self.venv.step_wait()
         for info in infos:

@@ -877,10 +877,7 @@ def _restore_envs(
         if obs is None:
             continue
         if isinstance(vec_env, StudentView):  # the env gives the privileged dict; the student reads its part
-            if vec_env.full is not None:
-                for key, value in obs.items():
-                    vec_env.full[key][i] = value
-            obs = obs[vec_env.key]
+            obs = vec_env.restart(i, obs)
         last = model._last_obs
         if isinstance(last, dict):
             for key, value in obs.items():
