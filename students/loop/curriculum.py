@@ -67,6 +67,7 @@ from curriculum.base import (
 )
 from students.loop.algorithms import ON_POLICY, algorithm_of, discount_factor
 from students.loop.curriculum_log import CurriculumStats
+from students.loop.masked import MASKED_ALGORITHMS, StepMasked
 from students.loop.vec_env import stack_observations
 
 OFF_POLICY_GAE_LAMBDA = 0.95
@@ -173,9 +174,7 @@ class CurriculumCallback(BaseCallback):
         """Refuse a student that cannot do what the teacher asks of it: a teacher that trains the student only on
         some episodes (``masks_updates``: Robust PLR, ACCEL, SFL) needs a student whose buffer takes a step mask."""
         buffer = getattr(self.model, "rollout_buffer", None) or getattr(self.model, "replay_buffer", None)
-        if self.teacher.masks_updates and not hasattr(buffer, "step_mask"):
-            from students.loop.masked import MASKED_ALGORITHMS
-
+        if self.teacher.masks_updates and not isinstance(buffer, StepMasked):
             names = ", ".join(f"students.loop.masked.{cls.__name__}" for cls in MASKED_ALGORITHMS.values())
             raise ValueError(
                 f"teacher {type(self.teacher).__name__} trains the student only on some episodes, which a "
@@ -316,7 +315,7 @@ class CurriculumCallback(BaseCallback):
         position = buffer.pos if buffer is not None else self.num_timesteps
         student_buffer = buffer if buffer is not None else getattr(self.model, "replay_buffer", None)
         trained = [level.train for level in self._current]  # this step belongs to each sub-env's current level
-        if student_buffer is not None and hasattr(student_buffer, "step_mask"):  # a masked student's buffer
+        if isinstance(student_buffer, StepMasked):  # a masked student's
             student_buffer.step_mask[:] = trained
         self.trained_steps += self._unstored  # the previous step was stored, since training went on
         self._unstored = sum(trained)

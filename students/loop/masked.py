@@ -40,6 +40,13 @@ else:
     _OffPolicyBase = _OnPolicyBase = object
 
 
+class StepMasked:
+    """What a masked student's buffer declares: ``step_mask``, one flag per sub-environment (learn from the step
+    being added or not), which the curriculum callback sets at every step."""
+
+    step_mask: np.ndarray
+
+
 class _IndexedRollout:
     """Rollout-buffer mixin: records the indices of the minibatch it gives out last (``last_indices``, into the
     env-major flattened rollout), SB3's minibatches unchanged."""
@@ -59,7 +66,7 @@ class IndexedDictRolloutBuffer(_IndexedRollout, DictRolloutBuffer):
     """:class:`IndexedRolloutBuffer` for dict observations."""
 
 
-class _MaskedRollout(_IndexedRollout):
+class _MaskedRollout(_IndexedRollout, StepMasked):
     """Rollout-buffer mixin: minibatches leave out the transitions whose ``step_mask`` flag was off."""
 
     buffer_size: int
@@ -189,7 +196,7 @@ class IndexedDictReplayBuffer(_IndexedReplay, DictReplayBuffer):
     """:class:`IndexedReplayBuffer` for dict observations."""
 
 
-class _MaskedReplay(_IndexedReplay):
+class _MaskedReplay(_IndexedReplay, StepMasked):
     """Replay-buffer mixin that never samples the transitions whose ``step_mask`` flag was off."""
 
     buffer_size: int
