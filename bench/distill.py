@@ -77,6 +77,12 @@ def _distill_job(settings: dict[str, Any], folder: Path, finetune: bool) -> str:
     return str(folder)
 
 
+def variant_label(spec: dict[str, Any]) -> str:
+    """A DAgger row's name: its teacher, and the settings it changes from ``cli.py distill``'s defaults."""
+    changed = "".join(f", {key}={value}" for key, value in spec.items() if key not in ("teacher", "steps"))
+    return f"DAgger ({spec['teacher']} teacher{changed})"
+
+
 def distill_all(setup: dict[str, Any], out: Path, workers: int) -> None:
     jobs = []
     for seed in setup["seeds"]:
@@ -93,6 +99,7 @@ def distill_all(setup: dict[str, Any], out: Path, workers: int) -> None:
                 "test_set": setup["test_set"],
                 "finetune_steps": setup["finetune"]["steps"] if finetune else 0,
                 "hp": dict(setup.get("hp", {})),
+                **{key: value for key, value in spec.items() if key not in ("teacher", "steps")},  # e.g. fit
             }
             jobs.append((settings, run_folder(out / "distilled", setup["env"], spec["teacher"], variant, seed), finetune))
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -113,9 +120,9 @@ def summary(setup: dict[str, Any], out: Path) -> pd.DataFrame:
     rows_spec = [("privileged expert (PPO)", out / "experts", setup["expert"]["teacher"], "ppo", 0, 0)]
     rows_spec.append(("PPO from scratch, student view", out / "scratch", setup["scratch"]["teacher"], "ppo", 0, 0))
     for variant, spec in setup["distill"].items():
-        rows_spec.append((f"DAgger ({spec['teacher']} teacher)", out / "distilled", spec["teacher"], variant, expert_steps, 0))
+        rows_spec.append((variant_label(spec), out / "distilled", spec["teacher"], variant, expert_steps, 0))
     source = setup["distill"][setup["finetune"]["from"]]
-    label = f"DAgger ({source['teacher']} teacher) + PPO fine-tuning"
+    label = f"{variant_label(source)} + PPO fine-tuning"
     rows_spec.append((label, out / "distilled", source["teacher"], "dagger-ft", expert_steps, source["steps"]))
     expert_folders = {seed: run_folder(out / "experts", env, setup["expert"]["teacher"], "ppo", seed) for seed in seeds}
     experts = {seed: yaml.safe_load((folder / "metrics.json").read_text()) for seed, folder in expert_folders.items()}
@@ -155,7 +162,7 @@ def plot(setup: dict[str, Any], out: Path, path: Path) -> None:
     source = setup["distill"][setup["finetune"]["from"]]
     lines = [("privileged expert", out / "experts", setup["expert"]["teacher"], "ppo", 0)]
     lines.append(("PPO from scratch (student view)", out / "scratch", setup["scratch"]["teacher"], "ppo", 0))
-    lines += [(f"DAgger, {s['teacher']} teacher", out / "distilled", s["teacher"], v, 0) for v, s in setup["distill"].items()]
+    lines += [(variant_label(s), out / "distilled", s["teacher"], v, 0) for v, s in setup["distill"].items()]
     lines.append(("DAgger + PPO fine-tuning", out / "distilled", source["teacher"], "dagger-ft", source["steps"]))
     figure = Figure(figsize=(7, 4.2))
     axis = figure.add_subplot()
