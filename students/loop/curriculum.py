@@ -182,6 +182,7 @@ class CurriculumCallback(BaseCallback):
             )
 
         self.algorithm = algorithm_of(self.model)  # what the student is: on- or off-policy, where its values come from
+        self.gamma = discount_factor(self.model)  # read once per learn(), not at every step
         if self.cycle and not self.algorithm.on_policy:
             raise ValueError(cycle_problem(self.teacher, type(self.model).__name__))
 
@@ -324,7 +325,7 @@ class CurriculumCallback(BaseCallback):
             self._record_steps()
         rewards = np.asarray(self.locals["rewards"], dtype=np.float64)
         self._discounted += self._discount * rewards
-        self._discount *= discount_factor(self.model)
+        self._discount *= self.gamma
         self._returns += rewards
         self._lengths += 1
         for i, (done, info) in enumerate(zip(self.locals["dones"], self.locals["infos"], strict=True)):
@@ -361,7 +362,7 @@ class CurriculumCallback(BaseCallback):
         assert self.algorithm.values is not None
         values = self.algorithm.values(self.model, stack_observations([*states, info["terminal_observation"]]))
         last = values[-1] if truncated else 0.0
-        advantages = gae(np.array(rewards), values[:-1], last, discount_factor(self.model), OFF_POLICY_GAE_LAMBDA)
+        advantages = gae(np.array(rewards), values[:-1], last, self.gamma, OFF_POLICY_GAE_LAMBDA)
         partial = _Partial()
         partial.add(advantages, values[:-1])
         return partial.scores()
