@@ -254,6 +254,20 @@ def test_resume_after_kill_9_continues_exactly(expert, tmp_path):
     assert (whole / "eval.csv").read_bytes() == (cut / "eval.csv").read_bytes()
 
 
+def test_a_folder_from_before_the_fit_setting_resumes_as_it_ran(expert, tmp_path):
+    """A distill.yaml without ``fit`` was written when every pass fitted the whole dataset: it resumes with
+    ``fit=dataset`` and is refused, naming the difference, with the new default."""
+    distill(toy_config(expert, fit="dataset", steps=400, checkpoint_every=200), tmp_path / "run")
+    saved = tmp_path / "run" / "distill.yaml"
+    settings = yaml.safe_load(saved.read_text())
+    del settings["fit"]
+    saved.write_text(yaml.safe_dump(settings, sort_keys=False))
+    with pytest.raises(DistillError, match=r"other settings \(fit: dataset there, round asked; steps: 400 there"):
+        distill(toy_config(expert, steps=600, checkpoint_every=200), tmp_path / "run", resume=True)
+    metrics = distill(toy_config(expert, fit="dataset", steps=400, checkpoint_every=200), tmp_path / "run", resume=True)
+    assert metrics["timesteps"] >= 400
+
+
 def test_finetuning_starts_from_the_distilled_student(expert, tmp_path):
     distill(toy_config(expert), tmp_path / "run")
     config = RunConfig(

@@ -324,3 +324,26 @@ def test_a_run_on_such_an_env_resumes_and_accounts_for_every_episode(tmp_path):
     assert metrics["episodes_reported"] > 300
     steps = [int(r.split(",")[0]) for r in (tmp_path / "run" / "eval.csv").read_text().splitlines()[1::4]]
     assert steps == [600, 1200, 1800, 2400, metrics["timesteps"]]  # each once; the last is the final model's
+
+
+def test_a_checkpoint_pickled_before_the_rooms_resumes_exactly(tmp_path):
+    """A checkpoint written before ``students/`` was split into rooms names its classes under the old modules
+    (``students.curriculum``, ``students.masked``, ...); it resumes, and exactly."""
+    from students.run.checkpoints import MOVED_MODULES
+
+    config = point_mass("sac", "plr", 2600, teacher_params={"buffer_size": 6, "cycle": "episode"}, eval_every=600)
+    whole = train(config, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", progress=interrupt_at(1000))
+    renamed = 0
+    for name in ("state.pkl", "replay_buffer.pkl"):  # protocol 2 names each class as "module\nname\n"
+        path = tmp_path / "cut" / "checkpoint" / name
+        raw = pickle.dumps(pickle.loads(path.read_bytes()), protocol=2)
+        for old, new in MOVED_MODULES.items():
+            renamed += raw.count(f"{new}\n".encode())
+            raw = raw.replace(f"{new}\n".encode(), f"{old}\n".encode())
+        path.write_bytes(raw)
+    assert renamed >= 3  # the curriculum state, the evaluator and the replay buffer's class at least
+    with pytest.raises(ModuleNotFoundError):
+        pickle.loads((tmp_path / "cut" / "checkpoint" / "state.pkl").read_bytes())
+    assert train(config, tmp_path / "cut", resume=True) == whole

@@ -38,6 +38,32 @@ RUN_OUTPUTS = (
 REQUIRED = ("model.zip", "state.pkl")
 
 
+#: modules of ``students/`` before it was split into rooms (commit e75580a): checkpoints, teacher files and replay
+#: buffers written then pickle their classes under these names, and :func:`load_pickle` reads them under the new ones
+MOVED_MODULES = {
+    **{f"students.{name}": f"students.loop.{name}" for name in (
+        "algorithms", "auxiliary", "callbacks", "curriculum", "curriculum_log", "evaluation", "kickstart", "masked",
+        "vec_env")},
+    **{f"students.{name}": f"students.run.{name}" for name in ("checkpoints", "distill", "lock")},
+    **{f"students.{name}": f"students.experiments.{name}" for name in ("compare", "reproduce", "simulate")},
+    **{f"students.{name}": f"students.analysis.{name}" for name in ("report", "stats")},
+    "students.run": "students.run.train",  # the flat run.py; nothing pickles the package students.run itself
+}
+
+
+class _MovedUnpickler(pickle.Unpickler):
+    """An unpickler that finds a class under its module's name since the split (:data:`MOVED_MODULES`)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(MOVED_MODULES.get(module, module), name)
+
+
+def load_pickle(path: Path) -> Any:
+    """The object pickled in ``path``, with classes pickled under a module's old name found under its new one."""
+    with Path(path).open("rb") as handle:
+        return _MovedUnpickler(handle).load()
+
+
 class CheckpointError(ValueError):
     """A checkpoint that cannot be resumed from."""
 

@@ -591,17 +591,30 @@ def _check_folder(config: DistillConfig, out: Path, resume: bool) -> None:
         raise DistillError(f"'{out}' already holds a run; continue it with --resume or choose another --out")
     if resume and not (saved.exists() or (out / "config.yaml").exists()):
         raise DistillError(f"--resume: '{out}' holds no distillation to resume")
-    if resume and saved.exists() and yaml.safe_load(saved.read_text()) != _plain(config.settings()):
-        raise DistillError(f"'{out}' holds a distillation with other settings ({saved})")
+    if resume and saved.exists():
+        kept, asked = _saved_settings(saved), _plain(config.settings())
+        if kept != asked:
+            differ = "; ".join(
+                f"{key}: {kept.get(key, '-')} there, {asked.get(key, '-')} asked"
+                for key in sorted(set(kept) | set(asked), key=str) if kept.get(key) != asked.get(key)
+            )
+            raise DistillError(f"'{out}' holds a distillation with other settings ({differ})")
     if resume and not checkpoints.saved_checkpoint(out) and (out / "checkpoint").exists():
         raise DistillError(checkpoints.resume_problem(out) or f"'{out}/checkpoint' cannot be resumed")
+
+
+def _saved_settings(path: Path) -> dict[str, Any]:
+    """A folder's ``distill.yaml``; one written before the ``fit`` setting existed fitted every row of its dataset
+    each pass, so it reads as ``fit: dataset``."""
+    saved = yaml.safe_load(path.read_text()) or {}
+    saved.setdefault("fit", "dataset")
+    return saved
 
 
 def _resume(distiller: Distiller, out: Path) -> None:
     """The checkpoint's state, and the evaluation rows past it dropped."""
     try:
-        with (out / "checkpoint" / "state.pkl").open("rb") as handle:
-            state = pickle.load(handle)
+        state = checkpoints.load_pickle(out / "checkpoint" / "state.pkl")
     except Exception as exc:  # truncated, empty or garbage
         raise DistillError(checkpoints.damaged(out / "checkpoint" / "state.pkl", exc)) from None
     distiller.load_state_dict(state)

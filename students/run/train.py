@@ -18,6 +18,7 @@ Run folder (``out``, by default ``results/<experiment>/<env>/<teacher>/<student>
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import pickle
@@ -772,19 +773,27 @@ def _load_checkpoint(
     if hasattr(model, "load_replay_buffer") and config.save_replay_buffer:
         if buffer.exists():
             try:
-                model.load_replay_buffer(buffer)
+                _load_replay_buffer(model, buffer)
             except Exception as exc:
                 raise RunError(checkpoints.damaged(buffer, exc)) from None
         else:
             say(f"'{buffer}' is missing: resuming with an empty replay buffer, so the run no longer continues exactly")
             exact = False
     try:
-        with (checkpoint / "state.pkl").open("rb") as handle:
-            state = pickle.load(handle)
+        state = checkpoints.load_pickle(checkpoint / "state.pkl")
         state["exact"] = bool(state.get("exact", True)) and exact
     except Exception as exc:  # truncated, empty or garbage: EOFError, UnpicklingError, ...
         raise RunError(checkpoints.damaged(checkpoint / "state.pkl", exc)) from None
     return model, state
+
+
+def _load_replay_buffer(model: Any, path: Path) -> None:
+    """SB3's ``load_replay_buffer``; a buffer pickled under a module's old name (before the rooms) is read with
+    :func:`checkpoints.load_pickle` and handed to SB3 re-pickled, so SB3's own after-load steps still run."""
+    try:
+        model.load_replay_buffer(path)
+    except ModuleNotFoundError:
+        model.load_replay_buffer(io.BytesIO(pickle.dumps(checkpoints.load_pickle(path))))
 
 
 def _target_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> dict[str, Any] | None:
