@@ -27,7 +27,7 @@ from students.run.checkpoints import disk_full
 from students.experiments.compare import CompareConfig
 from students.run.distill import DistillConfig
 from students.config import check_writable_dir, check_writable_file, format_seeds, parse_key_values, parse_yaml_values
-from students.run.train import RunConfig
+from students.run.train import ResolvedRun, RunConfig
 from students.experiments.simulate import SimulateConfig
 
 console = Console()
@@ -241,12 +241,12 @@ def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, threads, **s
         teacher_class(asked["teacher"])
         if teacher_param:  # typed against the teacher's parameters
             asked["teacher_params"] = parse_teacher_params(asked["teacher_params"], asked["teacher"])
-        config = RunConfig(**asked).resolve()
-        folder = out or default_run_dir(config, experiment)
+        resolved = RunConfig(**asked).resolve()
+        folder = out or default_run_dir(resolved.config, experiment)
         check_writable_dir(folder, "--out")
-        check_run_dir(config, folder, resume)
-    limit_threads(threads, config.device)
-    _train(config, folder, resume)
+        check_run_dir(resolved.config, folder, resume)
+    limit_threads(threads, resolved.config.device)
+    _train(resolved, folder, resume)
 
 
 def with_progress(label: str, total: int, folder: Path, work: Any) -> dict[str, Any]:
@@ -278,10 +278,11 @@ def with_progress(label: str, total: int, folder: Path, work: Any) -> dict[str, 
     return metrics
 
 
-def _train(config: RunConfig, folder: Path, resume: bool) -> None:
+def _train(resolved: ResolvedRun, folder: Path, resume: bool) -> None:
     from students.run.train import train
 
-    work = lambda report: train(config, folder, resume, report, console.print)  # noqa: E731
+    config = resolved.config
+    work = lambda report: train(resolved, folder, resume, report, console.print)  # noqa: E731
     with_progress(f"{config.teacher} -> {config.student}", config.steps, folder, work)
 
 
@@ -517,13 +518,14 @@ def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resu
         options["teacher_params"] = parse_key_values(teacher_param, "--teacher-param") or None
         options["hp"] = parse_yaml_values(hp, "--hp") or None
         options["env_kwargs"] = parse_yaml_values(env_kwarg, "--env-kwarg") or None
-        config = load_distill_config(config_path, options)
-        folder = out or default_run_dir(config.run_config(), experiment)
+        resolved = load_distill_config(config_path, options)
+        config = resolved.config
+        folder = out or default_run_dir(resolved.run_config(), experiment)
         check_writable_dir(folder, "--out")
-        tuned = finetune_plan(config, folder, out is None, resume) if config.finetune_steps else None
+        tuned = finetune_plan(resolved, folder, out is None, resume) if config.finetune_steps else None
     limit_threads(threads, config.device)
     metrics = with_progress(
-        "dagger", config.steps, folder, lambda report: distill(config, folder, resume, report, console.print)
+        "dagger", config.steps, folder, lambda report: distill(resolved, folder, resume, report, console.print)
     )
     console.print(f"{100 * metrics['distill']['expert_action_share']:.0f}% of the executed actions were the expert's")
     if tuned is not None:

@@ -220,8 +220,10 @@ def throughput(steps: int, dataset_size: int, out: Path) -> None:
     expert_dir = throughput_expert(setup, out)
     timings = {}  # fit mode -> (collection s, fit s)
     for mode in FITS:
-        config = DistillConfig(expert=str(expert_dir), history=setup["history"], dataset_size=dataset_size, fit=mode).resolve()
-        distiller = Distiller(config, out / "throughput")  # nothing is written there: no evaluation, no checkpoint
+        asked = DistillConfig(expert=str(expert_dir), history=setup["history"], dataset_size=dataset_size, fit=mode)
+        resolved = asked.resolve()
+        config = resolved.config
+        distiller = Distiller(resolved, out / "throughput")  # nothing is written there: no evaluation, no checkpoint
         distiller.start()
         while len(distiller.dataset) < config.dataset_size:  # a full dataset: the fit's worst case
             distiller.collect()

@@ -25,7 +25,7 @@ from students.loop.kickstart import (
     policy_distribution,
 )
 from students.loop.auxiliary import auxiliary_kwargs
-from students.run.train import RunConfig, train
+from students.run.train import RunConfig, RunError, train
 from students.loop.vec_env import make_vec_env
 from tests.test_runs import interrupt_at, point_mass, same
 
@@ -156,7 +156,7 @@ def test_each_state_takes_the_expert_of_its_episode_task(experts):
 
 def test_privileged_expert_teaches_a_student_that_reads_its_part(tmp_path, experts):
     config = kicked("ppo", experts / "privileged", 1024)
-    assert config.kickstart_reads_privileged()
+    assert config.resolve().reads_privileged
     metrics = train(config, tmp_path / "run")
     assert metrics["episodes_reported"] > 0
     student = PPO.load(tmp_path / "run" / "model.zip", device="cpu")
@@ -305,3 +305,27 @@ def test_a_trpo_student_is_refused_kickstarting_in_one_line(tmp_path, experts):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code != 0 and "takes no kickstarting term" in result.output, result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_command_resolves_once_builds_one_teacher_and_loads_each_expert_once(tmp_path, experts, monkeypatch):
+    """``cli.py run`` checks the settings once: the teacher is built once and every expert loaded once (checked on
+    the CPU, then moved to the student's device); the config it was given is left as given."""
+    import students.loop.kickstart as kickstart_module
+    import students.run.train as train_module
+
+    built, loaded = [], []
+    teacher_for, load_policy = train_module.teacher_for, kickstart_module.load_policy
+    monkeypatch.setattr(train_module, "teacher_for", lambda *a, **k: (built.append(a[0]), teacher_for(*a, **k))[1])
+    monkeypatch.setattr(kickstart_module, "load_policy", lambda *a, **k: (loaded.append(a[0]), load_policy(*a, **k))[1])
+    args = ["run", "--env", "point-mass", "--teacher", "alp-gmm", "--student", "ppo", "--steps", "256", "--n-envs", "2"]
+    args += ["--hp", "n_steps=128", "--hp", "batch_size=64", "--eval-every", "256", "--device", "cpu"]
+    args += ["--kickstart", str(experts / "ppo"), "--kickstart", str(experts / "ppo"), "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert built == ["alp-gmm"] and len(loaded) == 2
+    config = kicked("ppo", experts / "ppo", 256)
+    resolved = config.resolve()
+    assert config.hyperparams == {} and resolved.config.hyperparams["n_steps"] == 128
+    train(resolved, tmp_path / "again")
+    with pytest.raises(RunError, match="has trained already"):
+        train(resolved, tmp_path / "twice")

@@ -148,7 +148,7 @@ class CompareConfig:
                         "checkpoint_every": self.checkpoint_every,
                     }
                     config = RunConfig(**{**settings, **{k: v for k, v in variant.items() if k != "hp"}})
-                    configs.append(config.resolve())
+                    configs.append(config.resolve().config)
         return configs
 
     def student_variants(self) -> dict[str, dict[str, Any]]:

@@ -272,19 +272,20 @@ def observation_route(expert_obs: spaces.Space, student_obs: spaces.Space, privi
     )
 
 
-def check_experts(
+def load_experts(
     specs: list[ExpertSpec],
     task_space: BoxTaskSpace,
     student_obs: spaces.Space,
     action_space: spaces.Space,
     privileged_obs: spaces.Space | None,
-) -> bool:
-    """Check every expert against the run before anything is written; return whether they read the privileged dict.
+) -> tuple[list[BasePolicy], bool]:
+    """Load every expert (on the CPU) and check it against the run before anything is written; return the
+    policies and whether they read the privileged dict.
 
     :raises KickstartError: a bad path, region, coefficient, action space or observation; experts that disagree on
         the observation they read
     """
-    routes = set()
+    routes, policies = set(), []
     for spec in specs:
         if not (math.isfinite(spec.coef) and spec.coef >= 0):
             raise KickstartError(f"kickstart coefficient of '{spec.path}' must be a number >= 0, got {spec.coef}")
@@ -295,9 +296,10 @@ def check_experts(
                 f"expert '{spec.path}' acts in {policy.action_space}, the student in {action_space}: they must match"
             )
         routes.add(observation_route(policy.observation_space, student_obs, privileged_obs))
+        policies.append(policy)
     if len(routes) > 1:
         raise KickstartError("all experts must read the same observation (all the student's, or all the privileged dict)")
-    return bool(routes and routes.pop())
+    return policies, bool(routes and routes.pop())
 
 
 # -- the student's view of a privileged environment --------------------------------------------------------------------

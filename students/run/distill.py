@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -57,11 +57,12 @@ import torch as th
 import yaml
 from stable_baselines3 import PPO
 from stable_baselines3.common.logger import configure as configure_logger
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from curriculum.base import Feedback, Teacher
-from curriculum.registry import make_teacher, teacher_for
+from curriculum.registry import teacher_for
 from curriculum.seeding import Streams
 from environments.history import FrameHistory
 from environments.registry import env_entry, make_env
@@ -71,7 +72,7 @@ from students.config import range_error, setting
 from students.loop.evaluation import Evaluation, append_eval_rows, evaluate
 from students.loop.kickstart import KickstartError, load_policy, model_path
 from students.run.lock import FolderLock
-from students.run.train import RunConfig, settings_error
+from students.run.train import ResolvedRun, RunConfig, settings_error
 
 BETA_SCHEDULES = ("linear:ROUNDS", "exp:P", "a constant in [0, 1]")
 LOSSES = ("mse", "nll")
@@ -170,8 +171,9 @@ class DistillConfig:
     hp: dict[str, Any] = field(default_factory=dict)  # the PPO student's hyperparameters (policy_kwargs, gamma...)
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # default: the expert's, in plain observation mode
 
-    def resolve(self) -> DistillConfig:
-        """Check every setting, the expert against the environment's privileged view, the teacher and the student.
+    def resolve(self) -> ResolvedDistill:
+        """Check every setting, the expert against the environment's privileged view, the teacher and the student,
+        and resolve them once (:class:`ResolvedDistill`). The config itself is left as given.
 
         :raises DistillError: the first problem, in one line (nothing is written)
         """
@@ -190,30 +192,30 @@ class DistillConfig:
         if not self.expert:
             raise DistillError("no expert given (--expert RUN_DIR or model.zip)")
         try:
-            self.expert_zip = model_path(Path(self.expert), "expert")
-            self.policy = load_policy(self.expert_zip, role="expert")
+            expert_zip = model_path(Path(self.expert), "expert")
+            policy = load_policy(expert_zip, role="expert")
         except KickstartError as exc:
             raise DistillError(str(exc)) from None
-        folder = Path(self.expert) if Path(self.expert).is_dir() else self.expert_zip.parent
+        folder = Path(self.expert) if Path(self.expert).is_dir() else expert_zip.parent
         run_config = folder / "config.yaml"
         expert_run = yaml.safe_load(run_config.read_text()) if run_config.exists() else {}
-        self.env = self.env or expert_run.get("env", "")
-        if not self.env:
+        env_name = self.env or expert_run.get("env", "")
+        if not env_name:
             raise DistillError(f"expert '{self.expert}' is not in a run folder: give its environment with --env")
-        if not env_entry(self.env).trainable:
-            raise DistillError(f"environment '{self.env}' cannot train an RL student (it is a teacher benchmark)")
+        if not env_entry(env_name).trainable:
+            raise DistillError(f"environment '{env_name}' cannot train an RL student (it is a teacher benchmark)")
         base = {k: v for k, v in expert_run.get("env_kwargs", {}).items() if k not in ("observation_mode", "history")}
         base = {**base, **self.env_kwargs}
         base.pop("observation_mode", None)
-        self.history = int(base.pop("history", self.history))
-        self.env_kwargs = {**base, **({"history": self.history} if self.history else {})}
-        self._check_spaces(base)
-        self.hyperparams = resolve_hyperparams("ppo", self.env, self.hp)
-        self.hyperparams.pop("policy", None)
-        env = make_env(self.env, **base)
+        history = int(base.pop("history", self.history))
+        config = replace(self, env=env_name, history=history, env_kwargs={**base, **({"history": history} if history else {})})
+        expert_reads = config._check_spaces(base, policy)
+        hyperparams = resolve_hyperparams("ppo", env_name, self.hp)
+        hyperparams.pop("policy", None)
+        env = make_env(env_name, **base)
         try:
-            self.test_tasks = env.test_set(self.test_set)
-            teacher = make_teacher(self.teacher, env.task_space, **self.teacher_params)
+            test_tasks = env.test_set(self.test_set)
+            teacher = teacher_for(self.teacher, env, Streams(self.seed).teacher, **self.teacher_params)
         finally:
             env.close()
         if teacher.required_scores:
@@ -221,11 +223,11 @@ class DistillConfig:
                 f"teacher '{self.teacher}' needs the student's {', '.join(teacher.required_scores)} score, which "
                 "distillation does not provide (it gives return and success); choose another teacher"
             )
-        return self
+        return ResolvedDistill(config, expert_zip, policy, expert_reads, hyperparams, test_tasks, teacher)
 
-    def _check_spaces(self, base: dict[str, Any]) -> None:
+    def _check_spaces(self, base: dict[str, Any], policy: BasePolicy) -> str:
         """The expert must read the environment's privileged dict (or its plain view); the student's view must be
-        the dict's ``student`` part with its history."""
+        the dict's ``student`` part with its history. Return what the expert reads: ``privileged`` or ``student``."""
         try:
             privileged = make_env(self.env, **base, observation_mode="privileged")
         except (TypeError, ValueError) as exc:
@@ -236,48 +238,70 @@ class DistillConfig:
             env.close()
         if not isinstance(spaces[0], gym.spaces.Dict) or "student" not in spaces[0].spaces:
             raise DistillError(f"environment '{self.env}' gives no {{student, privileged}} dict in privileged mode")
-        if self.policy.observation_space == spaces[0]:
-            self.expert_reads = "privileged"
-        elif self.policy.observation_space == spaces[0]["student"]:
-            self.expert_reads = "student"
+        if policy.observation_space == spaces[0]:
+            reads = "privileged"
+        elif policy.observation_space == spaces[0]["student"]:
+            reads = "student"
         else:
             raise DistillError(
-                f"expert '{self.expert}' reads {self.policy.observation_space}; the environment's privileged view is "
+                f"expert '{self.expert}' reads {policy.observation_space}; the environment's privileged view is "
                 f"{spaces[0]} (check --env-kwarg: the expert must be trained on this view, e.g. with --obs privileged)"
             )
-        if self.policy.action_space != spaces[2] or not isinstance(spaces[2], gym.spaces.Box):
-            raise DistillError(f"expert acts in {self.policy.action_space}; the student needs the env's Box {spaces[2]}")
+        if policy.action_space != spaces[2] or not isinstance(spaces[2], gym.spaces.Box):
+            raise DistillError(f"expert acts in {policy.action_space}; the student needs the env's Box {spaces[2]}")
         if spaces[1] != spaces[0]["student"]:
             raise DistillError(f"the plain observation {spaces[1]} is not the privileged dict's student part")
         try:
             FrameHistory(spaces[1], spaces[2], self.history) if self.history else None
         except ValueError as exc:
             raise DistillError(str(exc)) from None
-
-    def run_config(self) -> RunConfig:
-        """The run folder's ``config.yaml``: a PPO student on the student's view, named ``dagger``."""
-        return RunConfig(
-            env=self.env,
-            teacher=self.teacher,
-            student="dagger",
-            algo="ppo",
-            steps=self.steps,
-            seed=self.seed,
-            n_envs=self.n_envs,
-            device=self.device,
-            teacher_params=dict(self.teacher_params),
-            hp_overrides={k: str(v) for k, v in self.hp.items()},
-            env_kwargs=dict(self.env_kwargs),
-            eval_every=self.eval_every,
-            test_set=self.test_set,
-            checkpoint_every=self.checkpoint_every,
-            hyperparams={"policy": "MlpPolicy", **self.hyperparams},
-        )
+        return reads
 
     def settings(self) -> dict[str, Any]:
         """The settings as given (for ``distill.yaml``)."""
         names = [f for f in self.__dataclass_fields__]
         return {name: getattr(self, name) for name in names}
+
+
+@dataclass
+class ResolvedDistill:
+    """A distillation checked and resolved once (:meth:`DistillConfig.resolve`), for one :func:`distill` call.
+
+    ``config`` is what ``distill.yaml`` records (its environment, history and env keywords filled in from the
+    expert's run); the rest is what checking it built: the expert's zip and frozen policy (on the CPU), what the
+    expert reads (``privileged`` or ``student``), the student's PPO hyperparameters, the test set, and the teacher
+    (it learns during the run, so a resolved distillation runs once).
+    """
+
+    config: DistillConfig
+    expert_zip: Path
+    policy: BasePolicy
+    expert_reads: str
+    hyperparams: dict[str, Any]
+    test_tasks: np.ndarray
+    teacher: Teacher
+    used: bool = False  # set by distill(): the teacher has learned since
+
+    def run_config(self) -> RunConfig:
+        """The run folder's ``config.yaml``: a PPO student on the student's view, named ``dagger``."""
+        config = self.config
+        return RunConfig(
+            env=config.env,
+            teacher=config.teacher,
+            student="dagger",
+            algo="ppo",
+            steps=config.steps,
+            seed=config.seed,
+            n_envs=config.n_envs,
+            device=config.device,
+            teacher_params=dict(config.teacher_params),
+            hp_overrides={k: str(v) for k, v in config.hp.items()},
+            env_kwargs=dict(config.env_kwargs),
+            eval_every=config.eval_every,
+            test_set=config.test_set,
+            checkpoint_every=config.checkpoint_every,
+            hyperparams={"policy": "MlpPolicy", **self.hyperparams},
+        )
 
 
 @dataclass
@@ -293,15 +317,16 @@ class _Episode:
 class Distiller:
     """The DAgger loop of one run (see the module docstring); :func:`distill` drives it."""
 
-    def __init__(self, config: DistillConfig, out: Path) -> None:
-        self.config, self.out = config, out
+    def __init__(self, resolved: ResolvedDistill, out: Path) -> None:
+        config = resolved.config
+        self.config, self.out, self.test_tasks = config, out, resolved.test_tasks
         streams = Streams(config.seed)
         self.streams = streams
         self.device = get_device(config.device)
         base = {k: v for k, v in config.env_kwargs.items() if k != "history"}
         self.envs = [make_env(config.env, **base, observation_mode="privileged") for _ in range(config.n_envs)]
-        self.expert = config.policy.to(self.device)  # loaded and checked by config.resolve()
-        self.teacher: Teacher = teacher_for(config.teacher, self.envs[0], streams.teacher, **config.teacher_params)
+        self.expert, self.expert_reads = resolved.policy.to(self.device), resolved.expert_reads
+        self.teacher: Teacher = resolved.teacher
         student_space = self.envs[0].observation_space["student"]
         self.histories = [
             FrameHistory(student_space, self.envs[0].action_space, config.history) if config.history else None
@@ -310,7 +335,7 @@ class Distiller:
         with th.random.fork_rng(devices=[]):  # initial weights from the student's stream, global generators untouched
             th.manual_seed(streams.student)
             probe = DummyVecEnv([lambda: make_env(config.env, **config.env_kwargs)])
-            self.model = PPO("MlpPolicy", probe, device=self.device, verbose=0, **config.hyperparams)
+            self.model = PPO("MlpPolicy", probe, device=self.device, verbose=0, **resolved.hyperparams)
         self.policy = self.model.policy
         self.optimizer = th.optim.Adam(self.policy.parameters(), lr=config.learning_rate)
         obs_shape, action_shape = self.model.observation_space.shape, self.envs[0].action_space.shape
@@ -318,7 +343,7 @@ class Distiller:
         self.dataset = Dataset(config.dataset_size, obs_shape[0], action_shape[0])
         self.rng = np.random.default_rng([streams.student, 1])  # action noise, beta mixing, minibatch order
         self.beta = BetaSchedule.parse(config.beta)
-        self.gamma = float(config.hyperparams.get("gamma", 0.99))
+        self.gamma = float(resolved.hyperparams.get("gamma", 0.99))
         self.steps = self.rounds = self.episodes = self.expert_steps = 0
         self.last_eval: tuple[int, Evaluation] | None = None
         self.losses: dict[str, float] = {}
@@ -353,7 +378,7 @@ class Distiller:
 
     # -- one round ----------------------------------------------------------------------------------------------
     def _expert_actions(self) -> np.ndarray:
-        if self.config.expert_reads == "privileged":
+        if self.expert_reads == "privileged":
             obs: Any = {key: np.stack([o[key] for o in self.raw_obs]) for key in self.raw_obs[0]}
         else:
             obs = np.stack([o["student"] for o in self.raw_obs])
@@ -469,7 +494,7 @@ class Distiller:
         def act(obs: np.ndarray) -> np.ndarray:
             return self.model.predict(obs, deterministic=True)[0]
 
-        evaluation = evaluate(act, config.env, config.test_tasks, self.streams.evaluation, config.env_kwargs)
+        evaluation = evaluate(act, config.env, self.test_tasks, self.streams.evaluation, config.env_kwargs)
         append_eval_rows(self.out / "eval.csv", self.steps, evaluation, self.steps)  # it learns from every step
         self.last_eval = (self.steps, evaluation)
         self.logger.record("eval/mastered_pct", evaluation.mastered_pct)
@@ -538,7 +563,7 @@ def _crossed(before: int, after: int, every: int) -> bool:
 
 
 def distill(
-    config: DistillConfig,
+    run: DistillConfig | ResolvedDistill,
     out: Path,
     resume: bool = False,
     progress: Callable[[int, int, float | None], None] | None = None,
@@ -551,11 +576,15 @@ def distill(
 
     The first Ctrl-C (or SIGTERM) stops at the end of the round with a checkpoint and raises ``KeyboardInterrupt``.
 
+    :param run: the settings, or the same already resolved (:meth:`DistillConfig.resolve`, once per run)
     :param progress: called with (steps, episodes, last mastered %) after every round
-    :raises DistillError: bad settings, a folder with another run, a resume without a checkpoint
+    :raises DistillError: bad settings, a folder with another run, a resume without a checkpoint; a resolved
+        distillation run before
     """
-    config.resolve()
-    out, say = Path(out), notify or (lambda _message: None)
+    resolved = run if isinstance(run, ResolvedDistill) else run.resolve()
+    if resolved.used:
+        raise DistillError("this resolved distillation has run already (its teacher learned): resolve its config again")
+    config, out, say = resolved.config, Path(out), notify or (lambda _message: None)
     _check_folder(config, out, resume)
     saved = out / "distill.yaml"
     with FolderLock(out):
@@ -563,13 +592,14 @@ def distill(
         if not resume and (saved.exists() or (out / "config.yaml").exists()):  # died before its first checkpoint
             say(f"'{out}' has no checkpoint (the distillation stopped before its first one): restarting it from step 0")
             checkpoints.remove_outputs(out, also=("distill.yaml",))
-        distiller = Distiller(config, out)
+        resolved.used = True
+        distiller = Distiller(resolved, out)
         try:
             if resume:
                 _resume(distiller, out)
             else:
                 saved.write_text(yaml.safe_dump(_plain(config.settings()), sort_keys=False))
-                (out / "config.yaml").write_text(yaml.safe_dump(_plain(asdict(config.run_config())), sort_keys=False))
+                (out / "config.yaml").write_text(yaml.safe_dump(_plain(asdict(resolved.run_config())), sort_keys=False))
                 distiller.start()
             _rounds(distiller, progress)
             if distiller.last_eval is None or distiller.last_eval[0] != distiller.steps:
@@ -660,7 +690,7 @@ def _metrics(distiller: Distiller, final: Evaluation) -> dict[str, Any]:
     }
 
 
-def load_distill_config(path: Path | None, options: dict[str, Any]) -> DistillConfig:
+def load_distill_config(path: Path | None, options: dict[str, Any]) -> ResolvedDistill:
     """A distillation's settings from a YAML file and options (not ``None``), resolved (see
     :meth:`DistillConfig.resolve`); ``teacher_params`` may be given as strings, parsed against the teacher."""
     from curriculum.registry import parse_teacher_params
@@ -673,7 +703,7 @@ def load_distill_config(path: Path | None, options: dict[str, Any]) -> DistillCo
     return config.resolve()
 
 
-def finetune_plan(config: DistillConfig, folder: Path, in_layout: bool, resume: bool) -> tuple[RunConfig, Path]:
+def finetune_plan(resolved: ResolvedDistill, folder: Path, in_layout: bool, resume: bool) -> tuple[ResolvedRun, Path]:
     """The PPO run that continues the student distilled into ``folder`` for ``finetune_steps`` steps (same view,
     teacher, seed and test set; its critic was warmed up during distillation), named ``dagger-ft``: beside the
     ``dagger`` student when ``folder`` follows the experiment layout (``.../<student>/seed<k>``), else in
@@ -683,12 +713,10 @@ def finetune_plan(config: DistillConfig, folder: Path, in_layout: bool, resume: 
     """
     from students.run.train import check_run_dir
 
-    tuned = config.run_config()
-    tuned.student, tuned.steps, tuned.init_model = "dagger-ft", config.finetune_steps, str(Path(folder) / "model.zip")
-    tuned.hyperparams = {}
-    tuned.resolve()
+    asked = replace(resolved.run_config(), student="dagger-ft", steps=resolved.config.finetune_steps, hyperparams={})
+    tuned = replace(asked, init_model=str(Path(folder) / "model.zip")).resolve()
     tuned_folder = folder.parent.parent / "dagger-ft" / folder.name if in_layout else folder.with_name(f"{folder.name}-ft")
-    check_run_dir(tuned, tuned_folder, resume and (tuned_folder / "checkpoint").exists())
+    check_run_dir(tuned.config, tuned_folder, resume and (tuned_folder / "checkpoint").exists())
     return tuned, tuned_folder
 
 

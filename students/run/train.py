@@ -24,7 +24,7 @@ import math
 import pickle
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import torch as th
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -66,8 +67,7 @@ from students.loop.kickstart import (
     Region,
     Schedule,
     StudentView,
-    check_experts,
-    load_policy,
+    load_experts,
     region_level,
 )
 from students.run import checkpoints
@@ -162,8 +162,9 @@ class RunConfig:
             raise KickstartError(f"give one --kick-coef for every expert or one for each of the {len(self.kickstart)}")
         return [ExpertSpec.parse(text, coefs[0] if len(coefs) == 1 else coefs[k]) for k, text in enumerate(self.kickstart)]
 
-    def kickstart_reads_privileged(self) -> bool:
-        """Whether the experts read the environment's privileged dict while the student reads its ``student`` part.
+    def _experts(self) -> tuple[list[BasePolicy], bool]:
+        """The kickstarting experts, loaded on the CPU and checked, and whether they read the environment's
+        privileged dict while the student reads its ``student`` part.
 
         :raises KickstartError: an expert, region, coefficient or schedule that cannot be used
         """
@@ -176,15 +177,16 @@ class RunConfig:
         except (TypeError, ValueError):
             privileged = None
         try:
-            return check_experts(self.expert_specs(), env.task_space, env.observation_space, env.action_space, privileged)
+            return load_experts(self.expert_specs(), env.task_space, env.observation_space, env.action_space, privileged)
         finally:
             env.close()
 
-    def resolve(self) -> RunConfig:
-        """Validate names and parameters (raising clear errors) and resolve hyperparameters.
+    def resolve(self) -> ResolvedRun:
+        """Validate names and parameters (raising clear errors, before anything is written) and resolve them once:
+        the settings with their hyperparameters and ``n_envs`` filled in, the teacher, the test set, the student
+        class and the loaded experts (:class:`ResolvedRun`). The config itself is left as given.
 
-        Also sets ``reads_privileged`` (not a setting, not saved): whether the kickstarting experts read the
-        environment's privileged dict (see :meth:`kickstart_reads_privileged`).
+        :raises RunError: the first problem, in one line (``StudentConfigError`` for the student's settings)
         """
         problem = settings_error(self) or range_error(self, {"seed": 0, "target_episodes": 0})
         if problem:
@@ -193,8 +195,8 @@ class RunConfig:
         if not entry.trainable:
             raise RunError(f"environment '{self.env}' cannot train an RL student (it is a teacher benchmark)")
         algorithm_class(self.algorithm)
-        self.hyperparams = resolve_hyperparams(self.algorithm, self.env, self.hp_overrides)
-        self.n_envs = self.n_envs or default_n_envs(self.algorithm, self.env)
+        hyperparams = resolve_hyperparams(self.algorithm, self.env, self.hp_overrides)
+        n_envs = self.n_envs or default_n_envs(self.algorithm, self.env)
         try:
             probe = make_env(self.env, **self.env_kwargs)
         except TypeError as exc:  # an env keyword it does not take
@@ -206,10 +208,10 @@ class RunConfig:
         finally:
             probe.close()
         dict_obs = isinstance(probe.observation_space, gym.spaces.Dict)
-        if dict_obs and "policy" not in self.hp_overrides and self.hyperparams.get("policy") == "MlpPolicy":
-            self.hyperparams["policy"] = "MultiInputPolicy"  # dict observations (observation_mode=privileged)
+        if dict_obs and "policy" not in self.hp_overrides and hyperparams.get("policy") == "MlpPolicy":
+            hyperparams["policy"] = "MultiInputPolicy"  # dict observations (observation_mode=privileged)
         try:
-            check_hyperparams(self.algorithm, lambda: make_env(self.env, **self.env_kwargs), self.n_envs, self.hyperparams)
+            check_hyperparams(self.algorithm, lambda: make_env(self.env, **self.env_kwargs), n_envs, hyperparams)
         except StudentConfigError as exc:
             given = ", ".join(f"{k}={v}" for k, v in self.hp_overrides.items())
             raise StudentConfigError(f"{exc}{f' (overrides: {given})' if given else ''}") from None
@@ -220,11 +222,32 @@ class RunConfig:
         if changed and not self.kickstart:
             raise RunError(f"{', '.join(changed)} without --kickstart: give an expert to kickstart from, or leave them out")
         try:
-            self.reads_privileged = bool(self.kickstart) and self.kickstart_reads_privileged()
+            experts, privileged = self._experts() if self.kickstart else ([], False)
         except KickstartError as exc:
             raise RunError(str(exc)) from exc
-        _build_teacher(self)  # the teacher's name and parameters, the test set and the student class it needs
-        return self
+        teacher, test_tasks = _build_teacher(self)
+        algo = student_class_for(teacher, self.algorithm, kickstart=bool(self.kickstart))
+        config = replace(self, hyperparams=hyperparams, n_envs=n_envs)
+        return ResolvedRun(config, teacher, test_tasks, algo, experts, privileged)
+
+
+@dataclass
+class ResolvedRun:
+    """A run checked and resolved once (:meth:`RunConfig.resolve`), for one :func:`train` call.
+
+    ``config`` is what ``config.yaml`` records (the hyperparameters and ``n_envs`` filled in); the rest is what
+    checking it built: the teacher (it learns during the run, so a resolved run trains once), the test set, the
+    student class, the experts (on the CPU) and whether they read the privileged dict (the student then reads its
+    ``student`` part).
+    """
+
+    config: RunConfig
+    teacher: Teacher
+    test_tasks: np.ndarray
+    algo: type[BaseAlgorithm]
+    experts: list[BasePolicy] = field(default_factory=list)
+    reads_privileged: bool = False
+    trained: bool = False  # set by train(): the teacher has learned since
 
 
 class _ProgressCallback(PeriodicCallback):
@@ -440,7 +463,7 @@ def _set_rng_states(model: BaseAlgorithm, states: dict[str, Any]) -> None:
 
 
 def train(
-    config: RunConfig,
+    run: RunConfig | ResolvedRun,
     out: Path,
     resume: bool = False,
     progress: Callable[[int, int, float | None], None] | None = None,
@@ -456,16 +479,19 @@ def train(
     While training, the first Ctrl-C (or SIGTERM) stops at the next rollout boundary with a checkpoint and raises
     ``KeyboardInterrupt``; a second Ctrl-C stops at once, with a checkpoint that resumes correctly but not exactly.
 
+    :param run: the run's settings, or the same already resolved (:meth:`RunConfig.resolve`, once per run)
     :param progress: called with (steps, episodes, last mastered %) every 1,000 steps
     :param notify: called with messages a user should see (a restart from zero, a run already finished)
-    :raises RunError: resuming a folder without a run, or with other settings; starting over a finished run
+    :raises RunError: resuming a folder without a run, or with other settings; starting over a finished run; a
+        resolved run trained before
     :raises FolderInUseError: another process is using ``out``
     """
-    config.resolve()
-    out = Path(out)
+    resolved = run if isinstance(run, ResolvedRun) else run.resolve()
+    if resolved.trained:
+        raise RunError("this resolved run has trained already (its teacher learned): resolve its config again")
+    config, out = resolved.config, Path(out)
     say = notify or (lambda _message: None)
     mode = check_run_dir(config, out, resume)
-    built = _build_teacher(config)
     note = _layout_note(config) if mode == "new" else ""
     if note:
         say(note)
@@ -482,7 +508,8 @@ def train(
                 say(f"'{out}' already finished its {finished['timesteps']} steps: nothing to do")
                 return finished
             _record_extension(out / "config.yaml", config.steps, say)
-        metrics = _train(config, out, mode == "resume", progress, built, say)
+        resolved.trained = True
+        metrics = _train(resolved, out, mode == "resume", progress, say)
     if progress is not None:  # the progress line ends on the result the run reports
         progress(finished_steps(metrics, config.budget), metrics["episodes_reported"], metrics["final_eval"]["mastered_pct"])
     return metrics
@@ -528,15 +555,15 @@ def finished_steps(metrics: dict[str, Any], budget: str) -> int:
     return int(metrics[BUDGET_METRIC[budget]])
 
 
-def _build_teacher(config: RunConfig) -> tuple[Teacher, np.ndarray, type[BaseAlgorithm]]:
-    """The run's teacher, test set and student class (raising clear errors before anything is written)."""
+def _build_teacher(config: RunConfig) -> tuple[Teacher, np.ndarray]:
+    """The run's teacher and test set (raising clear errors before anything is written)."""
     env = make_env(config.env, **config.env_kwargs)
     try:
         test_tasks = env.test_set(config.test_set)
         teacher = teacher_for(config.teacher, env, Streams(config.seed).teacher, **config.teacher_params)
     finally:
         env.close()
-    return teacher, test_tasks, student_class_for(teacher, config.algorithm, kickstart=bool(config.kickstart))
+    return teacher, test_tasks
 
 
 @dataclass
@@ -586,24 +613,21 @@ class _Session:
 
 
 def _train(
-    config: RunConfig,
+    resolved: ResolvedRun,
     out: Path,
     resume: bool,
     progress: Callable[[int, int, float | None], None] | None,
-    built: tuple[Teacher, np.ndarray, type[BaseAlgorithm]],
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """The phases of one session: open the environments and callbacks, start or resume the student, learn, and
     the final evaluation; the sub-environments are closed whatever happens."""
-    teacher, test_tasks, algo = built
-    session = _open(config, out, teacher, test_tasks)
+    config, teacher, algo = resolved.config, resolved.teacher, resolved.algo
+    session = _open(resolved, out)
     try:
         state = _resume(session, algo, say) if resume else None
         if state is None:
             _start(session, algo)
-        session.kick = _kickstart_callback(
-            config, session.student, teacher.task_space, session.curriculum, session.evaluator, config.reads_privileged, resume
-        )
+        session.kick = _kickstart_callback(resolved, session, resume)
         if state is not None:
             _restore(session, state)
         _learn(session, resume, progress)
@@ -617,10 +641,11 @@ def _train(
     return metrics
 
 
-def _open(config: RunConfig, out: Path, teacher: Teacher, test_tasks: np.ndarray) -> _Session:
+def _open(resolved: ResolvedRun, out: Path) -> _Session:
     """The run's sub-environments (the student's view of the privileged dict when its experts read it), the
     curriculum and the evaluation callbacks."""
-    streams, privileged = Streams(config.seed), config.reads_privileged
+    config, teacher, test_tasks = resolved.config, resolved.teacher, resolved.test_tasks
+    streams, privileged = Streams(config.seed), resolved.reads_privileged
     train_kwargs = {**config.env_kwargs, "observation_mode": "privileged"} if privileged else config.env_kwargs
     vec_env: VecEnv = make_vec_env(config.env, config.n_envs, config.seed, config.subproc, train_kwargs, config.batched)
     if privileged:  # the experts read the privileged dict, the student its "student" part
@@ -833,29 +858,23 @@ def _protocol_metrics(evaluator: EvalCallback, gamma: float) -> dict[str, Any]:
     }
 
 
-def _kickstart_callback(
-    config: RunConfig,
-    model: BaseAlgorithm,
-    task_space: Any,
-    curriculum: CurriculumCallback,
-    evaluator: EvalCallback,
-    privileged: bool,
-    resume: bool,
-) -> KickstartCallback | None:
-    """The run's kickstarting, with its experts on the student's device (``None`` without experts). A new run with
-    the until-expert schedule first measures each expert on the run's test set, with the run's evaluation episodes."""
+def _kickstart_callback(resolved: ResolvedRun, session: _Session, resume: bool) -> KickstartCallback | None:
+    """The run's kickstarting, with its experts moved to the student's device (``None`` without experts). A new run
+    with the until-expert schedule first measures each expert on the run's test set, with the run's evaluation
+    episodes."""
+    config, privileged, evaluator = resolved.config, resolved.reads_privileged, session.evaluator
     if not config.kickstart:
         return None
     schedule = Schedule.parse(config.kick_schedule)
     experts = [
         Expert(
             name=f"expert{k}",
-            policy=load_policy(Path(spec.path), model.device),
-            region=Region.parse(spec.region, task_space),
+            policy=policy.to(session.student.device),
+            region=Region.parse(spec.region, resolved.teacher.task_space),
             coef=spec.coef,
             asymmetric=privileged,
         )
-        for k, spec in enumerate(config.expert_specs())
+        for k, (spec, policy) in enumerate(zip(config.expert_specs(), resolved.experts, strict=True))
     ]
     if schedule.kind == "until-expert" and not resume:
         kwargs = {**config.env_kwargs, "observation_mode": "privileged"} if privileged else config.env_kwargs
@@ -868,7 +887,7 @@ def _kickstart_callback(
                 kwargs,
             )
             expert.level = region_level(result, expert.region)
-    return KickstartCallback(experts, schedule, curriculum.current_tasks, config.kick_value_coef, evaluator)
+    return KickstartCallback(experts, schedule, session.curriculum.current_tasks, config.kick_value_coef, evaluator)
 
 
 def _restore_envs(
