@@ -179,8 +179,12 @@ def test_resume_continues_the_schedule_exactly(tmp_path, experts, schedule):
 
 
 def test_bad_experts_are_refused_with_one_line_and_nothing_written(tmp_path, experts):
+    from stable_baselines3 import DQN
+
+    DQN("MlpPolicy", "CartPole-v1", device="cpu").save(tmp_path / "dqn.zip")
     base = ["run", "--env", "point-mass", "--teacher", "random", "--steps", "256", "--device", "cpu"]
     cases = [
+        (["--kickstart", str(tmp_path / "dqn.zip")], "has a DQNPolicy; kickstarting reads actor-critic"),
         (["--kickstart", str(tmp_path / "nowhere")], "does not exist (give a run folder or a model.zip)"),
         (["--kickstart", str(experts / "other")], "acts in Box(-1.0, 1.0, (1,), float32), the student in Box(-10.0"),
         (["--kickstart", f"{experts / 'ppo'}@gate_width=0:9"], "not inside the task space"),

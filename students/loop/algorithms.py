@@ -30,6 +30,28 @@ def discount_factor(model: BaseAlgorithm) -> float:
     return float(gamma)
 
 
+def restart_episodes(model: BaseAlgorithm, obs: Any, index: int | None = None) -> None:
+    """Make ``obs`` what the student acts on next, as the first observation of a new episode, in every
+    sub-environment (``index`` None: ``obs`` is the vec env's reset) or in sub-environment ``index`` alone.
+
+    SB3 keeps these in ``_last_obs`` and ``_last_episode_starts`` and offers no setter; the loop writes them here
+    only: dcd's cycle resets every sub-environment between rollouts, and a resume restarts the level of a
+    sub-environment that cannot restore its state.
+    """
+    if index is None:
+        model._last_obs = obs
+        model._last_episode_starts = np.ones(model.n_envs, dtype=bool)
+        return
+    last, starts = model._last_obs, model._last_episode_starts
+    assert last is not None and starts is not None, "the student has not been set up on its environment yet"
+    if isinstance(last, dict):
+        for key, value in obs.items():
+            last[key][index] = value
+    else:
+        last[index] = obs
+    starts[index] = True
+
+
 def critic_values(model: BaseAlgorithm, observations: np.ndarray) -> np.ndarray:
     """V(s) = Q(s, pi(s)) of an actor-critic off-policy student (SAC, TD3, TQC), for a batch of observations."""
     policy = model.policy

@@ -65,7 +65,7 @@ from curriculum.base import (
     Level,
     Teacher,
 )
-from students.loop.algorithms import ON_POLICY, algorithm_of, discount_factor
+from students.loop.algorithms import ON_POLICY, algorithm_of, discount_factor, restart_episodes
 from students.loop.curriculum_log import CurriculumStats
 from students.loop.masked import MASKED_ALGORITHMS, StepMasked
 from students.loop.vec_env import stack_observations
@@ -226,8 +226,7 @@ class CurriculumCallback(BaseCallback):
                 self._report_cut(i)
         self.teacher.begin_rollout(env.num_envs)  # type: ignore[attr-defined]
         self._current = [self._send(env, i) for i in range(env.num_envs)]
-        self.model._last_obs = env.reset()  # type: ignore[assignment]
-        self.model._last_episode_starts = np.ones(env.num_envs, dtype=bool)
+        restart_episodes(self.model, env.reset())
         self._pending = [self._next_level(i) for i in range(env.num_envs)]
 
     def _report_cut(self, env_index: int) -> None:

@@ -7,10 +7,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.type_aliases import TrainFreq
 
 from environments.base import batch_stepper
 from environments.registry import make_env
@@ -214,8 +216,11 @@ class EvalCallback(PeriodicCallback):
             return False
         if "n_rollout_steps" in self.locals:  # on-policy: the rollout's last step
             return self.locals["n_steps"] == self.locals["n_rollout_steps"] - 1
-        train_freq = getattr(model, "train_freq", None)  # off-policy, collecting train_freq steps per rollout
-        return train_freq is not None and self.locals.get("num_collected_steps", 0) >= train_freq.frequency
+        if not isinstance(model, OffPolicyAlgorithm):
+            return False
+        # off-policy, collecting train_freq steps per rollout (SB3 makes it a TrainFreq in _setup_model)
+        train_freq = cast(TrainFreq, model.train_freq)
+        return self.locals.get("num_collected_steps", 0) >= train_freq.frequency
 
     def evaluation_at(self, timesteps: int) -> Evaluation | None:
         """The last evaluation if it was made at exactly ``timesteps`` steps, else ``None``."""

@@ -55,6 +55,9 @@ from stable_baselines3.common.distributions import CategoricalDistribution, Diag
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
+from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.td3.policies import TD3Policy
+from sb3_contrib.tqc.policies import TQCPolicy
 
 from curriculum.spaces import BoxTaskSpace
 from students.loop.algorithms import algorithm_of
@@ -272,6 +275,10 @@ def observation_route(expert_obs: spaces.Space, student_obs: spaces.Space, privi
     )
 
 
+#: the policies an expert may have: a Gaussian or categorical actor-critic, a squashed Gaussian actor, a deterministic one
+EXPERT_POLICIES = (ActorCriticPolicy, SACPolicy, TQCPolicy, TD3Policy)
+
+
 def load_experts(
     specs: list[ExpertSpec],
     task_space: BoxTaskSpace,
@@ -285,12 +292,18 @@ def load_experts(
     :raises KickstartError: a bad path, region, coefficient, action space or observation; experts that disagree on
         the observation they read
     """
-    routes, policies = set(), []
+    routes: set[bool] = set()
+    policies: list[BasePolicy] = []
     for spec in specs:
         if not (math.isfinite(spec.coef) and spec.coef >= 0):
             raise KickstartError(f"kickstart coefficient of '{spec.path}' must be a number >= 0, got {spec.coef}")
         Region.parse(spec.region, task_space)
         policy = load_policy(Path(spec.path))
+        if not isinstance(policy, EXPERT_POLICIES):
+            raise KickstartError(
+                f"expert '{spec.path}' has a {type(policy).__name__}; kickstarting reads actor-critic (PPO, A2C, TRPO), "
+                "SAC, TQC and TD3 policies"
+            )
         if policy.action_space != action_space:
             raise KickstartError(
                 f"expert '{spec.path}' acts in {policy.action_space}, the student in {action_space}: they must match"
@@ -343,17 +356,19 @@ def policy_distribution(policy: BasePolicy, obs: Any) -> Distribution | None:
     """The action distribution of a policy at ``obs`` (``None`` for a deterministic policy, e.g. TD3)."""
     if isinstance(policy, ActorCriticPolicy):
         return policy.get_distribution(obs)
-    actor = getattr(policy, "actor", None)
-    if actor is not None and hasattr(actor, "get_action_dist_params"):  # SAC, TQC
-        mean, log_std, kwargs = actor.get_action_dist_params(obs)
-        return actor.action_dist.proba_distribution(mean, log_std, **kwargs)
-    return None
+    if isinstance(policy, SACPolicy | TQCPolicy):
+        mean, log_std, kwargs = policy.actor.get_action_dist_params(obs)
+        return policy.actor.action_dist.proba_distribution(mean, log_std, **kwargs)
+    if isinstance(policy, TD3Policy):
+        return None
+    raise KickstartError(f"a {type(policy).__name__} has no action distribution kickstarting can read")
 
 
 def scaled_action(policy: BasePolicy, obs: Any, distribution: Distribution | None) -> th.Tensor:
     """The policy's deterministic action in the action space scaled to [-1, 1] (differentiable)."""
     if distribution is None:
-        return policy.actor(obs)  # type: ignore[operator]  # TD3's actor: already in [-1, 1]
+        assert isinstance(policy, TD3Policy)
+        return policy.actor(obs)  # TD3's actor: already in [-1, 1]
     return deterministic_action(policy, distribution)
 
 

@@ -34,6 +34,7 @@ import torch as th
 import yaml
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
@@ -53,6 +54,7 @@ from students.loop.algorithms import (
     default_n_envs,
     masked_algorithm_class,
     resolve_hyperparams,
+    restart_episodes,
 )
 from students.loop.curriculum import CurriculumCallback, cycle_problem
 from students.loop.curriculum_log import CurriculumStats
@@ -592,7 +594,7 @@ class _Session:
         checkpoint or the new one, never a mix (:mod:`students.run.checkpoints`)."""
         model, staging = self.student, checkpoints.stage(self.out)
         model.save(staging / "model.zip")
-        if self.config.save_replay_buffer and hasattr(model, "save_replay_buffer"):
+        if self.config.save_replay_buffer and isinstance(model, OffPolicyAlgorithm):
             model.save_replay_buffer(staging / "replay_buffer.pkl")
         state = {
             "teacher": self.teacher.state_dict(),
@@ -795,7 +797,7 @@ def _load_checkpoint(
     # SB3 saved the folder's absolute path: a run folder moved or copied elsewhere logs into its own tb/
     model.tensorboard_log = str(checkpoint.parent / "tb")
     buffer, exact = checkpoint / "replay_buffer.pkl", True
-    if hasattr(model, "load_replay_buffer") and config.save_replay_buffer:
+    if isinstance(model, OffPolicyAlgorithm) and config.save_replay_buffer:
         if buffer.exists():
             try:
                 _load_replay_buffer(model, buffer)
@@ -812,7 +814,7 @@ def _load_checkpoint(
     return model, state
 
 
-def _load_replay_buffer(model: Any, path: Path) -> None:
+def _load_replay_buffer(model: OffPolicyAlgorithm, path: Path) -> None:
     """SB3's ``load_replay_buffer``; a buffer pickled under a module's old name (before the rooms) is read with
     :func:`checkpoints.load_pickle` and handed to SB3 re-pickled, so SB3's own after-load steps still run."""
     try:
@@ -906,15 +908,7 @@ def _restore_envs(
             continue
         if isinstance(vec_env, StudentView):  # the env gives the privileged dict; the student reads its part
             obs = vec_env.restart(i, obs)
-        last = model._last_obs
-        if isinstance(last, dict):
-            for key, value in obs.items():
-                last[key][i] = value
-        elif isinstance(last, np.ndarray):
-            last[i] = obs
-        starts = model._last_episode_starts
-        assert starts is not None
-        starts[i] = True
+        restart_episodes(model, obs, i)
         curriculum.forget_episode(i)
 
 
