@@ -186,7 +186,8 @@ def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], worke
     Prints the % of cells mastered at 25/50/100% of the budget (mean ± std over seeds) and each teacher's own
     cost per episode (sample + update, in microseconds, excluding the student).
     """
-    from students.experiments.simulate import add_teacher_param_options, run_simulations
+    from students.config import add_teacher_param_options
+    from students.experiments.simulate import run_simulations
 
     with user_errors():
         if json_path is not None:  # refuse an unwritable --json before the simulation, not after it
@@ -301,7 +302,7 @@ def compare_cmd(config_path, teacher_param, hp, env_kwarg, workers, backend, ray
     Re-running the same command skips finished runs and resumes interrupted ones. Exit status 1 when a run failed.
     """
     from students.experiments.compare import compare, load_compare_config
-    from students.experiments.simulate import add_teacher_param_options
+    from students.config import add_teacher_param_options
 
     with user_errors():
         options["hp"] = parse_key_values(hp, "--hp") or None
@@ -425,7 +426,7 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
     """Evaluate a saved run's student on a test set (by default with the episodes its own evaluations play)."""
     from curriculum.seeding import Streams
     from students.loop.evaluation import evaluate
-    from students.loop.kickstart import space_mismatch
+    from students.policies import space_mismatch
     from students.run.train import load_run
 
     with user_errors():
@@ -467,7 +468,7 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
     a history); --env-kwarg adds to them or overrides them.
     """
     from environments.render import parse_task, random_policy, rollout_frames, save_frames, zero_policy
-    from students.loop.kickstart import policy_for_env
+    from students.policies import policy_for_env
     from students.run.train import model_env_kwargs
 
     if out.suffix.lower() not in (".png", ".gif"):

@@ -127,7 +127,8 @@ def overhead(steps: int, repeats: int, out: Path) -> None:
     from students.loop.auxiliary import auxiliary_kwargs
     from environments.point_mass import PointMassGateEnv
     from students.loop.curriculum import CurriculumCallback
-    from students.loop.kickstart import Expert, KickstartCallback, Region, Schedule, load_policy
+    from students.loop.kickstart import Expert, KickstartCallback, Region, Schedule
+    from students.policies import load_policy
     from students.loop.vec_env import make_vec_env
 
     torch.set_num_threads(1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 import re
@@ -12,6 +11,7 @@ from typing import Any
 
 from curriculum.adr import AdrTeacher
 from curriculum.alp_gmm import AlpGmmTeacher
+from curriculum.objects import load_object
 from curriculum.base import Teacher
 from curriculum.goal_gan import GoalGanTeacher
 from curriculum.covar_gmm import CovarGmmTeacher
@@ -77,21 +77,6 @@ class TeacherParam:
     name: str
     default: Any
     help: str
-
-
-def load_object(path: str) -> Any:
-    """The object a ``module:attribute`` path names (dotted attributes allowed).
-
-    :raises LookupError: the module does not import or the attribute does not exist (message says which)
-    """
-    module_name, _, attr = path.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise LookupError(str(exc)) from exc
-    return obj
 
 
 def register_teacher(name: str, cls: type[Teacher]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import MISSING, field
 from pathlib import Path
 from typing import Any
@@ -201,3 +201,32 @@ def range_error(settings: Any, integers: Mapping[str, int], numbers: Mapping[str
         if isinstance(value, bool) or not isinstance(value, int | float) or not value >= bound:
             return f"{key} must be a number >= {bound:g}, got {value!r}"
     return None
+
+
+def parse_teacher_param_options(options: Sequence[str], teachers: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``NAME.param=value`` strings to typed parameters per teacher (each checked against its teacher's signature).
+
+    :raises ConfigError: a malformed option or one naming a teacher that is not compared
+    :raises UnknownTeacherError: an unknown parameter or a bad value
+    """
+    from curriculum.registry import parse_teacher_params  # the teachers' registry, only when options name one
+
+    raw: dict[str, dict[str, str]] = {name: {} for name in teachers}
+    for option in options:
+        key, sep, value = option.partition("=")
+        name, dot, param = key.rpartition(".")
+        if not sep or not dot or not name or not param:
+            raise ConfigError(f"--teacher-param '{option}' must look like TEACHER.PARAM=VALUE (e.g. alp-gmm.fit_rate=150)")
+        if name not in raw:
+            raise ConfigError(f"--teacher-param '{option}' names teacher '{name}', which is not among: {', '.join(teachers)}")
+        raw[name][param] = value
+    return {name: parse_teacher_params(raw[name], name) for name in teachers}
+
+
+def add_teacher_param_options(config: Any, options: Sequence[str]) -> Any:
+    """Merge ``NAME.param=value`` options into a comparison's ``teacher_params`` (see
+    :func:`parse_teacher_param_options`); return the config."""
+    if options:
+        parsed = parse_teacher_param_options(options, config.teachers)
+        config.teacher_params = {**config.teacher_params, **{k: v for k, v in parsed.items() if v}}
+    return config

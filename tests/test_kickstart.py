@@ -21,9 +21,9 @@ from students.loop.kickstart import (
     Region,
     Schedule,
     closed_form_kl,
-    load_policy,
     policy_distribution,
 )
+from students.policies import load_policy
 from students.loop.auxiliary import auxiliary_kwargs
 from students.run.train import RunConfig, RunError, train
 from students.loop.vec_env import make_vec_env

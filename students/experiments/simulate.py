@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curriculum.registry import make_teacher, parse_teacher_params, teacher_class
+from curriculum.registry import make_teacher, teacher_class
 from environments.simulated_student import SimulatedStudent, SimulationResult, simulate
 from students.config import ConfigError, load_settings, parse_seeds, range_error, setting, split_names
 
@@ -27,33 +27,6 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     mean = sum(values) / len(values)
     var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
     return mean, math.sqrt(var)
-
-
-def parse_teacher_param_options(options: Sequence[str], teachers: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``NAME.param=value`` strings to typed parameters per teacher (each checked against its teacher's signature).
-
-    :raises ConfigError: a malformed option or one naming a teacher that is not compared
-    :raises UnknownTeacherError: an unknown parameter or a bad value
-    """
-    raw: dict[str, dict[str, str]] = {name: {} for name in teachers}
-    for option in options:
-        key, sep, value = option.partition("=")
-        name, dot, param = key.rpartition(".")
-        if not sep or not dot or not name or not param:
-            raise ConfigError(f"--teacher-param '{option}' must look like TEACHER.PARAM=VALUE (e.g. alp-gmm.fit_rate=150)")
-        if name not in raw:
-            raise ConfigError(f"--teacher-param '{option}' names teacher '{name}', which is not among: {', '.join(teachers)}")
-        raw[name][param] = value
-    return {name: parse_teacher_params(raw[name], name) for name in teachers}
-
-
-def add_teacher_param_options(config: Any, options: Sequence[str]) -> Any:
-    """Merge ``NAME.param=value`` options into a comparison's ``teacher_params`` (see
-    :func:`parse_teacher_param_options`); return the config."""
-    if options:
-        parsed = parse_teacher_param_options(options, config.teachers)
-        config.teacher_params = {**config.teacher_params, **{k: v for k, v in parsed.items() if v}}
-    return config
 
 
 @dataclass

@@ -42,7 +42,6 @@ at the start, on the run's test set with the run's evaluation episodes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -53,7 +52,6 @@ from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution, Distribution
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
@@ -61,6 +59,7 @@ from sb3_contrib.tqc.policies import TQCPolicy
 
 from curriculum.spaces import BoxTaskSpace
 from students.loop.algorithms import algorithm_of
+from students.policies import PolicyFileError, load_policy
 from students.loop.auxiliary import GaussianKL, StudentPass, actor_critic_pass, deterministic_action, set_term
 
 #: the dict key of the observation a student of an asymmetric expert reads
@@ -162,70 +161,6 @@ class Schedule:
 
 
 # -- experts ---------------------------------------------------------------------------------------------------------
-def model_path(path: Path, role: str = "expert") -> Path:
-    """The ``model.zip`` of a run folder (its final model, else its last checkpoint) or the zip itself.
-
-    :raises KickstartError: no such file or folder, or a folder without a model
-    """
-    path = Path(path)
-    if path.is_dir():
-        for candidate in (path / "model.zip", path / "checkpoint" / "model.zip"):
-            if candidate.is_file():
-                return candidate
-        raise KickstartError(f"{role} '{path}' is a folder without a model.zip (a run folder is expected)")
-    if not path.is_file():
-        raise KickstartError(f"{role} '{path}' does not exist (give a run folder or a model.zip)")
-    return path
-
-
-def load_policy(path: Path, device: th.device | str = "cpu", role: str = "expert") -> BasePolicy:
-    """The frozen policy of a saved SB3 model (its class is read from the zip).
-
-    :raises KickstartError: not an SB3 model
-    """
-    zip_path = model_path(path, role)
-    try:
-        data, params, _ = load_from_zip_file(zip_path, device=device)
-        if data is None or params is None:
-            raise KickstartError(f"{role} '{path}' holds no saved policy (its zip has no data or parameters)")
-        kwargs = dict(data.get("policy_kwargs") or {})
-        if data.get("use_sde") and "use_sde" not in kwargs and issubclass(data["policy_class"], ActorCriticPolicy):
-            kwargs["use_sde"] = True
-        with th.random.fork_rng():  # building a policy draws initial weights: leave the run's generators untouched
-            policy = data["policy_class"](data["observation_space"], data["action_space"], lambda _: 0.0, **kwargs)
-        policy.load_state_dict(params["policy"])
-    except KickstartError:
-        raise
-    except Exception as exc:  # a corrupt or foreign file: one line, not a traceback
-        raise KickstartError(f"{role} '{path}' is not a Stable-Baselines3 model ({type(exc).__name__}: {exc})") from None
-    policy.to(device)
-    policy.set_training_mode(False)
-    policy.requires_grad_(False)
-    return policy
-
-
-def policy_for_env(path: Path, env: Any) -> Callable[[Any], np.ndarray]:
-    """The deterministic policy of a saved SB3 model (or run folder) that reads and acts in ``env``'s spaces.
-
-    :raises KickstartError: not an SB3 model, or one of other spaces
-    """
-    policy = load_policy(path, role="model")
-    problem = space_mismatch(policy, env, path)
-    if problem:
-        raise KickstartError(problem)
-    return lambda obs: policy.predict(obs, deterministic=True)[0]
-
-
-def space_mismatch(model: Any, env: Any, path: Path | str) -> str | None:
-    """One line naming both spaces when a saved model (or policy) cannot read or act in ``env``, else ``None``."""
-    if model.observation_space == env.observation_space and model.action_space == env.action_space:
-        return None
-    return (
-        f"model '{path}' reads {model.observation_space} and acts in {model.action_space}; this environment "
-        f"gives {env.observation_space} and takes {env.action_space}"
-    )
-
-
 @dataclass
 class ExpertSpec:
     """An expert as a user names it: ``PATH[@REGION]`` and its coefficient."""
@@ -298,7 +233,10 @@ def load_experts(
         if not (math.isfinite(spec.coef) and spec.coef >= 0):
             raise KickstartError(f"kickstart coefficient of '{spec.path}' must be a number >= 0, got {spec.coef}")
         Region.parse(spec.region, task_space)
-        policy = load_policy(Path(spec.path))
+        try:
+            policy = load_policy(Path(spec.path))
+        except PolicyFileError as exc:
+            raise KickstartError(str(exc)) from None
         if not isinstance(policy, EXPERT_POLICIES):
             raise KickstartError(
                 f"expert '{spec.path}' has a {type(policy).__name__}; kickstarting reads actor-critic (PPO, A2C, TRPO), "

@@ -70,7 +70,7 @@ from students.run import checkpoints
 from students.loop.algorithms import resolve_hyperparams
 from students.config import range_error, setting
 from students.loop.evaluation import Evaluation, append_eval_rows, evaluate
-from students.loop.kickstart import KickstartError, load_policy, model_path
+from students.policies import PolicyFileError, load_policy, model_path
 from students.run.lock import FolderLock
 from students.run.train import ResolvedRun, RunConfig, settings_error
 
@@ -194,7 +194,7 @@ class DistillConfig:
         try:
             expert_zip = model_path(Path(self.expert), "expert")
             policy = load_policy(expert_zip, role="expert")
-        except KickstartError as exc:
+        except PolicyFileError as exc:
             raise DistillError(str(exc)) from None
         folder = Path(self.expert) if Path(self.expert).is_dir() else expert_zip.parent
         run_config = folder / "config.yaml"
