@@ -42,7 +42,7 @@ def load_spec(spec: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     :raises ValueError: a missing file, invalid YAML, unknown or missing keys
     """
     if isinstance(spec, str) and ":" in spec and not spec.endswith((".yaml", ".yml")):  # module:attribute
-        from curriculum.registry import load_object
+        from curriculum.objects import load_object
 
         spec = load_object(spec)
     if not isinstance(spec, Mapping):
@@ -85,7 +85,7 @@ class ContextualEnv(ReplayCopies, ParametricEnv):
                 raise ValueError(f"dimension '{name}' needs low, high and exactly one of {', '.join(KINDS)}; got {dim}")
             target = dim[kinds[0]]
             if kinds[0] == "call":
-                from curriculum.registry import load_object
+                from curriculum.objects import load_object
 
                 target = load_object(str(target))
             self.apply[name] = (kinds[0], target)

@@ -15,7 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from curriculum.registry import load_object
+from curriculum.objects import load_object
 
 ENTRY_POINT_GROUP = "teachrl.environments"
 
