@@ -29,6 +29,7 @@ from students.run.distill import DistillConfig
 from students.config import check_writable_dir, check_writable_file, format_seeds, parse_key_values, parse_yaml_values
 from students.run.train import ResolvedRun, RunConfig
 from students.experiments.simulate import SimulateConfig
+from students.run import layout
 
 console = Console()
 CONFIG_HELP = "YAML file of these settings, or a shipped config by name (demo, point_mass, ...: experiments/*.yaml)."
@@ -234,7 +235,7 @@ def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, threads, **s
         if env_kwarg or obs:
             env_kwargs = parse_yaml_values(env_kwarg, "--env-kwarg")
             asked["env_kwargs"] = {**env_kwargs, **({"observation_mode": obs} if obs else {})}
-        saved = saved_settings(out) if resume and out is not None and (out / "config.yaml").exists() else {}
+        saved = saved_settings(out) if resume and out is not None and (out / layout.CONFIG).exists() else {}
         asked = {**saved, **asked}
         missing = [f"--{key}" for key in ("env", "teacher") if key not in asked]
         if missing:
@@ -513,8 +514,8 @@ def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resu
     from students.run.distill import distill, finetune_plan, load_distill_config
     from students.run.train import default_run_dir
 
-    if resume and out is not None and config_path is None and (out / "distill.yaml").is_file():
-        config_path = out / "distill.yaml"  # the run's own settings; options given must match them
+    if resume and out is not None and config_path is None and (out / layout.DISTILL).is_file():
+        config_path = out / layout.DISTILL  # the run's own settings; options given must match them
     with user_errors():
         options["teacher_params"] = parse_key_values(teacher_param, "--teacher-param") or None
         options["hp"] = parse_yaml_values(hp, "--hp") or None
@@ -530,7 +531,7 @@ def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resu
     )
     console.print(f"{100 * metrics['distill']['expert_action_share']:.0f}% of the executed actions were the expert's")
     if tuned is not None:
-        _train(tuned[0], tuned[1], resume and (tuned[1] / "checkpoint").exists())
+        _train(tuned[0], tuned[1], resume and (tuned[1] / layout.CHECKPOINT).exists())
 
 
 def main() -> None:

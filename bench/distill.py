@@ -42,6 +42,7 @@ from students.experiments.compare import CompareConfig, compare  # noqa: E402
 from students.config import parse_seeds  # noqa: E402
 from students.run.distill import FITS, DistillConfig, distill, finetune_plan  # noqa: E402
 from students.analysis.report import eval_curve, mean_ci  # noqa: E402
+from students.run import layout  # noqa: E402
 from students.run.train import RunConfig, train  # noqa: E402
 
 
@@ -68,12 +69,12 @@ def run_folder(root: Path, env: str, teacher: str, student: str, seed: int) -> P
 def _distill_job(settings: dict[str, Any], folder: Path, finetune: bool) -> str:
     torch.set_num_threads(1)
     config = DistillConfig(**settings)
-    if not (folder / "metrics.json").exists():
-        distill(config, folder, resume=(folder / "checkpoint" / "state.pkl").exists())
+    if not (folder / layout.METRICS).exists():
+        distill(config, folder, resume=(folder / layout.CHECKPOINT / layout.STATE).exists())
     if finetune:
         tuned, tuned_folder = finetune_plan(config.resolve(), folder, in_layout=True, resume=True)
-        if not (tuned_folder / "metrics.json").exists():
-            train(tuned, tuned_folder, resume=(tuned_folder / "checkpoint").exists())
+        if not (tuned_folder / layout.METRICS).exists():
+            train(tuned, tuned_folder, resume=(tuned_folder / layout.CHECKPOINT).exists())
     return str(folder)
 
 
@@ -108,7 +109,7 @@ def distill_all(setup: dict[str, Any], out: Path, workers: int) -> None:
 
 
 def first_step(folder: Path, target: float) -> float:
-    curve = eval_curve(folder / "eval.csv")
+    curve = eval_curve(folder / layout.EVAL)
     reached = curve[curve["mean_return"] >= target]
     return float(reached["timesteps"].iloc[0]) if len(reached) else math.nan
 
@@ -125,14 +126,14 @@ def summary(setup: dict[str, Any], out: Path) -> pd.DataFrame:
     label = f"{variant_label(source)} + PPO fine-tuning"
     rows_spec.append((label, out / "distilled", source["teacher"], "dagger-ft", expert_steps, source["steps"]))
     expert_folders = {seed: run_folder(out / "experts", env, setup["expert"]["teacher"], "ppo", seed) for seed in seeds}
-    experts = {seed: yaml.safe_load((folder / "metrics.json").read_text()) for seed, folder in expert_folders.items()}
+    experts = {seed: yaml.safe_load((folder / layout.METRICS).read_text()) for seed, folder in expert_folders.items()}
     expert_return = float(np.mean([e["final_eval"]["mean_return"] for e in experts.values()]))
     table = []
     for name, root, teacher, student, built_on, offset in rows_spec:
         finals, reach, own_steps = [], [], []
         for seed in seeds:
             folder = run_folder(root, env, teacher, student, seed)
-            metrics = yaml.safe_load((folder / "metrics.json").read_text())
+            metrics = yaml.safe_load((folder / layout.METRICS).read_text())
             finals.append(metrics["final_eval"])
             own_steps.append(offset + metrics["timesteps"])
             reach.append(offset + first_step(folder, 0.9 * experts[seed]["final_eval"]["mean_return"]))
@@ -167,7 +168,7 @@ def plot(setup: dict[str, Any], out: Path, path: Path) -> None:
     figure = Figure(figsize=(7, 4.2))
     axis = figure.add_subplot()
     for label, root, teacher, student, offset in lines:
-        curves = [eval_curve(run_folder(root, env, teacher, student, seed) / "eval.csv") for seed in seeds]
+        curves = [eval_curve(run_folder(root, env, teacher, student, seed) / layout.EVAL) for seed in seeds]
         mean = pd.concat(curves).groupby("timesteps")["mean_return"].mean()
         axis.plot((mean.index + offset) / 1000, mean.to_numpy(), marker="o", markersize=3, label=label)
     axis.set(xlabel="the student's own environment steps (thousands)", ylabel="test return (51 tasks)", xscale="log")
@@ -185,10 +186,10 @@ def markdown(table: pd.DataFrame) -> str:
 def throughput_expert(setup: dict[str, Any], out: Path) -> Path:
     """Seed 0's expert of ``out/experts``, else a small expert trained (or resumed) into ``out/throughput_expert``."""
     folder = out / "experts" / "point-mass" / "random" / "ppo" / "seed0"
-    if (folder / "model.zip").exists():
+    if (folder / layout.MODEL).exists():
         return folder
     folder = out / "throughput_expert"
-    if not (folder / "model.zip").exists():
+    if not (folder / layout.MODEL).exists():
         print(f"no expert in {out / 'experts'}: training a small one (PPO, 8,192 steps) into {folder}")
         config = RunConfig(
             env=setup["env"],
@@ -202,7 +203,7 @@ def throughput_expert(setup: dict[str, Any], out: Path) -> Path:
             test_set="narrow",
             device="cpu",
         )
-        train(config.resolve(), folder, resume=(folder / "config.yaml").exists())
+        train(config.resolve(), folder, resume=(folder / layout.CONFIG).exists())
     return folder
 
 

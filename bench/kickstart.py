@@ -35,6 +35,7 @@ import yaml  # noqa: E402
 
 from students.experiments.compare import compare, load_compare_config  # noqa: E402
 from students.analysis.report import eval_curve, write_report  # noqa: E402
+from students.run import layout  # noqa: E402
 from students.run.train import RunConfig, train  # noqa: E402
 
 
@@ -43,12 +44,12 @@ REFERENCE_LAYOUT: dict = {"n_envs": 4, "hp_overrides": {"n_steps": "1024", "batc
 
 
 def train_expert(folder: Path, steps: int) -> dict:
-    if (folder / "metrics.json").exists():
-        return yaml.safe_load((folder / "metrics.json").read_text())
+    if (folder / layout.METRICS).exists():
+        return yaml.safe_load((folder / layout.METRICS).read_text())
     settings = {"env": "point-mass", "teacher": "plr", "student": "ppo", "steps": steps, "seed": 100, "device": "cpu"}
     config = RunConfig(**settings, eval_every=50_000, **REFERENCE_LAYOUT)
     print(f"training the expert ({steps} steps) into {folder}", flush=True)
-    return train(config, folder, resume=(folder / "config.yaml").exists())
+    return train(config, folder, resume=(folder / layout.CONFIG).exists())
 
 
 def first_step(curve: pd.DataFrame, column: str, target: float) -> float:
@@ -60,13 +61,13 @@ def steps_table(folder: Path, expert: dict, budget: int) -> pd.DataFrame:
     target_mastered = expert["final_eval"]["mastered_pct"]
     target_return = 0.9 * expert["final_eval"]["mean_return"]
     rows = []
-    for config_path in sorted(folder.rglob("config.yaml")):
+    for config_path in sorted(folder.rglob(layout.CONFIG)):
         run = config_path.parent
-        if not (run / "metrics.json").exists():
+        if not (run / layout.METRICS).exists():
             continue
         config = yaml.safe_load(config_path.read_text())
-        curve = eval_curve(run / "eval.csv")
-        final = yaml.safe_load((run / "metrics.json").read_text())["final_eval"]
+        curve = eval_curve(run / layout.EVAL)
+        final = yaml.safe_load((run / layout.METRICS).read_text())["final_eval"]
         rows.append(
             {
                 "teacher": config["teacher"],
@@ -133,9 +134,9 @@ def overhead(steps: int, repeats: int, out: Path) -> None:
 
     torch.set_num_threads(1)
     folder = out / "overhead_expert"  # its skill does not matter here: 8,192 steps
-    if not (folder / "model.zip").exists():
+    if not (folder / layout.MODEL).exists():
         config = RunConfig(env="point-mass", teacher="random", student="ppo", steps=8192, eval_every=10**9, device="cpu")
-        train(config, folder, resume=(folder / "config.yaml").exists())
+        train(config, folder, resume=(folder / layout.CONFIG).exists())
     space = PointMassGateEnv.task_space
 
     def run(n_experts: int) -> float:

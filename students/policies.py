@@ -11,6 +11,7 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.save_util import load_from_zip_file
+from students.run import layout
 
 
 class PolicyFileError(ValueError):
@@ -24,7 +25,7 @@ def model_path(path: Path, role: str = "expert") -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        for candidate in (path / "model.zip", path / "checkpoint" / "model.zip"):
+        for candidate in (path / layout.MODEL, path / layout.CHECKPOINT / layout.MODEL):
             if candidate.is_file():
                 return candidate
         raise PolicyFileError(f"{role} '{path}' is a folder without a model.zip (a run folder is expected)")

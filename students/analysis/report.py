@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from scipy import integrate, stats
+from students.run import layout
 
 BASELINE = "random"
 
@@ -93,14 +94,14 @@ def collect(out: Path, warn: Callable[[str], None] | None = None) -> Collected:
     runs); the others are reported."""
     out = Path(out)
     rows, curves, failed = [], [], {}
-    for config_path in sorted(out.rglob("config.yaml")):
+    for config_path in sorted(out.rglob(layout.CONFIG)):
         folder = config_path.parent
-        if (folder / "error.txt").exists() and not (folder / "metrics.json").exists():
-            lines = [line for line in (folder / "error.txt").read_text().splitlines() if line.strip()]
+        if (folder / layout.ERROR).exists() and not (folder / layout.METRICS).exists():
+            lines = [line for line in (folder / layout.ERROR).read_text().splitlines() if line.strip()]
             failed[str(folder.relative_to(out))] = lines[-1] if lines else "failed"
-        if not (folder / "metrics.json").exists():
+        if not (folder / layout.METRICS).exists():
             continue
-        reading = ["config.yaml"]  # the file being read, for the message
+        reading = [layout.CONFIG]  # the file being read, for the message
         try:
             row, curve = _read_run(out, folder, reading)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
@@ -118,7 +119,7 @@ def collect(out: Path, warn: Callable[[str], None] | None = None) -> Collected:
 
 def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, Any], pd.DataFrame]:
     """One finished run's row and curve (``reading[0]``: the file being read)."""
-    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config = yaml.safe_load((folder / layout.CONFIG).read_text())
     relative = folder.relative_to(out).parts
     experiment = "/".join(relative[:-4])  # the folders above <env>/<teacher>/<student>/seed<k>
     key = {
@@ -128,15 +129,15 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
         "group": settings_label(config, experiment),
         "seed": int(config["seed"]),
     }
-    reading[0] = "metrics.json"
-    metrics = json.loads((folder / "metrics.json").read_text())
+    reading[0] = layout.METRICS
+    metrics = json.loads((folder / layout.METRICS).read_text())
     final, target = metrics["final_eval"], metrics.get("target_eval", {})
-    reading[0] = "eval.csv"
-    curve = eval_curve(folder / "eval.csv", config.get("budget", "env-steps"))
-    reading[0] = "eval_target.csv"
-    curve = _with_target_curve(curve, folder / "eval_target.csv", config.get("budget", "env-steps"))
+    reading[0] = layout.EVAL
+    curve = eval_curve(folder / layout.EVAL, config.get("budget", "env-steps"))
+    reading[0] = layout.EVAL_TARGET
+    curve = _with_target_curve(curve, folder / layout.EVAL_TARGET, config.get("budget", "env-steps"))
     protocol = metrics.get("target_protocol", {})
-    tasks, returns, successes = _final_tasks(folder / "eval.csv")
+    tasks, returns, successes = _final_tasks(folder / layout.EVAL)
     auc = curve_area(curve["timesteps"].to_numpy(), curve["mastered_pct"].to_numpy()) if len(curve) else math.nan
     row = {
         **key,

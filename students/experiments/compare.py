@@ -51,6 +51,7 @@ from students.run.train import (
     settings_diff,
     settings_error,
 )
+from students.run import layout
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("local", "ray")
@@ -195,10 +196,10 @@ def load_compare_config(path: Path | None, overrides: dict[str, Any]) -> Compare
 def run_state(folder: Path, config: RunConfig | None = None) -> str:
     """``finished``, ``resumable`` (a checkpoint to continue from: an interrupted run, or a finished one whose
     budget is below ``config``'s, which a larger budget extends), or ``new`` (nothing worth keeping)."""
-    if (folder / "metrics.json").exists() and (config is None or _done_steps(folder, config) >= config.steps):
+    if (folder / layout.METRICS).exists() and (config is None or _done_steps(folder, config) >= config.steps):
         return "finished"
-    if (folder / "config.yaml").exists() and (
-        (folder / "checkpoint" / "progress.json").exists() or (folder / "checkpoint.old").exists()
+    if (folder / layout.CONFIG).exists() and (
+        (folder / layout.CHECKPOINT / layout.PROGRESS).exists() or (folder / layout.PREVIOUS).exists()
     ):
         return "resumable"
     return "new"
@@ -206,13 +207,13 @@ def run_state(folder: Path, config: RunConfig | None = None) -> str:
 
 def _done_steps(folder: Path, config: RunConfig) -> int:
     try:
-        return finished_steps(json.loads((folder / "metrics.json").read_text()), config.budget)
+        return finished_steps(json.loads((folder / layout.METRICS).read_text()), config.budget)
     except (OSError, ValueError, KeyError):
         return 0
 
 
 def _check_same_run(folder: Path, config: RunConfig) -> None:
-    config_path = folder / "config.yaml"
+    config_path = folder / layout.CONFIG
     diff = settings_diff(config_path, config, IDENTITY) if config_path.exists() else None
     if diff:
         raise CompareError(f"'{folder}' holds a run with other settings in {diff}; use another --out")
@@ -262,8 +263,8 @@ def prepare(
         if state == "new" and folder.exists():
             shutil.rmtree(folder)  # started but never checkpointed: nothing to keep
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "error.txt").unlink(missing_ok=True)
-        (folder / "request.yaml").write_text(yaml.safe_dump(asdict(run_config), sort_keys=False))
+        (folder / layout.ERROR).unlink(missing_ok=True)
+        (folder / layout.REQUEST).write_text(yaml.safe_dump(asdict(run_config), sort_keys=False))
         pending.append((folder, run_config))
     return pending, done
 
@@ -286,10 +287,10 @@ def worker_env(threads: int) -> dict[str, str]:
 
 def _record_failure(folder: Path, returncode: int) -> str:
     """Keep the error in ``error.txt`` (the worker writes its traceback there; a crash leaves only the log)."""
-    error = folder / "error.txt"
+    error = folder / layout.ERROR
     try:
         if not error.exists():
-            log = (folder / "run.log").read_text(errors="replace").splitlines() if (folder / "run.log").exists() else []
+            log = (folder / layout.LOG).read_text(errors="replace").splitlines() if (folder / layout.LOG).exists() else []
             error.write_text(f"worker exited with code {returncode}\n" + "\n".join(log[-30:]) + "\n")
         lines = [line for line in error.read_text().splitlines() if line.strip()]
     except OSError as exc:  # a full disk: the comparison still finishes its bookkeeping
@@ -299,7 +300,7 @@ def _record_failure(folder: Path, returncode: int) -> str:
 
 def steps_done(folder: Path) -> int:
     """Steps a run has done so far (from its ``status.json``, or its metrics when finished)."""
-    for name in ("metrics.json", "status.json"):
+    for name in (layout.METRICS, layout.STATUS):
         try:
             return int(json.loads((folder / name).read_text())["timesteps"])
         except (OSError, ValueError, KeyError):
@@ -319,7 +320,7 @@ def _run_local(
         while queue or running:
             while queue and len(running) < workers:
                 folder, _ = queue.pop(0)
-                log = (folder / "run.log").open("ab")
+                log = (folder / layout.LOG).open("ab")
                 process = subprocess.Popen(
                     worker_command(folder, threads, die_with_me=True),
                     stdout=log,
@@ -372,7 +373,7 @@ def _run_ray(
     futures = {}
     for folder, _ in pending:
         task = run_remote.options(num_cpus=threads, num_gpus=gpus_per_run)
-        futures[task.remote(worker_command(folder, threads), worker_env(threads), str(folder / "run.log"))] = folder
+        futures[task.remote(worker_command(folder, threads), worker_env(threads), str(folder / layout.LOG))] = folder
     remaining = list(futures)
     while remaining:
         ready, remaining = ray.wait(remaining, num_returns=len(remaining), timeout=0.5)
@@ -455,7 +456,7 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     folder: Path = args.folder
-    status = folder / "status.json"
+    status = folder / layout.STATUS
     last = [0.0]
 
     def report(timesteps: int, episodes: int, mastered: float | None) -> None:
@@ -464,7 +465,7 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
             status.write_text(json.dumps({"timesteps": timesteps, "episodes": episodes, "mastered_pct": mastered}))
 
     try:
-        config = RunConfig(**yaml.safe_load((folder / "request.yaml").read_text()))
+        config = RunConfig(**yaml.safe_load((folder / layout.REQUEST).read_text()))
         resume = run_state(folder, config) == "resumable"
         print(f"{'resuming' if resume else 'starting'} {config.teacher} / {config.student} / seed {config.seed}", flush=True)
         metrics = train(config, folder, resume=resume, progress=report, notify=lambda line: print(line, flush=True))
@@ -476,7 +477,7 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
         text = full or traceback.format_exc()
         print(text, flush=True)
         try:
-            (folder / "error.txt").write_text(f"{text}\n" if full else f"{text}\n{type(exc).__name__}: {exc}\n")
+            (folder / layout.ERROR).write_text(f"{text}\n" if full else f"{text}\n{type(exc).__name__}: {exc}\n")
         except OSError:
             pass  # the disk is full: the parent records the exit code and this log's last line
         return 1

@@ -19,23 +19,22 @@ import threading
 from pathlib import Path
 from typing import Any
 
-CHECKPOINT, STAGING, PREVIOUS = "checkpoint", "checkpoint.next", "checkpoint.old"
-#: written last into a staged checkpoint: a staged folder without it was cut short
-COMPLETE_MARK = "progress.json"
+from students.run import layout
+
 #: a run folder's outputs, removed when a run that never checkpointed restarts from zero
 RUN_OUTPUTS = (
-    "config.yaml",
-    "eval.csv",
-    "eval_target.csv",
-    "tb",
-    "metrics.json",
-    "model.zip",
-    "teacher.pkl",
-    STAGING,
-    PREVIOUS,
+    layout.CONFIG,
+    layout.EVAL,
+    layout.EVAL_TARGET,
+    layout.TB,
+    layout.METRICS,
+    layout.MODEL,
+    layout.TEACHER,
+    layout.STAGING,
+    layout.PREVIOUS,
 )
 #: what a checkpoint needs to be resumed from (``progress.json`` is informative, not needed)
-REQUIRED = ("model.zip", "state.pkl")
+REQUIRED = (layout.MODEL, layout.STATE)
 
 
 #: modules of ``students/`` before it was split into rooms (commit e75580a): checkpoints, teacher files and replay
@@ -70,13 +69,13 @@ class CheckpointError(ValueError):
 
 def is_complete(folder: Path, staged: bool = False) -> bool:
     """Whether ``folder`` holds a checkpoint to resume from (a staged one must also carry its completion mark)."""
-    names = (*REQUIRED, COMPLETE_MARK) if staged else REQUIRED
+    names = (*REQUIRED, layout.PROGRESS) if staged else REQUIRED
     return folder.is_dir() and all((folder / name).is_file() for name in names)
 
 
 def stage(out: Path) -> Path:
     """An empty ``checkpoint.next/`` to write the next checkpoint into (a leftover one is removed first)."""
-    staging = Path(out) / STAGING
+    staging = Path(out) / layout.STAGING
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     return staging
@@ -85,9 +84,9 @@ def stage(out: Path) -> Path:
 def swap_in(out: Path) -> None:
     """Make the staged checkpoint the checkpoint (crash-safe at every point, see the module docstring)."""
     out = Path(out)
-    checkpoint, staging, previous = out / CHECKPOINT, out / STAGING, out / PREVIOUS
+    checkpoint, staging, previous = out / layout.CHECKPOINT, out / layout.STAGING, out / layout.PREVIOUS
     if not is_complete(staging, staged=True):
-        raise CheckpointError(f"'{staging}' is not a complete checkpoint (no {COMPLETE_MARK}); nothing swapped in")
+        raise CheckpointError(f"'{staging}' is not a complete checkpoint (no {layout.PROGRESS}); nothing swapped in")
     shutil.rmtree(previous, ignore_errors=True)  # a leftover of an earlier kill would block the rename
     if checkpoint.exists():
         checkpoint.rename(previous)
@@ -103,7 +102,7 @@ def recover(out: Path) -> bool:
     ``checkpoint``; then ``checkpoint.old`` (the previous one, moved aside by a swap that stopped half-way).
     """
     out = Path(out)
-    checkpoint, staging, previous = out / CHECKPOINT, out / STAGING, out / PREVIOUS
+    checkpoint, staging, previous = out / layout.CHECKPOINT, out / layout.STAGING, out / layout.PREVIOUS
     if is_complete(staging, staged=True):
         shutil.rmtree(checkpoint, ignore_errors=True)
         staging.rename(checkpoint)
@@ -119,19 +118,23 @@ def saved_checkpoint(out: Path) -> bool:
     """Whether ``out`` holds a checkpoint to resume from, counting the ones :func:`recover` would keep (nothing
     is changed: this is for the checks made before the folder is locked)."""
     out = Path(out)
-    return is_complete(out / STAGING, staged=True) or is_complete(out / CHECKPOINT) or is_complete(out / PREVIOUS)
+    return (
+        is_complete(out / layout.STAGING, staged=True)
+        or is_complete(out / layout.CHECKPOINT)
+        or is_complete(out / layout.PREVIOUS)
+    )
 
 
 def has_progress(out: Path) -> bool:
     """Whether a run folder holds anything a fresh start would destroy: a checkpoint (or one a kill mid-save
     left beside it), a checkpoint folder at all, or final results."""
     out = Path(out)
-    return saved_checkpoint(out) or (out / CHECKPOINT).exists() or (out / "metrics.json").exists()
+    return saved_checkpoint(out) or (out / layout.CHECKPOINT).exists() or (out / layout.METRICS).exists()
 
 
 def resume_problem(out: Path) -> str | None:
     """Why ``out/checkpoint`` cannot be resumed from (one line naming what is missing), or ``None``."""
-    checkpoint = Path(out) / CHECKPOINT
+    checkpoint = Path(out) / layout.CHECKPOINT
     missing = [name for name in REQUIRED if not (checkpoint / name).is_file()]
     if not missing:
         return None
@@ -219,8 +222,8 @@ def write_outputs(out: Path, model: Any, teacher_state: Any, metrics: dict[str, 
     and swapped in whole: a crash leaves the previous one or the new one (an extended run keeps its earlier
     results until then)."""
     model.save(out / "model.next.zip")
-    (out / "model.next.zip").replace(out / "model.zip")
+    (out / "model.next.zip").replace(out / layout.MODEL)
     with (out / "teacher.pkl.tmp").open("wb") as handle:
         pickle.dump(teacher_state, handle)
-    (out / "teacher.pkl.tmp").replace(out / "teacher.pkl")
-    write_json(out / "metrics.json", metrics)
+    (out / "teacher.pkl.tmp").replace(out / layout.TEACHER)
+    write_json(out / layout.METRICS, metrics)

@@ -73,6 +73,7 @@ from students.loop.evaluation import Evaluation, append_eval_rows, evaluate
 from students.policies import PolicyFileError, load_policy, model_path
 from students.run.lock import FolderLock
 from students.run.train import ResolvedRun, RunConfig, settings_error
+from students.run import layout
 
 BETA_SCHEDULES = ("linear:ROUNDS", "exp:P", "a constant in [0, 1]")
 LOSSES = ("mse", "nll")
@@ -197,7 +198,7 @@ class DistillConfig:
         except PolicyFileError as exc:
             raise DistillError(str(exc)) from None
         folder = Path(self.expert) if Path(self.expert).is_dir() else expert_zip.parent
-        run_config = folder / "config.yaml"
+        run_config = folder / layout.CONFIG
         expert_run = yaml.safe_load(run_config.read_text()) if run_config.exists() else {}
         env_name = self.env or expert_run.get("env", "")
         if not env_name:
@@ -348,7 +349,7 @@ class Distiller:
         self.last_eval: tuple[int, Evaluation] | None = None
         self.losses: dict[str, float] = {}
         self.round_log: dict[str, float] = {}  # the last round's beta, expert share and student-expert gap
-        self.logger = configure_logger(str(out / "tb" / "distill"), ["tensorboard"])
+        self.logger = configure_logger(str(out / layout.TB / "distill"), ["tensorboard"])
         self.episodes_now: list[_Episode] = []
         self.student_obs: list[np.ndarray] = []
         self.raw_obs: list[Any] = []
@@ -495,7 +496,7 @@ class Distiller:
             return self.model.predict(obs, deterministic=True)[0]
 
         evaluation = evaluate(act, config.env, self.test_tasks, self.streams.evaluation, config.env_kwargs)
-        append_eval_rows(self.out / "eval.csv", self.steps, evaluation, self.steps)  # it learns from every step
+        append_eval_rows(self.out / layout.EVAL, self.steps, evaluation, self.steps)  # it learns from every step
         self.last_eval = (self.steps, evaluation)
         self.logger.record("eval/mastered_pct", evaluation.mastered_pct)
         self.logger.record("eval/mean_return", evaluation.mean_return)
@@ -542,10 +543,10 @@ class Distiller:
         """Written whole into a side folder, then swapped in: a crash leaves the previous checkpoint or this one
         (:mod:`students.run.checkpoints`, as a run's)."""
         staging = checkpoints.stage(self.out)
-        self.model.save(staging / "model.zip")
-        with (staging / "state.pkl").open("wb") as handle:
+        self.model.save(staging / layout.MODEL)
+        with (staging / layout.STATE).open("wb") as handle:
             pickle.dump(self.state_dict(), handle)
-        checkpoints.write_json(staging / "progress.json", {"timesteps": self.steps, "rounds": self.rounds})  # last: complete
+        checkpoints.write_json(staging / layout.PROGRESS, {"timesteps": self.steps, "rounds": self.rounds})  # last: complete
         checkpoints.swap_in(self.out)
 
     def close(self) -> None:
@@ -586,12 +587,12 @@ def distill(
         raise DistillError("this resolved distillation has run already (its teacher learned): resolve its config again")
     config, out, say = resolved.config, Path(out), notify or (lambda _message: None)
     _check_folder(config, out, resume)
-    saved = out / "distill.yaml"
+    saved = out / layout.DISTILL
     with FolderLock(out):
         resume = resume and checkpoints.recover(out)
-        if not resume and (saved.exists() or (out / "config.yaml").exists()):  # died before its first checkpoint
+        if not resume and (saved.exists() or (out / layout.CONFIG).exists()):  # died before its first checkpoint
             say(f"'{out}' has no checkpoint (the distillation stopped before its first one): restarting it from step 0")
-            checkpoints.remove_outputs(out, also=("distill.yaml",))
+            checkpoints.remove_outputs(out, also=(layout.DISTILL,))
         resolved.used = True
         distiller = Distiller(resolved, out)
         try:
@@ -599,7 +600,7 @@ def distill(
                 _resume(distiller, out)
             else:
                 saved.write_text(yaml.safe_dump(_plain(config.settings()), sort_keys=False))
-                (out / "config.yaml").write_text(yaml.safe_dump(_plain(asdict(resolved.run_config())), sort_keys=False))
+                (out / layout.CONFIG).write_text(yaml.safe_dump(_plain(asdict(resolved.run_config())), sort_keys=False))
                 distiller.start()
             _rounds(distiller, progress)
             if distiller.last_eval is None or distiller.last_eval[0] != distiller.steps:
@@ -616,10 +617,10 @@ def distill(
 
 def _check_folder(config: DistillConfig, out: Path, resume: bool) -> None:
     """Refuse, before anything is written, a folder that holds another run, or a resume it cannot serve."""
-    saved = out / "distill.yaml"
+    saved = out / layout.DISTILL
     if not resume and checkpoints.has_progress(out):
         raise DistillError(f"'{out}' already holds a run; continue it with --resume or choose another --out")
-    if resume and not (saved.exists() or (out / "config.yaml").exists()):
+    if resume and not (saved.exists() or (out / layout.CONFIG).exists()):
         raise DistillError(f"--resume: '{out}' holds no distillation to resume")
     if resume and saved.exists():
         kept, asked = _saved_settings(saved), _plain(config.settings())
@@ -629,7 +630,7 @@ def _check_folder(config: DistillConfig, out: Path, resume: bool) -> None:
                 for key in sorted(set(kept) | set(asked), key=str) if kept.get(key) != asked.get(key)
             )
             raise DistillError(f"'{out}' holds a distillation with other settings ({differ})")
-    if resume and not checkpoints.saved_checkpoint(out) and (out / "checkpoint").exists():
+    if resume and not checkpoints.saved_checkpoint(out) and (out / layout.CHECKPOINT).exists():
         raise DistillError(checkpoints.resume_problem(out) or f"'{out}/checkpoint' cannot be resumed")
 
 
@@ -644,11 +645,11 @@ def _saved_settings(path: Path) -> dict[str, Any]:
 def _resume(distiller: Distiller, out: Path) -> None:
     """The checkpoint's state, and the evaluation rows past it dropped."""
     try:
-        state = checkpoints.load_pickle(out / "checkpoint" / "state.pkl")
+        state = checkpoints.load_pickle(out / layout.CHECKPOINT / layout.STATE)
     except Exception as exc:  # truncated, empty or garbage
-        raise DistillError(checkpoints.damaged(out / "checkpoint" / "state.pkl", exc)) from None
+        raise DistillError(checkpoints.damaged(out / layout.CHECKPOINT / layout.STATE, exc)) from None
     distiller.load_state_dict(state)
-    checkpoints.truncate_rows_after(out / "eval.csv", distiller.steps)
+    checkpoints.truncate_rows_after(out / layout.EVAL, distiller.steps)
 
 
 def _rounds(distiller: Distiller, progress: Callable[[int, int, float | None], None] | None) -> None:
@@ -714,9 +715,9 @@ def finetune_plan(resolved: ResolvedDistill, folder: Path, in_layout: bool, resu
     from students.run.train import check_run_dir
 
     asked = replace(resolved.run_config(), student="dagger-ft", steps=resolved.config.finetune_steps, hyperparams={})
-    tuned = replace(asked, init_model=str(Path(folder) / "model.zip")).resolve()
+    tuned = replace(asked, init_model=str(Path(folder) / layout.MODEL)).resolve()
     tuned_folder = folder.parent.parent / "dagger-ft" / folder.name if in_layout else folder.with_name(f"{folder.name}-ft")
-    check_run_dir(tuned.config, tuned_folder, resume and (tuned_folder / "checkpoint").exists())
+    check_run_dir(tuned.config, tuned_folder, resume and (tuned_folder / layout.CHECKPOINT).exists())
     return tuned, tuned_folder
 
 

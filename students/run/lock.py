@@ -10,8 +10,8 @@ import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
+from students.run import layout
 
-LOCK_NAME = ".lock"
 
 
 class FolderInUseError(ValueError):
@@ -30,7 +30,7 @@ class FolderLock:
 
     def __enter__(self) -> FolderLock:
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.folder / layout.LOCK, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -54,7 +54,7 @@ def check_unlocked(folder: Path) -> None:
 
     :raises FolderInUseError: the folder is in use
     """
-    path = Path(folder) / LOCK_NAME
+    path = Path(folder) / layout.LOCK
     if not path.exists():
         return
     fd = os.open(path, os.O_RDONLY)

@@ -1,18 +1,8 @@
 """One training run: a teacher drives an SB3 student's tasks; evaluation, TensorBoard, checkpoints, resume.
 
-Run folder (``out``, by default ``results/<experiment>/<env>/<teacher>/<student>/seed<k>/``)::
-
-    config.yaml        resolved settings (hyperparameters included); a resume must match them
-    tb/                TensorBoard events (SB3's scalars, eval/*, curriculum/*)
-    eval.csv           per-task evaluation rows, appended (a resume drops the rows written after its checkpoint)
-    eval_target.csv    with --target-episodes: a row per evaluation of SPDL's target-distribution protocol, likewise
-    checkpoint/        model.zip, state.pkl (teacher, curriculum loop, evaluator, sub-environments, random generators),
-                       teacher.pkl (the teacher alone), progress.json, replay_buffer.pkl (off-policy students, unless
-                       save_replay_buffer is off); swapped in whole at every save so that a crash never leaves a
-                       half-written checkpoint. Saved after the first rollout, then every ``checkpoint_every`` steps,
-                       always between two rollouts (nothing half-collected), on Ctrl-C/SIGTERM and at the end.
-    model.zip, teacher.pkl, metrics.json   at the end (metrics: an evaluation of the final model)
-    .lock              held while a process uses the folder
+The run folder's files and what each holds: :mod:`students.run.layout`. A checkpoint is saved after the first
+rollout, then every ``checkpoint_every`` steps, always between two rollouts (nothing half-collected), on
+Ctrl-C/SIGTERM and at the end.
 """
 
 from __future__ import annotations
@@ -76,6 +66,7 @@ from students.run import checkpoints
 from students.config import range_error, setting
 from students.run.lock import FolderLock
 from students.loop.vec_env import make_vec_env
+from students.run import layout
 
 
 class RunError(ValueError):
@@ -399,7 +390,7 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
         it) or ``"restart"`` (a run that died before its first checkpoint: it starts again from step 0)
     :raises RunError: the folder cannot be used as asked
     """
-    config_path = out / "config.yaml"
+    config_path = out / layout.CONFIG
     if not resume:
         if config_path.exists() and checkpoints.has_progress(out):
             raise RunError(f"'{out}' already holds a run; use --resume to continue it or another --out")
@@ -411,7 +402,7 @@ def check_run_dir(config: RunConfig, out: Path, resume: bool) -> str:
         raise RunError(f"--resume: settings differ from the saved run in {diff}")
     if checkpoints.saved_checkpoint(out):  # checkpoint/, or one a kill mid-save left in checkpoint.next/.old
         return "resume"
-    problem = checkpoints.resume_problem(out) if (out / "checkpoint").exists() else None
+    problem = checkpoints.resume_problem(out) if (out / layout.CHECKPOINT).exists() else None
     if problem:
         raise RunError(problem)
     return "restart"
@@ -509,7 +500,7 @@ def train(
             if finished is not None:
                 say(f"'{out}' already finished its {finished['timesteps']} steps: nothing to do")
                 return finished
-            _record_extension(out / "config.yaml", config.steps, say)
+            _record_extension(out / layout.CONFIG, config.steps, say)
         resolved.trained = True
         metrics = _train(resolved, out, mode == "resume", progress, say)
     if progress is not None:  # the progress line ends on the result the run reports
@@ -545,7 +536,7 @@ def _record_extension(config_path: Path, steps: int, say: Callable[[str], None])
 def _finished_metrics(out: Path, config: RunConfig) -> dict[str, Any] | None:
     """The metrics of a run that already reached ``config.steps``; a finished run asked to go further keeps its
     final outputs until the new ones replace them."""
-    path = out / "metrics.json"
+    path = out / layout.METRICS
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
@@ -593,9 +584,9 @@ class _Session:
         """Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
         checkpoint or the new one, never a mix (:mod:`students.run.checkpoints`)."""
         model, staging = self.student, checkpoints.stage(self.out)
-        model.save(staging / "model.zip")
+        model.save(staging / layout.MODEL)
         if self.config.save_replay_buffer and isinstance(model, OffPolicyAlgorithm):
-            model.save_replay_buffer(staging / "replay_buffer.pkl")
+            model.save_replay_buffer(staging / layout.REPLAY_BUFFER)
         state = {
             "teacher": self.teacher.state_dict(),
             "curriculum": self.curriculum.state_dict(),
@@ -605,12 +596,12 @@ class _Session:
             "kickstart": None if self.kick is None else self.kick.state_dict(),
             "exact": exact and self.exact,
         }
-        with (staging / "state.pkl").open("wb") as handle:
+        with (staging / layout.STATE).open("wb") as handle:
             pickle.dump(state, handle)
-        with (staging / "teacher.pkl").open("wb") as handle:  # the teacher alone, for a user to inspect
+        with (staging / layout.TEACHER).open("wb") as handle:  # the teacher alone, for a user to inspect
             pickle.dump(state["teacher"], handle)
         record = {"timesteps": model.num_timesteps, "episodes": self.curriculum.stats.episodes, "exact": state["exact"]}
-        checkpoints.write_json(staging / "progress.json", record)  # last: the staged checkpoint is complete
+        checkpoints.write_json(staging / layout.PROGRESS, record)  # last: the staged checkpoint is complete
         checkpoints.swap_in(self.out)
 
 
@@ -667,7 +658,7 @@ def _open(resolved: ResolvedRun, out: Path) -> _Session:
         config.env,
         test_tasks,
         config.eval_every,
-        out / "eval.csv",
+        out / layout.EVAL,
         config.env_kwargs,
         seed=streams.evaluation,
         clock=clock,
@@ -680,7 +671,7 @@ def _open(resolved: ResolvedRun, out: Path) -> _Session:
 def _start(session: _Session, algo: type[BaseAlgorithm]) -> None:
     """A new run: its ``config.yaml``, a new student (or one from ``init_model``), the first levels sent."""
     config = session.config
-    (session.out / "config.yaml").write_text(yaml.safe_dump(asdict(config), sort_keys=False))
+    (session.out / layout.CONFIG).write_text(yaml.safe_dump(asdict(config), sort_keys=False))
     cuda = th.device(config.device).type == "cuda" if config.device != "auto" else th.cuda.is_available()
     session.model = _new_student(config, algo, session.vec_env, session.out, session.streams.student, cuda)
     if config.init_model:
@@ -694,7 +685,7 @@ def _start(session: _Session, algo: type[BaseAlgorithm]) -> None:
 def _resume(session: _Session, algo: type[BaseAlgorithm], say: Callable[[str], None]) -> dict[str, Any]:
     """The checkpointed student and the teacher's and callbacks' states; returns the checkpoint's state for
     :func:`_restore`."""
-    session.model, state = _load_checkpoint(session.out / "checkpoint", algo, session.vec_env, session.config, say)
+    session.model, state = _load_checkpoint(session.out / layout.CHECKPOINT, algo, session.vec_env, session.config, say)
     session.exact = state["exact"]
     try:
         session.teacher.load_state_dict(state["teacher"])
@@ -713,8 +704,8 @@ def _restore(session: _Session, state: dict[str, Any]) -> None:
         session.kick.load_state_dict(state["kickstart"], session.vec_env)
     _restore_envs(model, session.vec_env, state["envs"], session.curriculum, session.streams)
     _set_rng_states(model, state["rng"])
-    checkpoints.truncate_rows_after(session.out / "eval.csv", model.num_timesteps)
-    checkpoints.truncate_rows_after(session.out / "eval_target.csv", model.num_timesteps)
+    checkpoints.truncate_rows_after(session.out / layout.EVAL, model.num_timesteps)
+    checkpoints.truncate_rows_after(session.out / layout.EVAL_TARGET, model.num_timesteps)
 
 
 def _learn(session: _Session, resume: bool, progress: Callable[[int, int, float | None], None] | None) -> None:
@@ -776,7 +767,7 @@ def _new_student(
         policy = hp.pop("policy")
     set_random_seed(seed, using_cuda=cuda)  # SB3 draws from the global generators
     # no seed= here: SB3 would also reseed every sub-environment with seed + i at the first reset
-    model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / "tb"), verbose=0, **hp)
+    model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / layout.TB), verbose=0, **hp)
     model.action_space.seed(seed)
     return model
 
@@ -791,12 +782,12 @@ def _load_checkpoint(
     """
     try:
         # force_reset=False: keep the saved last observations, which the restored sub-environments continue from
-        model = algo.load(checkpoint / "model.zip", env=vec_env, device=config.device, force_reset=False)
+        model = algo.load(checkpoint / layout.MODEL, env=vec_env, device=config.device, force_reset=False)
     except Exception as exc:  # SB3 raises zip, pickle, assertion and key errors for a damaged zip
-        raise RunError(checkpoints.damaged(checkpoint / "model.zip", exc)) from None
+        raise RunError(checkpoints.damaged(checkpoint / layout.MODEL, exc)) from None
     # SB3 saved the folder's absolute path: a run folder moved or copied elsewhere logs into its own tb/
-    model.tensorboard_log = str(checkpoint.parent / "tb")
-    buffer, exact = checkpoint / "replay_buffer.pkl", True
+    model.tensorboard_log = str(checkpoint.parent / layout.TB)
+    buffer, exact = checkpoint / layout.REPLAY_BUFFER, True
     if isinstance(model, OffPolicyAlgorithm) and config.save_replay_buffer:
         if buffer.exists():
             try:
@@ -807,10 +798,10 @@ def _load_checkpoint(
             say(f"'{buffer}' is missing: resuming with an empty replay buffer, so the run no longer continues exactly")
             exact = False
     try:
-        state = checkpoints.load_pickle(checkpoint / "state.pkl")
+        state = checkpoints.load_pickle(checkpoint / layout.STATE)
         state["exact"] = bool(state.get("exact", True)) and exact
     except Exception as exc:  # truncated, empty or garbage: EOFError, UnpicklingError, ...
-        raise RunError(checkpoints.damaged(checkpoint / "state.pkl", exc)) from None
+        raise RunError(checkpoints.damaged(checkpoint / layout.STATE, exc)) from None
     return model, state
 
 
@@ -844,7 +835,7 @@ def _target_protocol(config: RunConfig, env: ParametricEnv, out: Path, streams: 
         return None
     assert env.target_distribution is not None  # RunConfig.resolve() checked
     (mean, std), low, high = env.target_distribution, env.task_space.low, env.task_space.high
-    return TargetProtocol(config.target_episodes, mean, std, low, high, streams.target, out / "eval_target.csv")
+    return TargetProtocol(config.target_episodes, mean, std, low, high, streams.target, out / layout.EVAL_TARGET)
 
 
 def _protocol_metrics(evaluator: EvalCallback, gamma: float) -> dict[str, Any]:
@@ -918,7 +909,7 @@ def saved_settings(out: Path, command: str = "--resume") -> dict[str, Any]:
 
     :raises RunError: the folder holds no run, or its config.yaml is not a run's
     """
-    path = Path(out) / "config.yaml"
+    path = Path(out) / layout.CONFIG
     if not path.is_file():
         raise RunError(f"{command}: '{out}' holds no run (no config.yaml)")
     saved = _read_config(path)
@@ -934,8 +925,8 @@ def model_env_kwargs(path: Path) -> dict[str, Any]:
     outside a run folder."""
     path = Path(path)
     folder = path if path.is_dir() else path.parent
-    folder = folder.parent if folder.name == "checkpoint" else folder
-    config = folder / "config.yaml"
+    folder = folder.parent if folder.name == layout.CHECKPOINT else folder
+    config = folder / layout.CONFIG
     if not config.is_file():
         return {}
     try:
@@ -949,12 +940,12 @@ def model_env_kwargs(path: Path) -> dict[str, Any]:
 def load_run(run_dir: Path) -> tuple[RunConfig, BaseAlgorithm]:
     """The config and final (or last checkpointed) model of a run folder."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").exists():
+    if not (run_dir / layout.CONFIG).exists():
         raise RunError(f"'{run_dir}' holds no run (no config.yaml)")
     config = RunConfig(**saved_settings(run_dir, "eval"))
-    model_path = run_dir / "model.zip"
+    model_path = run_dir / layout.MODEL
     if not model_path.exists():
-        model_path = run_dir / "checkpoint" / "model.zip"
+        model_path = run_dir / layout.CHECKPOINT / layout.MODEL
     if not model_path.exists():
         raise RunError(f"'{run_dir}' has no saved model yet")
     try:
