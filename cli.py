@@ -181,7 +181,9 @@ def list_envs(include: tuple[str, ...]) -> None:
 @click.option("--teacher-param", multiple=True, metavar="TEACHER.PARAM=VALUE", help="A teacher's parameter (repeatable).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Parallel processes.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Also write the results here.")
-def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], workers: int, json_path: Path | None, **options):
+def simulate_cmd(
+    config_path: Path | None, teacher_param: tuple[str, ...], workers: int, json_path: Path | None, **options: Any
+) -> None:
     """Compare teachers on the simulated student (no deep RL: seconds per run).
 
     Prints the % of cells mastered at 25/50/100% of the budget (mean ± std over seeds) and each teacher's own
@@ -218,7 +220,17 @@ def simulate_cmd(config_path: Path | None, teacher_param: tuple[str, ...], worke
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
 @click.option("--resume", is_flag=True, help="Continue the run in the folder from its last checkpoint.")
 @threads_option
-def run(teacher_param, hp, env_kwarg, obs, experiment, out, resume, threads, **settings) -> None:
+def run(
+    teacher_param: tuple[str, ...],
+    hp: tuple[str, ...],
+    env_kwarg: tuple[str, ...],
+    obs: str | None,
+    experiment: str,
+    out: Path | None,
+    resume: bool,
+    threads: int | None,
+    **settings: Any,
+) -> None:
     """Train an SB3 student while a teacher chooses the task of every episode.
 
     ``--resume --out DIR`` continues the run in DIR with the settings of its config.yaml; options given with it
@@ -297,7 +309,18 @@ def _train(resolved: ResolvedRun, folder: Path, resume: bool) -> None:
 @click.option("--ray-address", default=None, help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")
 @click.option("--gpus-per-run", default=0.0, show_default=True, type=click.FloatRange(min=0), help="GPUs per run (Ray).")
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False, path_type=Path), help="Experiment folder.")
-def compare_cmd(config_path, teacher_param, hp, env_kwarg, workers, backend, ray_address, gpus_per_run, out, **options):
+def compare_cmd(
+    config_path: Path | None,
+    teacher_param: tuple[str, ...],
+    hp: tuple[str, ...],
+    env_kwarg: tuple[str, ...],
+    workers: int | None,
+    backend: str,
+    ray_address: str | None,
+    gpus_per_run: float,
+    out: Path | None,
+    **options: Any,
+) -> None:
     """Compare teachers: every teacher x student x seed as an independent run, then a report.
 
     Re-running the same command skips finished runs and resumes interrupted ones. Exit status 1 when a run failed.
@@ -370,7 +393,9 @@ def report_cmd(folder: Path, cvar_alpha: float) -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Runs at a time.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), help="[default: results/reproduce/NAME]")
 @click.option("--check-only", is_flag=True, help="Compare a finished rerun in --out with the reference; run nothing.")
-def reproduce_cmd(name: str | None, show_list: bool, seeds: str | None, workers: int, out: Path | None, check_only: bool):
+def reproduce_cmd(
+    name: str | None, show_list: bool, seeds: str | None, workers: int, out: Path | None, check_only: bool
+) -> None:
     """Rerun a published table of the project and set it beside the committed reference and the paper's claim.
 
     Resumable: the same command again skips finished runs. Prints, row by row, our mean against the reference's
@@ -462,7 +487,9 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
 @click.option("--steps", default=300, show_default=True, type=click.IntRange(min=1), help="Steps at most.")
 @click.option("--every", default=4, show_default=True, type=click.IntRange(min=1), help="Keep one frame every N steps (GIF).")
 @click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Env argument [default: the policy's run's].")
-def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, steps: int, every: int, env_kwarg) -> None:
+def render(
+    env_name: str, task_text: str, out: Path, policy: str, seed: int, steps: int, every: int, env_kwarg: tuple[str, ...]
+) -> None:
     """Picture what a task means: play one episode on it and save a PNG or GIF.
 
     A policy from a run folder meets the environment its run trained on (the run's env_kwargs: a privileged view,
@@ -506,7 +533,17 @@ def render(env_name: str, task_text: str, out: Path, policy: str, seed: int, ste
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [default: results/EXPERIMENT/...].")
 @click.option("--resume", is_flag=True, help="Continue the distillation in the folder from its last checkpoint.")
 @threads_option
-def distill_cmd(config_path, teacher_param, hp, env_kwarg, experiment, out, resume, threads, **options) -> None:
+def distill_cmd(
+    config_path: Path | None,
+    teacher_param: tuple[str, ...],
+    hp: tuple[str, ...],
+    env_kwarg: tuple[str, ...],
+    experiment: str,
+    out: Path | None,
+    resume: bool,
+    threads: int | None,
+    **options: Any,
+) -> None:
     """Distil a privileged expert into a student that reads its own sensors (DAgger; see students/run/distill.py).
 
     ``--resume --out DIR`` continues the distillation in DIR with the settings of its distill.yaml.
