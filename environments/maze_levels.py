@@ -1,0 +1,185 @@
+"""Maze levels as structures, as the regret-based literature handles them (dcd's ``envs/multigrid``): the wall bit
+map of the inner grid, the agent's start cell and heading, the goal cell, and lava cells where a level has them.
+
+A level round-trips through a compact text (:attr:`MazeLevel.text`, :meth:`MazeLevel.parse`): the inner grid's rows,
+top to bottom, joined by ``/``; each cell one character: ``.`` empty, ``#`` wall, ``~`` lava, ``G`` the goal, and the
+agent as the arrow of its heading, ``>`` east, ``v`` south, ``<`` west, ``^`` north (MiniGrid's directions 0-3).
+For example ``">.#/.#./..G"`` is a 3 x 3 inner grid (a 5 x 5 room) with the agent facing east in its top-left cell.
+
+Coordinates are dcd's and MiniGrid's: ``(x, y)`` = (column, row) in the full grid, border included, so the inner
+cell ``(x, y)`` is ``rows[y - 1][x - 1]``.
+
+:func:`named_mazes` gives the field's hand-designed test mazes (``data/named_mazes.yaml``, copied from dcd with its
+source and licence named there).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+EMPTY, WALL, LAVA, GOAL = ".", "#", "~", "G"
+#: the agent's glyph per MiniGrid direction (0 east, 1 south, 2 west, 3 north)
+HEADINGS = (">", "v", "<", "^")
+NAMED_MAZES_FILE = Path(__file__).with_name("data") / "named_mazes.yaml"
+#: MiniGrid's moves per direction, as (dx, dy)
+_MOVES = ((1, 0), (0, 1), (-1, 0), (0, -1))
+
+
+class LevelError(ValueError):
+    """A level text or structure that is not a maze level (one line naming the problem)."""
+
+
+@dataclass(frozen=True)
+class MazeLevel:
+    """One maze level: the inner grid's rows (walls and lava; the agent and goal cells are empty), the agent's start
+    ``(x, y)`` and heading, and the goal ``(x, y)``, in full-grid coordinates (see the module docstring).
+
+    :raises LevelError: rows of unequal length or unknown cells; a start or goal outside the inner grid, on a wall or
+        on lava, or both in one cell; a heading outside 0-3
+    """
+
+    rows: tuple[str, ...]
+    start: tuple[int, int]
+    heading: int
+    goal: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        if not self.rows or len({len(row) for row in self.rows}) != 1 or not self.rows[0]:
+            raise LevelError(f"a level's rows must be non-empty and of one length, got {list(self.rows)}")
+        unknown = set("".join(self.rows)) - {EMPTY, WALL, LAVA}
+        if unknown:
+            raise LevelError(f"unknown cells {''.join(sorted(unknown))!r} in a level's rows; valid: . # ~")
+        if self.heading not in range(4):
+            raise LevelError(f"heading must be 0-3 (east, south, west, north), got {self.heading}")
+        for what, (x, y) in (("start", self.start), ("goal", self.goal)):
+            if not (1 <= x <= self.width and 1 <= y <= self.height):
+                raise LevelError(f"the {what} {(x, y)} is outside the inner grid (x 1-{self.width}, y 1-{self.height})")
+            if self.rows[y - 1][x - 1] != EMPTY:
+                raise LevelError(f"the {what} {(x, y)} is on a {'wall' if self.cell(x, y) == WALL else 'lava cell'}")
+        if self.start == self.goal:
+            raise LevelError(f"the start and the goal are one cell {self.start}")
+
+    # -- shape and cells ---------------------------------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        """Columns of the inner grid."""
+        return len(self.rows[0])
+
+    @property
+    def height(self) -> int:
+        """Rows of the inner grid."""
+        return len(self.rows)
+
+    @property
+    def size(self) -> int:
+        """The room's side, border included (dcd's and MiniGrid's ``size``; levels are square)."""
+        return max(self.width, self.height) + 2
+
+    def cell(self, x: int, y: int) -> str:
+        """The structure at full-grid cell ``(x, y)``: ``.``, ``#`` or ``~`` (the border is wall)."""
+        if not (1 <= x <= self.width and 1 <= y <= self.height):
+            return WALL
+        return self.rows[y - 1][x - 1]
+
+    @property
+    def walls(self) -> np.ndarray:
+        """The wall bit map of the inner grid, ``(height, width)`` booleans (dcd's ``bit_map``)."""
+        return np.array([[c == WALL for c in row] for row in self.rows], dtype=bool)
+
+    @property
+    def lava(self) -> np.ndarray:
+        """The lava cells of the inner grid, ``(height, width)`` booleans."""
+        return np.array([[c == LAVA for c in row] for row in self.rows], dtype=bool)
+
+    @property
+    def n_walls(self) -> int:
+        return int(self.walls.sum())
+
+    # -- text ---------------------------------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        """The compact encoding (see the module docstring); :meth:`parse` reads it back."""
+        grid = [list(row) for row in self.rows]
+        grid[self.start[1] - 1][self.start[0] - 1] = HEADINGS[self.heading]
+        grid[self.goal[1] - 1][self.goal[0] - 1] = GOAL
+        return "/".join("".join(row) for row in grid)
+
+    @classmethod
+    def parse(cls, text: str) -> MazeLevel:
+        """The level a :attr:`text` encodes.
+
+        :raises LevelError: not one agent and one goal, or any problem the structure has
+        """
+        rows = [list(row) for row in str(text).strip().split("/")]
+        agents = [(x + 1, y + 1) for y, row in enumerate(rows) for x, c in enumerate(row) if c in HEADINGS]
+        goals = [(x + 1, y + 1) for y, row in enumerate(rows) for x, c in enumerate(row) if c == GOAL]
+        if len(agents) != 1 or len(goals) != 1:
+            raise LevelError(
+                f"a level needs one agent ({' '.join(HEADINGS)}) and one goal (G); {text!r} has {len(agents)} and {len(goals)}"
+            )
+        (sx, sy), (gx, gy) = agents[0], goals[0]
+        heading = HEADINGS.index(rows[sy - 1][sx - 1])
+        rows[sy - 1][sx - 1] = rows[gy - 1][gx - 1] = EMPTY
+        return cls(tuple("".join(row) for row in rows), (sx, sy), heading, (gx, gy))
+
+    @classmethod
+    def from_bit_map(
+        cls, bit_map: np.ndarray | list[list[int]], start: tuple[int, int], goal: tuple[int, int], heading: int = 0
+    ) -> MazeLevel:
+        """A level from dcd's representation: the inner grid's wall bit map (``bit_map[y - 1][x - 1]``), the start
+        and goal in full-grid ``(x, y)``."""
+        walls = np.asarray(bit_map, dtype=bool)
+        rows = tuple("".join(WALL if wall else EMPTY for wall in row) for row in walls)
+        return cls(rows, (int(start[0]), int(start[1])), int(heading), (int(goal[0]), int(goal[1])))
+
+    # -- reachability -------------------------------------------------------------------------------------------
+    def shortest_path(self) -> int | None:
+        """Moves between cells on the shortest route from the start to the goal around walls and lava (turns not
+        counted); ``None`` when the goal cannot be reached."""
+        seen, queue = {self.start: 0}, deque([self.start])
+        while queue:
+            x, y = queue.popleft()
+            if (x, y) == self.goal:
+                return seen[(x, y)]
+            for dx, dy in _MOVES:
+                nxt = (x + dx, y + dy)
+                if nxt not in seen and self.cell(*nxt) == EMPTY:
+                    seen[nxt] = seen[(x, y)] + 1
+                    queue.append(nxt)
+        return None
+
+    @property
+    def solvable(self) -> bool:
+        return self.shortest_path() is not None
+
+
+@dataclass(frozen=True)
+class NamedMaze:
+    """One of the field's hand-designed test mazes: its levels (one, or one per goal where the source draws the
+    goal at random) and the step limit its source gives it."""
+
+    name: str
+    levels: tuple[MazeLevel, ...]
+    max_steps: int
+    source: str
+
+
+@cache
+def named_mazes() -> dict[str, NamedMaze]:
+    """The named test mazes of dcd (and minimax, which reuses them), by name (``data/named_mazes.yaml``)."""
+    data = yaml.safe_load(NAMED_MAZES_FILE.read_text())
+    mazes = {}
+    for name, entry in data.items():
+        levels = tuple(
+            MazeLevel(tuple(entry["rows"]), tuple(entry["start"]), 0, tuple(goal))
+            for goal in entry["goals"]
+        )
+        size = levels[0].size
+        mazes[name] = NamedMaze(name, levels, 2 * size * size, "facebookresearch/dcd envs/multigrid/maze.py")
+    return mazes
