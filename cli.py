@@ -487,13 +487,23 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
 @click.option("--steps", default=300, show_default=True, type=click.IntRange(min=1), help="Steps at most.")
 @click.option("--every", default=4, show_default=True, type=click.IntRange(min=1), help="Keep one frame every N steps (GIF).")
 @click.option("--env-kwarg", multiple=True, metavar="KEY=VALUE", help="Env argument [default: the policy's run's].")
+@click.option("--level", "level_text", default="", help="A maze level to play: its text, or a named maze (NAME or NAME:K).")
 def render(
-    env_name: str, task_text: str, out: Path, policy: str, seed: int, steps: int, every: int, env_kwarg: tuple[str, ...]
+    env_name: str,
+    task_text: str,
+    out: Path,
+    policy: str,
+    seed: int,
+    steps: int,
+    every: int,
+    env_kwarg: tuple[str, ...],
+    level_text: str,
 ) -> None:
     """Picture what a task means: play one episode on it and save a PNG or GIF.
 
     A policy from a run folder meets the environment its run trained on (the run's env_kwargs: a privileged view,
-    a history); --env-kwarg adds to them or overrides them.
+    a history); --env-kwarg adds to them or overrides them. --level plays a structured level itself (the maze:
+    a level's text, or one of the named test mazes, in a maze of its size with its step limit).
     """
     from environments.render import parse_task, random_policy, rollout_frames, save_frames, zero_policy
     from students.policies import policy_for_env
@@ -503,26 +513,60 @@ def render(
         raise UserError(f"--out must end in .png or .gif, got '{out.name}'")
     with user_errors():
         check_writable_file(out, "--out")
+        level, level_kwargs = _render_level(env_name, level_text)
         env_kwargs = {
             **({} if policy in ("random", "zero") else model_env_kwargs(Path(policy))),
+            **level_kwargs,
             **parse_yaml_values(env_kwarg, "--env-kwarg"),
         }
         try:
             env = make_env(env_name, render_mode="rgb_array", **env_kwargs)
         except TypeError as exc:
             raise ValueError(f"environment '{env_name}' cannot render: {exc}") from None
-        task = parse_task(task_text, env)
+        if level is not None and task_text:
+            raise ValueError("give --task or --level, not both (a level set itself holds its task)")
+        task = parse_task(task_text, env) if level is None else None
         named = {"random": lambda: random_policy(env, seed), "zero": lambda: zero_policy(env)}
         try:
             act = named[policy]() if policy in named else policy_for_env(Path(policy), env)
         except ValueError as exc:
             raise ValueError(f"--policy: {exc}; or give random or zero") from None
-    frames, episode_return, _ = rollout_frames(env, act, task, seed=seed, max_steps=steps, every=every)
+    frames, episode_return, _ = rollout_frames(env, act, task, seed=seed, max_steps=steps, every=every, level=level)
     env.close()
     save_frames(frames, out)
-    console.print(
-        f"wrote {out} ({len(frames)} frame(s); episode return {episode_return:.1f}; task {env.task_space.to_dict(task)})"
-    )
+    shown = f"level {level.text}" if level is not None else f"task {env.task_space.to_dict(task)}"
+    console.print(f"wrote {out} ({len(frames)} frame(s); episode return {episode_return:.1f}; {shown})")
+
+
+def _render_level(env_name: str, text: str) -> tuple[Any, dict[str, Any]]:
+    """``--level``: the level (``None`` when not given) and the maze settings it needs (its size; a named maze's
+    step limit).
+
+    :raises ValueError: an env without structured levels, an unknown name or a bad level text
+    """
+    if not text:
+        return None, {}
+    from environments.maze_levels import MazeLevel, named_mazes
+
+    probe = make_env(env_name)
+    structured = probe.unwrapped.structured_levels
+    probe.close()
+    if not structured:
+        raise ValueError(f"--level: environment '{env_name}' has no structured levels (the maze has)")
+
+    mazes = named_mazes()
+    name, _, index = text.partition(":")
+    if name in mazes:
+        maze = mazes[name]
+        if not (index or "0").isdigit() or int(index or 0) >= len(maze.levels):
+            raise ValueError(f"--level {text}: {name} has levels 0-{len(maze.levels) - 1}")
+        level, limit = maze.levels[int(index or 0)], {"max_steps": maze.max_steps}
+    elif "/" in text:
+        level, limit = MazeLevel.parse(text), {}
+    else:
+        raise ValueError(f"--level {text}: not a level's text nor a named maze; valid names: {', '.join(mazes)}")
+    inside = (level.size - 2) ** 2  # task bounds that fit any level of its size (a level set itself ignores them)
+    return level, {"size": level.size, "max_walls": inside - 3, "max_lava": 1, **limit}
 
 
 @cli.command("distill")

@@ -19,6 +19,9 @@
   the run's evaluation seed: the maze's held-out mazes), ``feasible(tasks)`` (which tasks can be solved at all, for
   the infeasible share a run reports), and ``step_batch(envs, actions)`` (a class that steps many of its envs in one
   call: the batched vector env and evaluation use it, :func:`batch_stepper`);
+- optionally, structured levels (``structured_levels = True``: the maze): ``set_level(level)`` makes the next reset
+  play that level itself (a structure or its text) rather than one a task and level seed generate, and every
+  episode's first and last ``info`` carry ``level``, the played level's text;
 - optionally ``get_state()`` / ``set_state(state)``: everything the env's future depends on (the episode being
   played, the pending task, its random generator), so that a run resumed from a checkpoint continues exactly.
   An env opts in by naming its own attributes in ``state_attrs``; ``supports_state`` tells whether it did. An env
@@ -74,6 +77,8 @@ class ParametricEnv(gym.Env):
     #: a classmethod ``step_batch(envs, actions) -> (obs, rewards, terminated, truncated, infos)`` stepping many envs
     #: of the class in one call with the same transitions as their own ``step`` (``None``: the class cannot)
     step_batch: ClassVar[Callable[..., Any] | None] = None
+    #: whether the env's levels are structures a caller can set (:meth:`set_level`) and its infos report (``level``)
+    structured_levels: ClassVar[bool] = False
     #: attributes that, with the base class's own, make up the env's state (``None``: no :meth:`get_state`)
     state_attrs: tuple[str, ...] | None = None
 
@@ -93,6 +98,13 @@ class ParametricEnv(gym.Env):
                 raise TaskSpaceError(f"level_seed must be a non-negative integer, got {level_seed!r}")
             level_seed = int(level_seed)
         self._pending_task, self._pending_seed = validated, level_seed
+
+    def set_level(self, level: Any) -> None:
+        """Make the next ``reset()`` play ``level`` itself (an env with ``structured_levels``).
+
+        :raises NotImplementedError: the env's levels are generated from tasks only
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no structured levels: set a task (set_task) instead")
 
     def _begin_episode(self) -> np.random.Generator:
         """Take the pending task (or the default) for the episode starting now; return the level's generator."""

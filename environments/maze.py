@@ -36,6 +36,7 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from curriculum.spaces import BoxTaskSpace
 from environments.base import ParametricEnv, check_observation_mode
+from environments.maze_levels import LAVA, WALL, LevelError, MazeLevel
 
 #: MiniGrid's object type indices run 0..10 (unseen, empty, wall, floor, door, key, ball, box, goal, lava, agent)
 N_OBJECT_TYPES = 11
@@ -94,7 +95,9 @@ class MazeEnv(ParametricEnv):
     success_rule = "reached the goal"
     default_task = np.array([10.0, 2.0])
     fixed_test_levels = True  # the test mazes do not depend on the run's evaluation seed
-    state_attrs = ("room",)  # the MiniGrid world: grid, agent, step count (layouts are a function of the level)
+    structured_levels = True  # set_level plays a MazeLevel; infos carry the played level's text
+    # the MiniGrid world (grid, agent, step count), the level set for the next reset and the one being played
+    state_attrs = ("room", "_pending_level", "level")
 
     def __init__(
         self,
@@ -131,6 +134,8 @@ class MazeEnv(ParametricEnv):
             self.observation_space = view_space
         self.action_space = gym.spaces.Discrete(N_ACTIONS)
         self.layout_cache: dict[tuple[int, int, int], tuple[Any, ...]] = {}
+        self._pending_level: MazeLevel | None = None
+        self.level: MazeLevel | None = None  # the level being played (after the first reset)
 
     # -- levels -------------------------------------------------------------------------------------------------
     def layout(self, task: np.ndarray, level_seed: int) -> tuple[list, list, tuple[int, int], int, tuple[int, int]]:
@@ -152,27 +157,63 @@ class MazeEnv(ParametricEnv):
                 return walls, lava, start, heading, goal
         raise RuntimeError(f"no solvable maze with {n_walls} walls and {n_lava} lava cells in 1000 draws")
 
+    def level_of(self, task: np.ndarray, level_seed: int) -> MazeLevel:
+        """The level a task and level seed generate (:meth:`layout`), as a structure."""
+        return _as_level(self.size, *self.layout(task, level_seed))
+
+    def set_level(self, level: MazeLevel | str) -> None:
+        """Make the next reset play ``level`` (a :class:`MazeLevel` or its text) instead of generating one; its
+        task is then ``(walls, lava cells)`` as counted in it.
+
+        :raises LevelError: not a level, or one of another size than this env's
+        """
+        level = MazeLevel.parse(level) if isinstance(level, str) else level
+        if not isinstance(level, MazeLevel):
+            raise LevelError(f"set_level takes a MazeLevel or its text, got {type(level).__name__}")
+        if level.size != self.size:
+            raise LevelError(f"a level of size {level.size} in a maze of size {self.size}: make it with size={level.size}")
+        self._pending_level = level
+
     # -- gymnasium API ------------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
+        level, self._pending_level = self._pending_level, None
+        if level is not None:  # the structure itself: its task is what it holds
+            self._pending_task = np.array([level.n_walls, int(level.lava.sum())], dtype=np.float64)
         self._begin_episode()
-        walls, lava = (round(float(v)) for v in self.task)
-        key = (self.level_seed, walls, lava)
-        if key not in self.layout_cache:  # a replayed level is not drawn again
-            if len(self.layout_cache) > 10_000:
-                self.layout_cache.clear()
-            self.layout_cache[key] = self.layout(self.task, self.level_seed)
         room = self.room
-        room.walls, room.lava, room.start, room.heading, room.goal = self.layout_cache[key]
+        if level is None:
+            walls, lava = (round(float(v)) for v in self.task)
+            key = (self.level_seed, walls, lava)
+            if key not in self.layout_cache:  # a replayed level is not drawn again
+                if len(self.layout_cache) > 10_000:
+                    self.layout_cache.clear()
+                self.layout_cache[key] = self.layout(self.task, self.level_seed)
+            room.walls, room.lava, room.start, room.heading, room.goal = self.layout_cache[key]
+            self.level = None  # built from its layout only when an info asks for it
+        else:
+            room.walls = [(x + 1, y + 1) for y, x in zip(*np.nonzero(level.walls), strict=True)]
+            room.lava = [(x + 1, y + 1) for y, x in zip(*np.nonzero(level.lava), strict=True)]
+            room.start, room.heading, room.goal = level.start, level.heading, level.goal
+            self.level = level
         obs, _ = room.reset(seed=self.level_seed)
-        return self._observation(obs), self.task_info()
+        return self._observation(obs), self._level_info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, _ = self.room.step(int(action))
-        info = self.task_info()
         if terminated or truncated:
+            info = self._level_info()
             info["is_success"] = bool(float(reward) > 0)
+        else:
+            info = self.task_info()
         return self._observation(obs), float(reward), terminated, truncated, info
+
+    def _level_info(self) -> dict[str, Any]:
+        """The task info with ``level``: the text of the level being played (an episode's first and last infos)."""
+        if self.level is None:
+            room = self.room
+            self.level = _as_level(self.size, room.walls, room.lava, room.start, room.heading, room.goal)
+        return {**self.task_info(), "level": self.level.text}
 
     def _observation(self, obs: dict[str, Any]) -> Any:
         types = obs["image"][:, :, 0].reshape(-1)
@@ -199,6 +240,22 @@ class MazeEnv(ParametricEnv):
         lava = np.round(np.linspace(0, high[1], 3))
         grid = [(w, v) for v in lava for w in walls]
         return {"default": np.array(grid), "no-lava": np.array([(w, 0.0) for w in walls])}
+
+
+def _as_level(
+    size: int,
+    walls: list[tuple[int, int]],
+    lava: list[tuple[int, int]],
+    start: tuple[int, int],
+    heading: int,
+    goal: tuple[int, int],
+) -> MazeLevel:
+    """A layout's cells (full-grid ``(x, y)``) as a :class:`MazeLevel`."""
+    rows = [["."] * (size - 2) for _ in range(size - 2)]
+    for cells, kind in ((walls, WALL), (lava, LAVA)):
+        for x, y in cells:
+            rows[y - 1][x - 1] = kind
+    return MazeLevel(tuple("".join(row) for row in rows), (start[0], start[1]), heading, (goal[0], goal[1]))
 
 
 def _reachable(start: tuple[int, int], goal: tuple[int, int], blocked: set[tuple[int, int]], size: int) -> bool:

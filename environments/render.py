@@ -52,13 +52,17 @@ def parse_task(text: str, env: Any) -> Any:
 
 
 def rollout_frames(
-    env: Any, policy: Policy, task: Any, seed: int = 0, max_steps: int = 2000, every: int = 1
+    env: Any, policy: Policy, task: Any, seed: int = 0, max_steps: int = 2000, every: int = 1, level: Any = None
 ) -> tuple[list[np.ndarray], float, dict[str, Any]]:
-    """Play one episode of ``task`` (rendering every ``every`` steps, first and last frames always).
+    """Play one episode of ``task``, or of ``level`` itself when given (an env with structured levels), rendering
+    every ``every`` steps, first and last frames always.
 
     :return: the frames, the episode return and the final step's info
     """
-    env.set_task(task, level_seed=seed)
+    if level is None:
+        env.set_task(task, level_seed=seed)
+    else:
+        env.unwrapped.set_level(level)
     obs, info = env.reset(seed=seed)
     frames = [env.render()]
     episode_return = 0.0

@@ -6,7 +6,10 @@ from collections import deque
 import numpy as np
 import pytest
 
+from minigrid.core.world_object import Goal, Wall
+
 from environments.maze import MazeEnv
+from environments.maze_levels import LevelError, MazeLevel, named_mazes
 from environments.registry import make_env
 from students.loop.evaluation import evaluate
 from students.run.train import RunConfig, train
@@ -97,3 +100,92 @@ def test_a_ppo_run_with_plr_trains_on_the_maze(tmp_path):
     assert metrics["timesteps"] == 2048 and metrics["final_eval"]["tasks"] == 33
     assert metrics["teacher_updates"] == metrics["episodes_reported"] + metrics["episodes_cut"]
     assert metrics["episodes_reported"] > 20
+
+
+def _walk(env: MazeEnv) -> tuple[int, int, float, dict]:
+    """Follow the shortest walk to the end of the episode: (steps, forward moves, last reward, last info)."""
+    steps = forward = 0
+    done, reward, info = False, 0.0, {}
+    while not done:
+        action = shortest_action(env)
+        _, reward, terminated, truncated, info = env.step(action)
+        steps, forward, done = steps + 1, forward + (action == 2), terminated or truncated
+    return steps, forward, reward, info
+
+
+@pytest.mark.parametrize("name", ["SixteenRooms", "Labyrinth", "Maze", "SmallCorridor"])
+def test_a_named_maze_is_played_as_its_structure(name):
+    """The stored structure is what MiniGrid builds: its walls, start facing east, goal; the shortest walk takes
+    the level's shortest path in forward moves and earns MiniGrid's reward at dcd's step limit."""
+    maze = named_mazes()[name]
+    level = maze.levels[-1]
+    env = MazeEnv(size=level.size, max_steps=maze.max_steps)
+    env.set_level(level)
+    _, info = env.reset(seed=0)
+    assert info["level"] == level.text and tuple(env.room.agent_pos) == level.start and env.room.agent_dir == 0
+    inner = range(1, level.size - 1)
+    walls = {(x, y) for x in inner for y in inner if isinstance(env.room.grid.get(x, y), Wall)}
+    assert walls == {(x, y) for x in inner for y in inner if level.cell(x, y) == "#"}
+    assert isinstance(env.room.grid.get(*level.goal), Goal)
+    assert np.array_equal(info["task"], [level.n_walls, 0])
+    steps, forward, reward, info = _walk(env)
+    assert forward == level.shortest_path() and info["is_success"] and info["level"] == level.text
+    assert reward == pytest.approx(1 - 0.9 * steps / maze.max_steps)
+
+
+def test_a_generated_level_reports_itself_and_the_same_level_gives_the_same_episode():
+    env, again = MazeEnv(), MazeEnv()
+    task = np.array([14.0, 3.0])
+    env.set_task(task, level_seed=7)
+    first, info = env.reset(seed=7)
+    assert info["level"] == env.level_of(task, 7).text
+    again.set_level(info["level"])  # the reported text, set as a structure
+    second, replayed = again.reset(seed=7)
+    assert np.array_equal(first, second) and replayed["level"] == info["level"]
+    actions = np.random.default_rng(0).integers(3, size=40)
+    for action in actions:
+        a, b = env.step(action), again.step(action)
+        assert np.array_equal(a[0], b[0]) and a[1:4] == b[1:4]
+        if a[2] or a[3]:
+            break
+    assert env.reset(seed=1)[1]["level"] != info["level"]  # set_level holds for one reset only: a new level
+
+
+def test_a_level_that_does_not_fit_is_refused_and_box_envs_have_none():
+    with pytest.raises(LevelError, match="a level of size 15 in a maze of size 9: make it with size=15"):
+        MazeEnv().set_level(named_mazes()["Maze"].levels[0])
+    with pytest.raises(LevelError, match="one agent"):
+        MazeEnv().set_level("..G/.../...")
+    with pytest.raises(NotImplementedError, match="has no structured levels"):
+        make_env("point-mass").unwrapped.set_level(">.G")
+
+
+def test_a_pending_level_survives_a_state_round_trip():
+    level = MazeLevel.parse(">..#.../.#.#.../.#...../.###.#./......./.#.#.../..#...G")
+    env, copy = MazeEnv(), MazeEnv()
+    env.reset(seed=0)
+    env.set_level(level)
+    copy.set_state(env.get_state())
+    assert copy.reset(seed=3)[1]["level"] == level.text == env.reset(seed=3)[1]["level"]
+
+
+def test_render_draws_a_named_maze_or_a_level_text_and_refuses_what_has_none(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["render", "--env", "maze", "--level", "SmallCorridor:3", "--out", str(tmp_path / "a.png")])
+    assert shown.exit_code == 0 and (tmp_path / "a.png").stat().st_size > 0
+    assert named_mazes()["SmallCorridor"].levels[3].text in shown.output.replace("\n", "")
+    small = runner.invoke(cli, ["render", "--env", "maze", "--level", ">.#/.~./..G", "--out", str(tmp_path / "b.png")])
+    assert small.exit_code == 0 and "level >.#/.~./..G" in small.output
+    for args, message in [
+        (["--env", "maze", "--level", "Nowhere"], "not a level's text nor a named maze; valid names: Maze, Maze2"),
+        (["--env", "maze", "--level", "SmallCorridor:10"], "SmallCorridor has levels 0-9"),
+        (["--env", "point-mass", "--level", "Maze"], "environment 'point-mass' has no structured levels"),
+        (["--env", "maze", "--level", "Maze", "--task", "n_walls=3"], "give --task or --level, not both"),
+    ]:
+        result = runner.invoke(cli, ["render", *args, "--out", str(tmp_path / "c.png")])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "c.png").exists()
