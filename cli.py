@@ -445,11 +445,20 @@ def reproduce_cmd(
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--test-set", default=None, help="Test set (default: the run's).")
-@click.option("--episodes", default=1, show_default=True, type=click.IntRange(min=1), help="Episodes per test task.")
+@click.option(
+    "--episodes",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Episodes per test task [default: 1], or per named level with --named [default: 100, as dcd's].",
+)
 @click.option("--seed", default=None, type=click.IntRange(min=0), help="Base seed of the episodes [default: the run's].")
+@click.option("--named", is_flag=True, help="Zero-shot on the env's named test levels (the maze: dcd's), stochastic actions.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object instead of a sentence.")
-def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | None, as_json: bool) -> None:
-    """Evaluate a saved run's student on a test set (by default with the episodes its own evaluations play)."""
+def eval_cmd(
+    run_dir: Path, test_set: str | None, episodes: int | None, seed: int | None, named: bool, as_json: bool
+) -> None:
+    """Evaluate a saved run's student on a test set (by default with the episodes its own evaluations play), or
+    with --named on the environment's hand-designed levels, as dcd evaluates (its actions sampled, 100 episodes)."""
     from curriculum.seeding import Streams
     from students.loop.evaluation import evaluate
     from students.policies import space_mismatch
@@ -458,12 +467,21 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
     with user_errors():
         config, model = load_run(run_dir)
         env = make_env(config.env, **config.env_kwargs)
+        if named and test_set:
+            raise ValueError("give --test-set or --named, not both")
+        groups = env.unwrapped.named_levels() if named else {}
+        if named and not groups:
+            raise ValueError(f"--named: environment '{config.env}' has no named test levels (the maze has)")
         tasks = env.test_set(test_set or config.test_set)
         problem = space_mismatch(model, env, run_dir)
         if problem:
             raise UserError(f"{problem} (the run's config.yaml names env '{config.env}' with {config.env_kwargs})")
         env.close()
     seed = Streams(config.seed).evaluation if seed is None else seed
+    if named:
+        _eval_named(run_dir, model, config, groups, episodes or 100, seed, as_json)
+        return
+    episodes = episodes or 1
     policy = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
     result = evaluate(policy, config.env, tasks, seed, config.env_kwargs, episodes)
     if as_json:
@@ -476,6 +494,29 @@ def eval_cmd(run_dir: Path, test_set: str | None, episodes: int, seed: int | Non
         f"mean return {result.mean_return:.2f} ({test_set or config.test_set} test set)",
         soft_wrap=True,
     )
+
+
+def _eval_named(
+    run_dir: Path, model: Any, config: Any, groups: dict[str, Any], episodes: int, seed: int, as_json: bool
+) -> None:
+    """``eval --named``: the solved rate and mean return per named group of levels, and their mean."""
+    from students.loop.evaluation import evaluate_levels
+
+    policy = lambda obs: model.predict(obs, deterministic=False)[0]  # noqa: E731
+    results = evaluate_levels(policy, config.env, groups, episodes, seed, config.env_kwargs)
+    mean_solved = sum(r.solved_rate for r in results.values()) / len(results)
+    if as_json:
+        named = {name: vars(result) for name, result in results.items()}  # solved_rate, mean_return, episodes
+        click.echo(json.dumps({"run": str(run_dir), "named": named, "mean_solved_rate": mean_solved, "seed": seed}))
+        return
+    rows = [
+        {"level": name, "solved %": f"{100 * r.solved_rate:.1f}", "mean return": f"{r.mean_return:.3f}"}
+        | {"episodes": str(r.episodes)}
+        for name, r in results.items()
+    ]
+    rows.append({"level": "**mean**", "solved %": f"{100 * mean_solved:.1f}", "mean return": "", "episodes": ""})
+    title = f"{run_dir}: zero-shot on {config.env}'s named levels ({episodes} episodes per level, sampled actions)"
+    print_table(title, rows)
 
 
 @cli.command()
@@ -546,27 +587,24 @@ def _render_level(env_name: str, text: str) -> tuple[Any, dict[str, Any]]:
     """
     if not text:
         return None, {}
-    from environments.maze_levels import MazeLevel, named_mazes
+    from environments.maze import level_kwargs
+    from environments.maze_levels import MazeLevel
 
     probe = make_env(env_name)
-    structured = probe.unwrapped.structured_levels
+    structured, named = probe.unwrapped.structured_levels, probe.unwrapped.named_levels()
     probe.close()
     if not structured:
         raise ValueError(f"--level: environment '{env_name}' has no structured levels (the maze has)")
-
-    mazes = named_mazes()
     name, _, index = text.partition(":")
-    if name in mazes:
-        maze = mazes[name]
-        if not (index or "0").isdigit() or int(index or 0) >= len(maze.levels):
-            raise ValueError(f"--level {text}: {name} has levels 0-{len(maze.levels) - 1}")
-        level, limit = maze.levels[int(index or 0)], {"max_steps": maze.max_steps}
-    elif "/" in text:
-        level, limit = MazeLevel.parse(text), {}
-    else:
-        raise ValueError(f"--level {text}: not a level's text nor a named maze; valid names: {', '.join(mazes)}")
-    inside = (level.size - 2) ** 2  # task bounds that fit any level of its size (a level set itself ignores them)
-    return level, {"size": level.size, "max_walls": inside - 3, "max_lava": 1, **limit}
+    if name in named:
+        levels, kwargs = named[name]
+        if not (index or "0").isdigit() or int(index or 0) >= len(levels):
+            raise ValueError(f"--level {text}: {name} has levels 0-{len(levels) - 1}")
+        return levels[int(index or 0)], kwargs
+    if "/" not in text:
+        raise ValueError(f"--level {text}: not a level's text nor a named maze; valid names: {', '.join(named)}")
+    level = MazeLevel.parse(text)
+    return level, level_kwargs(level)
 
 
 @cli.command("distill")

@@ -20,8 +20,9 @@
   the infeasible share a run reports), and ``step_batch(envs, actions)`` (a class that steps many of its envs in one
   call: the batched vector env and evaluation use it, :func:`batch_stepper`);
 - optionally, structured levels (``structured_levels = True``: the maze): ``set_level(level)`` makes the next reset
-  play that level itself (a structure or its text) rather than one a task and level seed generate, and every
-  episode's first and last ``info`` carry ``level``, the played level's text;
+  play that level itself (a structure or its text) rather than one a task and level seed generate, every
+  episode's first and last ``info`` carry ``level``, the played level's text, and ``named_levels()`` gives the
+  env's hand-designed test levels (the maze: dcd's named mazes);
 - optionally ``get_state()`` / ``set_state(state)``: everything the env's future depends on (the episode being
   played, the pending task, its random generator), so that a run resumed from a checkpoint continues exactly.
   An env opts in by naming its own attributes in ``state_attrs``; ``supports_state`` tells whether it did. An env
@@ -98,6 +99,12 @@ class ParametricEnv(gym.Env):
                 raise TaskSpaceError(f"level_seed must be a non-negative integer, got {level_seed!r}")
             level_seed = int(level_seed)
         self._pending_task, self._pending_seed = validated, level_seed
+
+    @classmethod
+    def named_levels(cls) -> dict[str, tuple[tuple[Any, ...], dict[str, Any]]]:
+        """Hand-designed test levels by name (an env with ``structured_levels``): each name's levels and the env
+        keywords that play them (a size, a step limit); empty for an env without."""
+        return {}
 
     def set_level(self, level: Any) -> None:
         """Make the next ``reset()`` play ``level`` itself (an env with ``structured_levels``).

@@ -36,7 +36,7 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from curriculum.spaces import BoxTaskSpace
 from environments.base import ParametricEnv, check_observation_mode
-from environments.maze_levels import LAVA, WALL, LevelError, MazeLevel
+from environments.maze_levels import LAVA, WALL, LevelError, MazeLevel, named_mazes
 
 #: MiniGrid's object type indices run 0..10 (unseen, empty, wall, floor, door, key, ball, box, goal, lava, agent)
 N_OBJECT_TYPES = 11
@@ -157,6 +157,12 @@ class MazeEnv(ParametricEnv):
                 return walls, lava, start, heading, goal
         raise RuntimeError(f"no solvable maze with {n_walls} walls and {n_lava} lava cells in 1000 draws")
 
+    @classmethod
+    def named_levels(cls) -> dict[str, tuple[tuple[Any, ...], dict[str, Any]]]:
+        """dcd's named test mazes (:func:`~environments.maze_levels.named_mazes`), each with the keywords of a maze
+        that plays it: its size and dcd's step limit (``2 * size * size``)."""
+        return {name: (maze.levels, level_kwargs(maze.levels[0], maze.max_steps)) for name, maze in named_mazes().items()}
+
     def level_of(self, task: np.ndarray, level_seed: int) -> MazeLevel:
         """The level a task and level seed generate (:meth:`layout`), as a structure."""
         return _as_level(self.size, *self.layout(task, level_seed))
@@ -240,6 +246,14 @@ class MazeEnv(ParametricEnv):
         lava = np.round(np.linspace(0, high[1], 3))
         grid = [(w, v) for v in lava for w in walls]
         return {"default": np.array(grid), "no-lava": np.array([(w, 0.0) for w in walls])}
+
+
+def level_kwargs(level: MazeLevel, max_steps: int | None = None) -> dict[str, Any]:
+    """The keywords of a maze that plays ``level`` itself: its size, task bounds that any level of that size fits
+    (a level set itself is not bounded by them), and ``max_steps`` when given."""
+    inside = (level.size - 2) ** 2
+    limit = {} if max_steps is None else {"max_steps": max_steps}
+    return {"size": level.size, "max_walls": inside - 3, "max_lava": 1, **limit}
 
 
 def _as_level(

@@ -189,3 +189,33 @@ def test_render_draws_a_named_maze_or_a_level_text_and_refuses_what_has_none(tmp
         result = runner.invoke(cli, ["render", *args, "--out", str(tmp_path / "c.png")])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
     assert not (tmp_path / "c.png").exists()
+
+
+def test_a_maze_student_is_evaluated_zero_shot_on_the_named_mazes(tmp_path):
+    """``eval --named``: every named maze, its levels played with sampled actions; the same figures on a rerun, and
+    the caller's torch generator untouched."""
+    import json
+
+    import torch as th
+    from click.testing import CliRunner
+    from stable_baselines3 import PPO
+
+    from cli import cli
+    from students.loop.evaluation import evaluate_levels
+
+    config = RunConfig(env="maze", teacher="random", steps=256, eval_every=256, device="cpu", n_envs=2)
+    config.hp_overrides = {"n_steps": "128", "batch_size": "128"}
+    train(config, tmp_path / "run")
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path / "run"), "--named", "--episodes", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert list(shown["named"]) == list(named_mazes())
+    assert shown["named"]["SmallCorridor"]["episodes"] == 10 and shown["named"]["Maze"]["episodes"] == 1
+    assert all(0.0 <= row["solved_rate"] <= 1.0 for row in shown["named"].values())
+    model = PPO.load(tmp_path / "run" / "model.zip", device="cpu")
+    groups = {name: MazeEnv.named_levels()[name] for name in ("MiniMaze", "NineRooms")}
+    before = th.get_rng_state()
+    runs = [evaluate_levels(lambda obs: model.predict(obs, deterministic=False)[0], "maze", groups, 3, seed=5) for _ in "ab"]
+    assert runs[0] == runs[1] and th.equal(th.get_rng_state(), before)
+    refused = CliRunner().invoke(cli, ["eval", str(tmp_path / "run"), "--named", "--test-set", "default"])
+    assert refused.exit_code == 2 and "give --test-set or --named, not both" in refused.output

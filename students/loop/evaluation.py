@@ -93,6 +93,55 @@ def evaluate(
             env.close()
 
 
+@dataclass(frozen=True)
+class LevelsResult:
+    """One named group of levels (a named maze) played ``episodes`` times per level."""
+
+    solved_rate: float  # the share of episodes that succeeded
+    mean_return: float
+    episodes: int
+
+
+def evaluate_levels(
+    predict: Any,
+    env_name: str,
+    groups: dict[str, tuple[tuple[Any, ...], dict[str, Any]]],
+    episodes: int,
+    seed: int = 0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> dict[str, LevelsResult]:
+    """Play every level of every group itself (``set_level``; an env with structured levels) ``episodes`` times,
+    in an env made with the run's ``env_kwargs`` and the group's own (its size, its step limit); episode ``k`` of a
+    level resets with seed ``seed + k``. ``predict`` may draw (a stochastic policy): its draws come from torch's
+    generator seeded with ``seed`` inside :func:`torch.random.fork_rng`, so a rerun gives the same figures and the
+    caller's generators are left as they were.
+
+    :param groups: ``{name: (levels, env keywords)}``, e.g. ``MazeEnv.named_levels()``
+    """
+    results = {}
+    with th.random.fork_rng(devices=[]):
+        th.manual_seed(seed)
+        for name, (levels, kwargs) in groups.items():
+            env = make_env(env_name, **{**dict(env_kwargs or {}), **kwargs})
+            returns, solved = [], 0
+            try:
+                for level in levels:
+                    for k in range(episodes):
+                        env.unwrapped.set_level(level)
+                        obs, info = env.reset(seed=seed + k)
+                        total, done = 0.0, False
+                        while not done:
+                            obs, reward, terminated, truncated, info = env.step(predict(obs))
+                            total += float(reward)
+                            done = terminated or truncated
+                        returns.append(total)
+                        solved += bool(env.is_success(total, info))
+            finally:
+                env.close()
+            results[name] = LevelsResult(solved / len(returns), float(np.mean(returns)), len(returns))
+    return results
+
+
 def _play_batch(
     predict: Any, envs: list[Any], plays: list[tuple[np.ndarray, int]], gamma: float, step_batch: Callable[..., Any]
 ) -> list[TaskResult]:
