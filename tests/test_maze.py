@@ -1,6 +1,7 @@
 """The MiniGrid maze: levels are a function of (task, level seed), solvable, with MiniGrid's reward and success, a
 held-out test set that does not depend on the run's seed, and a run that trains on it."""
 
+import json
 from collections import deque
 
 import numpy as np
@@ -12,7 +13,7 @@ from environments.maze import MazeEnv
 from environments.maze_levels import LevelError, MazeLevel, named_mazes
 from environments.registry import make_env
 from students.loop.evaluation import evaluate
-from students.run.train import RunConfig, train
+from students.run.train import RunConfig, RunError, train
 
 HEADINGS = [(1, 0), (0, 1), (-1, 0), (0, -1)]  # MiniGrid's agent_dir 0..3: right, down, left, up
 
@@ -191,11 +192,9 @@ def test_render_draws_a_named_maze_or_a_level_text_and_refuses_what_has_none(tmp
     assert not (tmp_path / "c.png").exists()
 
 
-def test_a_maze_student_is_evaluated_zero_shot_on_the_named_mazes(tmp_path):
+def test_a_maze_student_is_evaluated_zero_shot_on_the_named_mazes(tmp_path, monkeypatch):
     """``eval --named``: every named maze, its levels played with sampled actions; the same figures on a rerun, and
     the caller's torch generator untouched."""
-    import json
-
     import torch as th
     from click.testing import CliRunner
     from stable_baselines3 import PPO
@@ -206,16 +205,40 @@ def test_a_maze_student_is_evaluated_zero_shot_on_the_named_mazes(tmp_path):
     config = RunConfig(env="maze", teacher="random", steps=256, eval_every=256, device="cpu", n_envs=2)
     config.hp_overrides = {"n_steps": "128", "batch_size": "128"}
     train(config, tmp_path / "run")
+    assert list(MazeEnv.named_levels()) == list(named_mazes())
+    small = {name: MazeEnv.named_levels()[name] for name in ("MiniMaze", "SmallCorridor")}  # short episodes
+    monkeypatch.setattr(MazeEnv, "named_levels", classmethod(lambda cls: small))
     result = CliRunner().invoke(cli, ["eval", str(tmp_path / "run"), "--named", "--episodes", "1", "--json"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)
-    assert list(shown["named"]) == list(named_mazes())
-    assert shown["named"]["SmallCorridor"]["episodes"] == 10 and shown["named"]["Maze"]["episodes"] == 1
+    assert list(shown["named"]) == ["MiniMaze", "SmallCorridor"]
+    assert shown["named"]["SmallCorridor"]["episodes"] == 10 and shown["named"]["MiniMaze"]["episodes"] == 1
     assert all(0.0 <= row["solved_rate"] <= 1.0 for row in shown["named"].values())
     model = PPO.load(tmp_path / "run" / "model.zip", device="cpu")
-    groups = {name: MazeEnv.named_levels()[name] for name in ("MiniMaze", "NineRooms")}
+    groups = {name: small[name] for name in ("MiniMaze",)}
     before = th.get_rng_state()
     runs = [evaluate_levels(lambda obs: model.predict(obs, deterministic=False)[0], "maze", groups, 3, seed=5) for _ in "ab"]
     assert runs[0] == runs[1] and th.equal(th.get_rng_state(), before)
     refused = CliRunner().invoke(cli, ["eval", str(tmp_path / "run"), "--named", "--test-set", "default"])
     assert refused.exit_code == 2 and "give --test-set or --named, not both" in refused.output
+
+
+def test_runs_play_the_named_mazes_at_the_end_and_the_report_tabulates_them(tmp_path, monkeypatch):
+    from students.analysis.report import write_report
+
+    small = {name: MazeEnv.named_levels()[name] for name in ("MiniMaze", "MediumMaze")}  # short episodes
+    monkeypatch.setattr(MazeEnv, "named_levels", classmethod(lambda cls: small))
+    for teacher, params in (("random", {}), ("plr", {"buffer_size": 4})):
+        config = RunConfig(env="maze", teacher=teacher, steps=256, eval_every=256, device="cpu", n_envs=2)
+        config.hp_overrides, config.teacher_params, config.named_episodes = {"n_steps": "128", "batch_size": "128"}, params, 3
+        train(config, tmp_path / "exp" / "maze" / teacher / "ppo" / "seed0")
+    metrics = json.loads((tmp_path / "exp" / "maze" / "plr" / "ppo" / "seed0" / "metrics.json").read_text())
+    named = metrics["named_eval"]
+    assert named["episodes"] == 3 and list(named["solved_rate"]) == ["MiniMaze", "MediumMaze"]
+    assert named["mean_solved_rate"] == pytest.approx(np.mean(list(named["solved_rate"].values())))
+    write_report(tmp_path / "exp")
+    report = (tmp_path / "exp" / "report.md").read_text()
+    assert "Zero-shot on the named test levels" in report and "| teacher | MiniMaze | MediumMaze | mean |" in report
+    assert "named solved %" in report
+    with pytest.raises(RunError, match="has no named test levels for --named-episodes"):
+        RunConfig(env="point-mass", teacher="random", named_episodes=5, device="cpu").resolve()

@@ -149,6 +149,9 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
         "protocol_return": protocol.get("discounted_return", math.nan),  # SPDL's protocol (--target-episodes)
         "protocol_success_pct": protocol.get("success_pct", math.nan),
         "infeasible_pct": 100.0 * metrics.get("infeasible_share", math.nan),  # envs that declare unsolvable tasks
+        # zero-shot on the env's named test levels (--named-episodes): the mean over them, and each one's
+        "named_solved_pct": 100.0 * metrics.get("named_eval", {}).get("mean_solved_rate", math.nan),
+        "named": metrics.get("named_eval", {}).get("solved_rate", {}),
         "returns": returns,
         "successes": successes,
         "tasks": tasks,
@@ -226,7 +229,9 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
             for metric in ("mastered_pct", "mean_return", "auc"):
                 row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
             # the env's held-out target set, and the target-distribution protocol, when the runs have them
-            for metric in ("target_mastered_pct", "target_return", "protocol_return", "protocol_success_pct"):
+            for metric in (
+                "target_mastered_pct", "target_return", "protocol_return", "protocol_success_pct", "named_solved_pct"
+            ):
                 if metric in own and own[metric].notna().all():
                     row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_ci(own[metric].to_numpy())
             if "infeasible_pct" in own and own["infeasible_pct"].notna().all():  # the training episodes' share
@@ -291,6 +296,8 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
                         shown[-1][name] = f"{_fmt(row[f'{metric}_mean'], digits)} ± {_fmt(row[f'{metric}_std'], digits)}"
             if not math.isnan(row.get("infeasible_pct_mean", math.nan)):
                 shown[-1]["infeasible % played"] = f"{_fmt(row['infeasible_pct_mean'])} ± {_fmt(row['infeasible_pct_std'])}"
+            if not math.isnan(row.get("named_solved_pct_mean", math.nan)):
+                shown[-1]["named solved %"] = f"{_fmt(row['named_solved_pct_mean'])} ± {_fmt(row['named_solved_pct_std'])}"
     return shown
 
 
@@ -617,7 +624,23 @@ def _group_section(
     regions = picture.replace("_curves.png", "_regions.png")
     if plot_regions(group_runs, out / regions, title, _dimension_names(env)):
         lines += [f"![mastered share per region]({regions})", ""]
-    return lines + pairwise_improvement_table(group_runs)
+    return lines + named_levels_table(group_runs) + pairwise_improvement_table(group_runs)
+
+
+def named_levels_table(runs: pd.DataFrame) -> list[str]:
+    """Markdown lines: each teacher's solved % on each named test level zero-shot (mean over seeds), and the mean
+    over the levels, as the regret papers' tables (empty when the runs played none)."""
+    if "named" not in runs or not any(runs["named"]):
+        return []
+    names = list(next(named for named in runs["named"] if named))
+    lines = ["Zero-shot on the named test levels (`--named-episodes`; sampled actions), solved %, mean over seeds:", ""]
+    lines += ["| teacher | " + " | ".join(names) + " | mean |", "|---|" + "---|" * (len(names) + 1)]
+    for teacher, own in runs.groupby("teacher", sort=False):
+        rates = [[named.get(name, math.nan) for name in names] for named in own["named"]]
+        means = 100.0 * np.nanmean(np.array(rates, dtype=float), axis=0)
+        cells = [_fmt(float(v)) for v in means]
+        lines.append(f"| {teacher} | " + " | ".join(cells) + f" | {_fmt(float(np.mean(means)))} |")
+    return [*lines, ""]
 
 
 def pairwise_improvement_table(runs: pd.DataFrame) -> list[str]:

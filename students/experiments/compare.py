@@ -43,6 +43,7 @@ from students.config import ConfigError, load_settings, parse_seeds, setting, sp
 from students.run.lock import FolderLock, check_unlocked
 from students.run.train import (
     IDENTITY,
+    NAMED_EPISODES_HELP,
     TARGET_EPISODES_HELP,
     RunConfig,
     RunError,
@@ -83,6 +84,7 @@ class CompareConfig:
     eval_every: int = setting(10_000, "Steps between evaluations.")
     test_set: str = setting("default", "Test set to evaluate on.")
     target_episodes: int = setting(0, TARGET_EPISODES_HELP)
+    named_episodes: int = setting(0, NAMED_EPISODES_HELP)
     device: str = setting("auto", "auto, cpu or cuda.")
     checkpoint_every: int = 50_000
     teacher_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per teacher name
@@ -146,6 +148,7 @@ class CompareConfig:
                         "eval_every": self.eval_every,
                         "test_set": self.test_set,
                         "target_episodes": self.target_episodes,
+                        "named_episodes": self.named_episodes,
                         "checkpoint_every": self.checkpoint_every,
                     }
                     config = RunConfig(**{**settings, **{k: v for k, v in variant.items() if k != "hp"}})

@@ -113,13 +113,13 @@ def evaluate_levels(
     """Play every level of every group itself (``set_level``; an env with structured levels) ``episodes`` times,
     in an env made with the run's ``env_kwargs`` and the group's own (its size, its step limit); episode ``k`` of a
     level resets with seed ``seed + k``. ``predict`` may draw (a stochastic policy): its draws come from torch's
-    generator seeded with ``seed`` inside :func:`torch.random.fork_rng`, so a rerun gives the same figures and the
-    caller's generators are left as they were.
+    generators (CPU and CUDA) seeded with ``seed`` inside :func:`torch.random.fork_rng`, so a rerun gives the same
+    figures and the caller's generators are left as they were.
 
     :param groups: ``{name: (levels, env keywords)}``, e.g. ``MazeEnv.named_levels()``
     """
     results = {}
-    with th.random.fork_rng(devices=[]):
+    with th.random.fork_rng(devices=list(range(th.cuda.device_count()))):  # a student on CUDA draws there
         th.manual_seed(seed)
         for name, (levels, kwargs) in groups.items():
             env = make_env(env_name, **{**dict(env_kwargs or {}), **kwargs})

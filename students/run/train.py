@@ -50,7 +50,7 @@ from students.loop.curriculum import CurriculumCallback, cycle_problem
 from students.loop.curriculum_log import CurriculumStats
 from students.loop.auxiliary import auxiliary_kwargs
 from students.loop.callbacks import PeriodicCallback
-from students.loop.evaluation import EvalCallback, Evaluation, TargetProtocol, evaluate
+from students.loop.evaluation import EvalCallback, Evaluation, TargetProtocol, evaluate, evaluate_levels
 from students.loop.kickstart import (
     Expert,
     ExpertSpec,
@@ -81,6 +81,10 @@ TRAINED_BUDGET_CAP = 20
 TARGET_EPISODES_HELP = (
     "Also play this many episodes on tasks drawn from the env's target distribution at every evaluation (SPDL's "
     "protocol: stochastic actions, discounted return; eval_target.csv); 0: none."
+)
+NAMED_EPISODES_HELP = (
+    "At the end, play each of the env's named test levels this many times, zero-shot with sampled actions (the maze: "
+    "dcd's named mazes; metrics.json's named_eval); 0: none."
 )
 
 
@@ -120,6 +124,7 @@ class RunConfig:
     eval_every: int = setting(10_000, "Steps between test-set evaluations.")
     test_set: str = setting("default", "Test set to evaluate on.")
     target_episodes: int = setting(0, TARGET_EPISODES_HELP)
+    named_episodes: int = setting(0, NAMED_EPISODES_HELP)
     checkpoint_every: int = setting(50_000, "Steps between checkpoints.")
     save_replay_buffer: bool = setting(True, "Checkpoint the replay buffer (off-policy; else a resume starts empty).")
     algo: str = ""  # the SB3 algorithm when ``student`` names a variant (compare's ``ppo-kick: {algo: ppo, ...}``)
@@ -181,7 +186,7 @@ class RunConfig:
 
         :raises RunError: the first problem, in one line (``StudentConfigError`` for the student's settings)
         """
-        problem = settings_error(self) or range_error(self, {"seed": 0, "target_episodes": 0})
+        problem = settings_error(self) or range_error(self, {"seed": 0, "target_episodes": 0, "named_episodes": 0})
         if problem:
             raise RunError(problem)
         entry = env_entry(self.env)
@@ -198,6 +203,8 @@ class RunConfig:
             check_contract(probe, self.env)
             if self.target_episodes and probe.unwrapped.target_distribution is None:
                 raise RunError(f"environment '{self.env}' names no target distribution, which --target-episodes samples")
+            if self.named_episodes and not probe.unwrapped.named_levels():
+                raise RunError(f"environment '{self.env}' has no named test levels for --named-episodes (the maze has)")
         finally:
             probe.close()
         dict_obs = isinstance(probe.observation_space, gym.spaces.Dict)
@@ -374,6 +381,7 @@ IDENTITY = (
     "test_set",
     "eval_every",
     "target_episodes",
+    "named_episodes",
     "kickstart",
     "kick_coef",
     "kick_schedule",
@@ -626,10 +634,11 @@ def _train(
         _learn(session, resume, progress)
         final = session.evaluator.evaluation_at(session.student.num_timesteps) or session.evaluator.run_evaluation()
         target_eval = _target_evaluation(config, session.student, session.streams.evaluation)
+        named_eval = _named_evaluation(config, session.student, session.streams.evaluation)
         session.save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
     finally:  # always, so that subprocess sub-environments never outlive the run
         session.vec_env.close()
-    metrics = _metrics(session, final, target_eval)
+    metrics = {**_metrics(session, final, target_eval), **({"named_eval": named_eval} if named_eval else {})}
     checkpoints.write_outputs(out, session.student, teacher.state_dict(), metrics)
     return metrics
 
@@ -827,6 +836,24 @@ def _target_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> di
         env.close()
     result = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], config.env, tasks, seed, config.env_kwargs)
     return {"set": name, "mastered_pct": result.mastered_pct, "mean_return": result.mean_return, "tasks": len(tasks)}
+
+
+def _named_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> dict[str, Any] | None:
+    """The final model zero-shot on the env's named test levels (``named_episodes`` per level, sampled actions, as
+    dcd evaluates): ``{"episodes", "solved_rate": {name: rate}, "mean_return": {name: return}, "mean_solved_rate"}``."""
+    if not config.named_episodes:
+        return None
+    env = make_env(config.env, **config.env_kwargs)
+    groups = env.unwrapped.named_levels()
+    env.close()
+    act = lambda obs: model.predict(obs, deterministic=False)[0]  # noqa: E731
+    results = evaluate_levels(act, config.env, groups, config.named_episodes, seed, config.env_kwargs)
+    return {
+        "episodes": config.named_episodes,
+        "solved_rate": {name: r.solved_rate for name, r in results.items()},
+        "mean_return": {name: r.mean_return for name, r in results.items()},
+        "mean_solved_rate": sum(r.solved_rate for r in results.values()) / len(results),
+    }
 
 
 def _target_protocol(config: RunConfig, env: ParametricEnv, out: Path, streams: Streams) -> TargetProtocol | None:
