@@ -159,6 +159,67 @@ class MazeLevel:
         return self.shortest_path() is not None
 
 
+    # -- ACCEL's edits -------------------------------------------------------------------------------------------
+    def mutate(
+        self, rng: np.random.Generator, num_edits: int = 5, editor: str = "walls_none_goal", solvable_only: bool = True
+    ) -> MazeLevel | None:
+        """A child of this level by dcd's ``mutate_level`` (``envs/multigrid/adversarial.py``): ``num_edits`` inner
+        cells drawn with replacement, their unique set edited in dcd's order (``list(set(...))``), each with an
+        action drawn uniformly from ``editor`` (:data:`EDITORS`): ``-`` a wall, ``.`` empty, ``a`` the start, ``g``
+        the goal; a cell is cleared first (a start or goal there is lost), and a lost start or goal is then placed on
+        a free cell drawn uniformly (the goal first, as dcd). The heading is kept (dcd keeps its start direction).
+        The defaults are dcd's ACCEL maze settings (``mg_60b_uni_accel_empty.json``: 5 edits, walls, empty and goal).
+
+        dcd admits unsolvable children (``reject_unsolvable_seeds`` false); ``solvable_only`` (the default, as the
+        generated levels here) draws the edits again, up to 100 times, until the goal can be reached, and returns
+        ``None`` (the edit refused) when no draw gives a solvable child.
+
+        :raises LevelError: an unknown editor or a number of edits below 1
+        """
+        if editor not in EDITORS:
+            raise LevelError(f"unknown editor '{editor}'; valid: {', '.join(EDITORS)}")
+        if num_edits < 1:
+            raise LevelError(f"num_edits must be >= 1, got {num_edits}")
+        for _ in range(100 if solvable_only else 1):
+            child = self._edit(rng, num_edits, EDITORS[editor])
+            if not solvable_only or child.solvable:
+                return child
+        return None
+
+    def _edit(self, rng: np.random.Generator, num_edits: int, actions: str) -> MazeLevel:
+        grid = [list(row) for row in self.rows]
+        start: tuple[int, int] | None = self.start
+        goal: tuple[int, int] | None = self.goal
+        locations = list({int(v) for v in rng.integers(0, self.width * self.height, num_edits)})
+        chosen = [actions[int(i)] for i in rng.integers(0, len(actions), len(locations))]
+        for location, action in zip(locations, chosen, strict=True):
+            x, y = location % self.width + 1, location // self.width + 1
+            grid[y - 1][x - 1] = EMPTY  # dcd's _clean_loc: the wall goes, and a start or goal there is lost
+            start, goal = (None if start == (x, y) else start), (None if goal == (x, y) else goal)
+            if action == "-":
+                grid[y - 1][x - 1] = WALL
+            elif action == "a":
+                start = (x, y)
+            elif action == "g":
+                goal = (x, y)
+        for lost in ("goal", "start"):  # dcd places the goal first
+            if (goal if lost == "goal" else start) is None:
+                free = [
+                    (x, y)
+                    for y in range(1, self.height + 1)
+                    for x in range(1, self.width + 1)
+                    if grid[y - 1][x - 1] == EMPTY and (x, y) not in (start, goal)
+                ]
+                cell = free[int(rng.integers(len(free)))]
+                start, goal = (start, cell) if lost == "goal" else (cell, goal)
+        assert start is not None and goal is not None
+        return MazeLevel(tuple("".join(row) for row in grid), start, self.heading, goal)
+
+
+#: dcd's editor action sets (``EDITOR_ACTION_SPACES``): ``-`` wall, ``.`` empty, ``a`` the start, ``g`` the goal
+EDITORS = {"walls_none": "-.", "walls_none_goal": "-.g", "walls_none_agent_goal": "-.ag"}
+
+
 @dataclass(frozen=True)
 class NamedMaze:
     """One of the field's hand-designed test mazes: its levels (one, or one per goal where the source draws the

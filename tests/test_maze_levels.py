@@ -89,3 +89,71 @@ def test_the_named_mazes_are_dcds():
     # two rows copied by hand from dcd's source
     assert mazes["Labyrinth2"].levels[0].rows[0] == ".#..........."
     assert mazes["SixteenRooms"].levels[0].rows[6] == "##.#.##.###.#"
+
+
+def dcd_mutate(level: MazeLevel, rng: np.random.Generator, num_edits: int, actions: str) -> MazeLevel:
+    """dcd's mutate_level, transcribed with its free mask (the same draws from ``rng``), as the reference."""
+    height, width = level.height, level.width
+    walls = level.walls.copy()
+    start, goal = np.array(level.start), np.array(level.goal)
+    edit_locs = list(set(rng.integers(0, width * height, num_edits)))
+    chosen = [actions[i] for i in rng.integers(0, len(actions), len(edit_locs))]
+    free_mask = ~walls
+    free_mask[start[1] - 1, start[0] - 1] = free_mask[goal[1] - 1, goal[0] - 1] = False
+    for loc, a in zip(edit_locs, chosen):
+        x, y = loc % width + 1, loc // width + 1
+        walls[y - 1, x - 1] = False  # _clean_loc
+        if goal is not None and tuple(goal) == (x, y):
+            goal = None
+        if start is not None and tuple(start) == (x, y):
+            start = None
+        if a == "-":
+            walls[y - 1, x - 1], free_mask[y - 1, x - 1] = True, False
+        elif a == ".":
+            free_mask[y - 1, x - 1] = True
+        elif a == "a":
+            if start is not None:
+                free_mask[start[1] - 1, start[0] - 1] = True
+            start, free_mask[y - 1, x - 1] = np.array((x, y)), False
+        elif a == "g":
+            if goal is not None:
+                free_mask[goal[1] - 1, goal[0] - 1] = True
+            goal, free_mask[y - 1, x - 1] = np.array((x, y)), False
+    for lost in ("goal", "start"):
+        if (goal if lost == "goal" else start) is None:
+            free_idx = free_mask.flatten().nonzero()[0]
+            loc = free_idx[rng.integers(len(free_idx))]
+            x, y = loc % free_mask.shape[0], loc // free_mask.shape[0]
+            free_mask[y, x] = False
+            if lost == "goal":
+                goal = np.array((x + 1, y + 1))
+            else:
+                start = np.array((x + 1, y + 1))
+    return MazeLevel.from_bit_map(walls.astype(int), tuple(start), tuple(goal), level.heading)
+
+
+@pytest.mark.parametrize("editor", ["walls_none", "walls_none_goal", "walls_none_agent_goal"])
+def test_an_edit_is_dcds_mutate_level(editor):
+    from environments.maze_levels import EDITORS
+
+    base = named_mazes()["SixteenRooms"].levels[0]
+    for seed in range(40):
+        child = base.mutate(np.random.default_rng(seed), num_edits=5, editor=editor, solvable_only=False)
+        expected = dcd_mutate(base, np.random.default_rng(seed), 5, EDITORS[editor])
+        assert child == expected, seed
+        changed = {(x, y) for x in range(1, 14) for y in range(1, 14) if child.cell(x, y) != base.cell(x, y)}
+        assert len(changed) <= 5 and child.heading == base.heading
+        if editor == "walls_none":
+            assert (child.start, child.goal) == (base.start, base.goal) or changed & {base.start, base.goal}
+
+
+def test_an_edit_keeps_the_level_solvable_or_is_refused(monkeypatch):
+    base = MazeLevel.parse(">...#/.#..#/.#.../...#G")
+    for seed in range(30):
+        child = base.mutate(np.random.default_rng(seed), num_edits=8)
+        assert child is not None and child.solvable
+    blocked = MazeLevel.parse(">#G")
+    monkeypatch.setattr(MazeLevel, "_edit", lambda self, rng, n, actions: blocked)
+    assert base.mutate(np.random.default_rng(0)) is None
+    with pytest.raises(LevelError, match="unknown editor 'walls'; valid: walls_none, walls_none_goal"):
+        base.mutate(np.random.default_rng(0), editor="walls")
