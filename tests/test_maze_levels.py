@@ -100,7 +100,7 @@ def dcd_mutate(level: MazeLevel, rng: np.random.Generator, num_edits: int, actio
     chosen = [actions[i] for i in rng.integers(0, len(actions), len(edit_locs))]
     free_mask = ~walls
     free_mask[start[1] - 1, start[0] - 1] = free_mask[goal[1] - 1, goal[0] - 1] = False
-    for loc, a in zip(edit_locs, chosen):
+    for loc, a in zip(edit_locs, chosen, strict=True):
         x, y = loc % width + 1, loc // width + 1
         walls[y - 1, x - 1] = False  # _clean_loc
         if goal is not None and tuple(goal) == (x, y):
