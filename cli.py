@@ -130,6 +130,7 @@ def given(values: dict[str, Any]) -> dict[str, Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="teachrl", message="%(prog)s %(version)s")
 def cli() -> None:
     """teachrl: automatic curriculum learning for Stable-Baselines3 students."""
     # a user's module:Attr (env, teacher) imports from the working folder, as with `python -m` (appended: a user's

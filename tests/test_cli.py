@@ -91,3 +91,10 @@ def test_script_entry_point_prints_no_traceback():
     assert proc.returncode == 2
     assert "unknown teacher 'nope'" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_version_is_the_packages():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and result.output.strip().endswith(version("teachrl")) and version("teachrl") == "0.1.0"
