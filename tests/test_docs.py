@@ -97,3 +97,14 @@ def test_cycle_at_equal_trained_steps_table_matches_its_summaries():
         cells = [cell(s.loc[teacher].mastered_pct_mean, s.loc[teacher].mastered_pct_std, 1) for s in summaries]
         line = next(line for line in README.splitlines() if line.startswith(f"  | {teacher} | {cells[0]} |"))
         assert all(c in line for c in cells), (teacher, cells, line)
+
+
+def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
+    """The README's Python examples are code a user copies: each block runs as it is (in a scratch folder)."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
