@@ -6,6 +6,7 @@ Teachers never import the student's libraries; a teacher is testable on a simula
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -109,6 +110,27 @@ class Teacher(ABC, Generic[SpaceT]):
     needs: ClassVar[str] = "return"
     #: named parameter sets (``preset=NAME``), applied under the parameters given with them
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: whether :meth:`prepare` has read the environment (``curriculum.registry.teacher_for`` calls it)
+    prepared: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's own :meth:`prepare` also records that it ran (:attr:`prepared`)."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("prepare")
+        if own is not None:
+
+            @functools.wraps(own)
+            def prepare(self: Teacher, env: Any) -> None:
+                own(self, env)
+                self.prepared = True
+
+            cls.prepare = prepare  # type: ignore[method-assign]
+
+    @property
+    def reads_env(self) -> bool:
+        """Whether this teacher reads what it needs from its environment (:meth:`prepare` is its own), so that it
+        must be prepared before a run samples from it."""
+        return type(self).prepare is not Teacher.prepare
 
     def __init__(
         self,

@@ -172,16 +172,23 @@ def test_render_meets_the_policy_with_its_run_s_environment(tmp_path):
 def test_a_masking_teacher_refuses_a_student_that_cannot_mask(tmp_path):
     from stable_baselines3 import PPO
 
-    from curriculum.registry import make_teacher
+    from curriculum.registry import make_teacher, teacher_for
     from environments.point_mass import PointMassGateEnv
+    from environments.registry import make_env
     from students.loop.curriculum import CurriculumCallback
     from students.loop.masked import MaskedPPO
     from students.loop.vec_env import make_vec_env
 
+    unprepared = CurriculumCallback(make_teacher("accel", PointMassGateEnv.task_space, seed=0))
+    with pytest.raises(ValueError, match="AccelTeacher reads its environment .*teacher_for\\(name, env\\)"):
+        unprepared.prime(make_vec_env("point-mass", 2, seed=0))
+    assert not make_teacher("random", PointMassGateEnv.task_space).reads_env
+    assert teacher_for("adr", make_env("point-mass")).prepared
+
     for name in ("robust-plr", "accel", "sfl"):
         for student in (PPO, MaskedPPO):
             env = make_vec_env("point-mass", 2, seed=0)
-            callback = CurriculumCallback(make_teacher(name, PointMassGateEnv.task_space, seed=0))
+            callback = CurriculumCallback(teacher_for(name, make_env("point-mass"), seed=0))
             callback.prime(env)
             model = student("MlpPolicy", env, n_steps=32, batch_size=64, device="cpu")
             if student is PPO:

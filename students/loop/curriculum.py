@@ -191,7 +191,15 @@ class CurriculumCallback(BaseCallback):
         """Give every sub-environment its first task, to be built by the reset ``learn()`` starts with.
 
         The pending tasks for the episodes after those are queued in :meth:`_on_training_start`.
+
+        :raises ValueError: a teacher that reads its environment (ADR, SPDL, ACCEL...) and was not prepared for it
         """
+        if self.teacher.reads_env and not self.teacher.prepared:
+            raise ValueError(
+                f"teacher {type(self.teacher).__name__} reads its environment before its first sample (its easy region, "
+                "its task distributions): make it with curriculum.registry.teacher_for(name, env), or call "
+                "teacher.prepare(env)"
+            )
         self._current = [self._send(env, i) for i in range(env.num_envs)]
         self._discounted, self._discount = np.zeros(env.num_envs), np.ones(env.num_envs)
         self._returns, self._lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, dtype=np.int64)
