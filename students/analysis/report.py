@@ -233,7 +233,7 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
                 "target_mastered_pct", "target_return", "protocol_return", "protocol_success_pct", "named_solved_pct"
             ):
                 if metric in own and own[metric].notna().all():
-                    row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_ci(own[metric].to_numpy())
+                    row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
             if "infeasible_pct" in own and own["infeasible_pct"].notna().all():  # the training episodes' share
                 row["infeasible_pct_mean"], row["infeasible_pct_std"], _ = mean_ci(own["infeasible_pct"].to_numpy())
             for metric in ("mastered_pct", "mean_return"):
