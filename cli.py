@@ -480,7 +480,7 @@ def eval_cmd(
         env.close()
     seed = Streams(config.seed).evaluation if seed is None else seed
     if named:
-        _eval_named(run_dir, model, config, groups, episodes or 100, seed, as_json)
+        _eval_named(run_dir, model, config, episodes or 100, seed, as_json)
         return
     episodes = episodes or 1
     policy = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
@@ -497,14 +497,11 @@ def eval_cmd(
     )
 
 
-def _eval_named(
-    run_dir: Path, model: Any, config: Any, groups: dict[str, Any], episodes: int, seed: int, as_json: bool
-) -> None:
+def _eval_named(run_dir: Path, model: Any, config: Any, episodes: int, seed: int, as_json: bool) -> None:
     """``eval --named``: the solved rate and mean return per named group of levels, and their mean."""
-    from students.loop.evaluation import evaluate_levels
+    from students.run.train import named_evaluation
 
-    policy = lambda obs: model.predict(obs, deterministic=False)[0]  # noqa: E731
-    results = evaluate_levels(policy, config.env, groups, episodes, seed, config.env_kwargs)
+    results = named_evaluation(config, model, seed, episodes)
     mean_solved = sum(r.solved_rate for r in results.values()) / len(results)
     if as_json:
         named = {name: vars(result) for name, result in results.items()}  # solved_rate, mean_return, episodes

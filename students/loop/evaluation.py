@@ -77,20 +77,26 @@ def evaluate(
         env, results = envs[0], []
         for task, level_seed in plays:
             env.set_task(task, level_seed=level_seed)
-            obs, info = env.reset(seed=level_seed)
-            total, discounted, discount, done = 0.0, 0.0, 1.0, False
-            while not done:
-                obs, reward, terminated, truncated, info = env.step(predict(obs))
-                total += float(reward)
-                discounted += discount * float(reward)
-                discount *= gamma
-                done = terminated or truncated
-            success = bool(env.is_success(total, info))
+            total, discounted, success = _play_episode(env, predict, level_seed, gamma)
             results.append(TaskResult(tuple(float(v) for v in task), total, success, discounted))
         return Evaluation(results)
     finally:
         for env in envs:
             env.close()
+
+
+def _play_episode(env: Any, predict: Any, seed: int, gamma: float = 1.0) -> tuple[float, float, bool]:
+    """One episode of what the env has pending, reset with ``seed``: its return, its return discounted at
+    ``gamma``, and whether it succeeded."""
+    obs, info = env.reset(seed=seed)
+    total, discounted, discount, done = 0.0, 0.0, 1.0, False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(predict(obs))
+        total += float(reward)
+        discounted += discount * float(reward)
+        discount *= gamma
+        done = terminated or truncated
+    return total, discounted, bool(env.is_success(total, info))
 
 
 @dataclass(frozen=True)
@@ -128,14 +134,9 @@ def evaluate_levels(
                 for level in levels:
                     for k in range(episodes):
                         env.unwrapped.set_level(level)
-                        obs, info = env.reset(seed=seed + k)
-                        total, done = 0.0, False
-                        while not done:
-                            obs, reward, terminated, truncated, info = env.step(predict(obs))
-                            total += float(reward)
-                            done = terminated or truncated
+                        total, _, success = _play_episode(env, predict, seed + k)
                         returns.append(total)
-                        solved += bool(env.is_success(total, info))
+                        solved += success
             finally:
                 env.close()
             results[name] = LevelsResult(solved / len(returns), float(np.mean(returns)), len(returns))

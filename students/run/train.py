@@ -50,7 +50,7 @@ from students.loop.curriculum import CurriculumCallback, cycle_problem
 from students.loop.curriculum_log import CurriculumStats
 from students.loop.auxiliary import auxiliary_kwargs
 from students.loop.callbacks import PeriodicCallback
-from students.loop.evaluation import EvalCallback, Evaluation, TargetProtocol, evaluate, evaluate_levels
+from students.loop.evaluation import EvalCallback, Evaluation, LevelsResult, TargetProtocol, evaluate, evaluate_levels
 from students.loop.kickstart import (
     Expert,
     ExpertSpec,
@@ -838,16 +838,22 @@ def _target_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> di
     return {"set": name, "mastered_pct": result.mastered_pct, "mean_return": result.mean_return, "tasks": len(tasks)}
 
 
-def _named_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> dict[str, Any] | None:
-    """The final model zero-shot on the env's named test levels (``named_episodes`` per level, sampled actions, as
-    dcd evaluates): ``{"episodes", "solved_rate": {name: rate}, "mean_return": {name: return}, "mean_solved_rate"}``."""
-    if not config.named_episodes:
-        return None
+def named_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int, episodes: int) -> dict[str, LevelsResult]:
+    """A run's model zero-shot on its env's named test levels, ``episodes`` per level with sampled actions (as dcd
+    evaluates), by name (``cli.py eval --named`` and a run's ``named_eval``)."""
     env = make_env(config.env, **config.env_kwargs)
     groups = env.unwrapped.named_levels()
     env.close()
     act = lambda obs: model.predict(obs, deterministic=False)[0]  # noqa: E731
-    results = evaluate_levels(act, config.env, groups, config.named_episodes, seed, config.env_kwargs)
+    return evaluate_levels(act, config.env, groups, episodes, seed, config.env_kwargs)
+
+
+def _named_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> dict[str, Any] | None:
+    """The final model's :func:`named_evaluation` for ``metrics.json`` (``named_episodes`` per level): ``{"episodes",
+    "solved_rate": {name: rate}, "mean_return": {name: return}, "mean_solved_rate"}``."""
+    if not config.named_episodes:
+        return None
+    results = named_evaluation(config, model, seed, config.named_episodes)
     return {
         "episodes": config.named_episodes,
         "solved_rate": {name: r.solved_rate for name, r in results.items()},
