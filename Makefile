@@ -18,7 +18,6 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) cli.py compare --config experiments/demo.yaml --workers 2 --out results/demo
-	$(PY) cli.py simulate --config experiments/simulated_student.yaml --workers 2
 
 test: $(STAMP)
 	$(PY) -m pytest -q

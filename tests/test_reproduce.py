@@ -63,7 +63,7 @@ def test_list_names_every_reproduction_and_bad_input_gets_one_line(tmp_path):
     shown = CliRunner().invoke(cli, ["reproduce", "--list"])
     assert shown.exit_code == 0 and all(f"{name} (about" in shown.output for name in REPRODUCTIONS)
     for args, problem in (
-        (["reproduce", "nope"], "unknown reproduction 'nope'; valid: simulated-student, lunar-lander"),
+        (["reproduce", "nope"], "unknown reproduction 'nope'; valid: simulated-student, demo, lunar-lander"),
         (["reproduce", "distill", "--seeds", "0-1", "--out", str(tmp_path / "d")], "runs its own seeds: leave out --seeds"),
         (["reproduce", "lunar-lander", "--check-only", "--out", str(tmp_path / "none")], "run the reproduction first"),
     ):
