@@ -41,6 +41,8 @@ class Feedback:
     :param length: number of steps of the episode
     :param scores: optional extra per-episode scores computed by the student (e.g. ``positive_value_loss``)
     :param level_seed: the environment's level seed of the episode (level-based teachers need it)
+    :param level: the text of the level played, where the environment has structured levels and reports it (the
+        maze: :attr:`environments.maze_levels.MazeLevel.text`); ``None`` otherwise
     """
 
     episode_return: float
@@ -48,6 +50,7 @@ class Feedback:
     length: int = 1
     scores: Mapping[str, float] = field(default_factory=dict)
     level_seed: int | None = None
+    level: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -71,11 +74,15 @@ class Level:
     :param task: the task vector (or index)
     :param seed: the environment's level seed; ``None`` lets the environment draw one
     :param train: ``False`` asks the student to play and score the episode without learning from it (Robust PLR)
+    :param structure: the level itself, for an environment with structured levels (its ``level_type``, e.g. a
+        :class:`~environments.maze_levels.MazeLevel`): the environment plays it as it is (``set_level``) and ``task``
+        is what it counts in it; ``None``: the environment builds the level from ``task`` and ``seed``
     """
 
     task: Task
     seed: int | None = None
     train: bool = True
+    structure: Any = None
 
 
 #: the kind of task space a teacher works on (``Teacher[BoxTaskSpace]``: it reads the box's bounds)

@@ -57,6 +57,9 @@ import numpy as np
 from curriculum.base import MEAN_VALUE, POSITIVE_VALUE_LOSS, VALUE_L1, Feedback, FeedbackError, Level, Teacher
 from curriculum.spaces import BoxTaskSpace, Task
 
+#: dcd's editor action sets for structured levels (``environments.maze_levels.EDITORS``; teachers do not import envs)
+EDITORS = ("walls_none", "walls_none_goal", "walls_none_agent_goal")
+
 #: score name -> the ``Feedback.scores`` entry it is computed from
 SCORES = {POSITIVE_VALUE_LOSS: POSITIVE_VALUE_LOSS, VALUE_L1: VALUE_L1, "max_mc": MEAN_VALUE}
 _SEED_RANGE = 2**31 - 1
@@ -82,7 +85,13 @@ class LevelBuffer:
         self.last_sampled = np.zeros(capacity, dtype=np.int64)  # value of the teacher's clock at the last sampling
         self.replays = np.zeros(capacity, dtype=np.int64)
         self.parents = np.full(capacity, -1, dtype=np.int64)  # level seed of the parent (ACCEL children), else -1
+        self.texts: list[str | None] = [None] * capacity  # the level's text, where the env has structured levels
         self.slot_of: dict[int, int] = {}  # level seed -> slot
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A buffer pickled before levels had texts reads with none."""
+        state.setdefault("texts", [None] * int(state["capacity"]))
+        self.__dict__.update(state)
 
     def find(self, seed: int, task: np.ndarray) -> int | None:
         """The slot holding this level, or ``None``."""
@@ -100,7 +109,15 @@ class LevelBuffer:
         return (1.0 - staleness_coef) * rank_weights / rank_weights.sum() + staleness_coef * stale
 
     def put(
-        self, slot: int, task: np.ndarray, seed: int, score: float, episode_return: float, clock: int, parent: int
+        self,
+        slot: int,
+        task: np.ndarray,
+        seed: int,
+        score: float,
+        episode_return: float,
+        clock: int,
+        parent: int,
+        text: str | None = None,
     ) -> None:
         """Write a level into ``slot`` (a new slot at the end, or one whose level it replaces)."""
         if slot == self.size:
@@ -109,7 +126,7 @@ class LevelBuffer:
             self.slot_of.pop(int(self.seeds[slot]), None)
         self.tasks[slot], self.seeds[slot], self.scores[slot] = task, seed, score
         self.max_returns[slot], self.last_sampled[slot] = episode_return, clock
-        self.replays[slot], self.parents[slot] = 0, parent
+        self.replays[slot], self.parents[slot], self.texts[slot] = 0, parent, text
         self.slot_of[seed] = slot
 
 
@@ -186,6 +203,9 @@ class PlrTeacher(Teacher[BoxTaskSpace]):
         self.recent_kinds: deque[str] = deque(maxlen=1000)  # "replay", "new" or "child", for the logs
         self.pending_parents: dict[int, int] = {}  # level seed of a child in play -> its parent's seed
         self.start_space: BoxTaskSpace = task_space
+        # the env's class of structured levels, which ACCEL reads (prepare) to edit and replay levels as structures;
+        # PLR and Robust PLR replay a level from its task and seed, which build it again
+        self.level_type: Any = None
 
     @property
     def required_scores(self) -> tuple[str, ...]:
@@ -251,7 +271,13 @@ class PlrTeacher(Teacher[BoxTaskSpace]):
         buffer.last_sampled[slot] = self.clock
         buffer.replays[slot] += 1
         self._kind = "replay"
-        return Level(buffer.tasks[slot].copy(), int(buffer.seeds[slot]), train=True)
+        return Level(buffer.tasks[slot].copy(), int(buffer.seeds[slot]), train=True, structure=self._structure(slot))
+
+    def _structure(self, slot: int) -> Any:
+        """The level held in ``slot`` as a structure, when the teacher knows its env's levels (``level_type``, read by
+        :meth:`prepare`) and the level's text; else ``None`` (the env builds it again from its task and seed)."""
+        text = self.buffer.texts[slot]
+        return None if self.level_type is None or text is None else self.level_type.parse(text)
 
     def _new_level(self) -> Level:
         self._kind = "new"
@@ -292,12 +318,15 @@ class PlrTeacher(Teacher[BoxTaskSpace]):
         slot = buffer.find(seed, task)
         if slot is None:  # a new level (or a child): admit it if there is room or it beats the lowest priority
             parent = self.pending_parents.pop(seed, -1)
-            self._admit(task, seed, self._score_of(feedback, feedback.episode_return), feedback.episode_return, parent)
+            score = self._score_of(feedback, feedback.episode_return)
+            self._admit(task, seed, score, feedback.episode_return, parent, feedback.level)
             return
         best = max(float(buffer.max_returns[slot]), feedback.episode_return)
         new = self._score_of(feedback, best)
         buffer.scores[slot] = (1.0 - self.score_alpha) * buffer.scores[slot] + self.score_alpha * new
         buffer.max_returns[slot] = best
+        if feedback.level is not None:
+            buffer.texts[slot] = feedback.level
         self._after_replay(slot)
 
     def _score_of(self, feedback: Feedback, best_return: float) -> float:
@@ -305,7 +334,9 @@ class PlrTeacher(Teacher[BoxTaskSpace]):
             return best_return - float(feedback.scores[MEAN_VALUE])
         return float(feedback.scores[SCORES[self.score]])
 
-    def _admit(self, task: np.ndarray, seed: int, score: float, episode_return: float, parent: int) -> bool:
+    def _admit(
+        self, task: np.ndarray, seed: int, score: float, episode_return: float, parent: int, text: str | None = None
+    ) -> bool:
         buffer = self.buffer
         if buffer.size < buffer.capacity:
             slot = buffer.size
@@ -313,7 +344,7 @@ class PlrTeacher(Teacher[BoxTaskSpace]):
             slot = int(np.argmin(self.replay_probabilities()))
             if score <= buffer.scores[slot]:
                 return False
-        buffer.put(slot, task, seed, score, episode_return, self.clock, parent)
+        buffer.put(slot, task, seed, score, episode_return, self.clock, parent, text)
         return True
 
     def _after_replay(self, slot: int) -> None:
@@ -368,6 +399,19 @@ class AccelTeacher(RobustPlrTeacher):
     levels come from the environment's easy region when ``easy_start`` is set and the environment defines one
     (``easy_task_space``; see ``cli.py list envs``).
 
+    On an environment with editable structured levels (``level_type`` with ``mutate``: the maze) a child is the
+    parent level itself edited, as dcd's ACCEL edits its maze: ``level_edits`` cells (dcd's ``mutate_level``, see
+    :meth:`environments.maze_levels.MazeLevel.mutate`), each made wall, empty or the goal (``editor``, dcd's
+    ``walls_none_goal``); its task is what it holds (walls and lava counted, clipped to the task space). The defaults
+    are dcd's maze config (``mg_60b_uni_accel_empty.json``: 5 edits); ``num_edits``, ``edit_step`` and
+    ``edit_moves`` are the box edits' (dcd's parametric levels: 3 edits in its BipedalWalker config). Children are
+    kept solvable (``solvable_children``: an edit drawn again, up to 100 times, until the goal can be reached, as the
+    generated levels are solvable by construction; a parent that no draw keeps solvable is played again as its own
+    child, counted in ``refused_edits``); dcd admits unsolvable children: ``solvable_children=false``.
+    Deviation: dcd's ``base_levels="easy"`` (its maze and walker configs) edits the replay rollout's levels with
+    the lowest mean return minus value loss (its comment says "top 4"); here the children's parents are the levels
+    the replay rollout started with (dcd's default, ``base_levels="batch"``).
+
     Other parameters as for ``plr`` (``replay_prob`` defaults to 0.9, the reference's ACCEL setting).
 
     Defaults are dcd's: every replayed level gets a child (``mutate_quantile=0``) and edits move by whole steps
@@ -380,9 +424,13 @@ class AccelTeacher(RobustPlrTeacher):
     :param edit_moves: ``discrete`` ({-1, 0, +1} x step) or ``uniform`` (U(-1, 1) x step)
     :param mutate_quantile: replayed levels scoring at least this quantile of the buffer's scores get a child
     :param easy_start: draw new random levels from the environment's easy region
+    :param level_edits: cells edited per child on structured levels
+    :param editor: what an edited cell may become on structured levels: walls_none, walls_none_goal or
+        walls_none_agent_goal (dcd's editor action sets)
+    :param solvable_children: on structured levels, draw an edit again until the child is solvable
     """
 
-    state_attrs = (*RobustPlrTeacher.state_attrs, "children")
+    state_attrs = (*RobustPlrTeacher.state_attrs, "children", "refused_edits")
 
     def __init__(
         self,
@@ -403,6 +451,9 @@ class AccelTeacher(RobustPlrTeacher):
         edit_moves: str = "discrete",
         replay_schedule: str = "proportionate",
         cycle: str = "rollout",
+        level_edits: int = 5,
+        editor: str = "walls_none_goal",
+        solvable_children: bool = True,
     ) -> None:
         super().__init__(
             task_space,
@@ -429,10 +480,22 @@ class AccelTeacher(RobustPlrTeacher):
         if edit_moves not in ("discrete", "uniform"):
             raise ValueError(f"unknown edit_moves '{edit_moves}'; valid: discrete, uniform")
         self.edit_moves = edit_moves
+        if level_edits < 1:
+            raise ValueError(f"level_edits must be >= 1, got {level_edits}")
+        if editor not in EDITORS:
+            raise ValueError(f"unknown editor '{editor}'; valid: {', '.join(EDITORS)}")
+        self.level_edits, self.editor, self.solvable_children = level_edits, editor, bool(solvable_children)
         self.children: deque[Level] = deque()
+        self.refused_edits = 0
+
+    def load_state_dict(self, state: Any) -> None:
+        super().load_state_dict({"refused_edits": 0, **state})  # a state saved before structured edits had none
 
     def prepare(self, env: Any) -> None:
+        """Read the env's easy region, and its level type where its levels are editable structures."""
         self.set_start_space(getattr(env, "easy_task_space", None))
+        level_type = getattr(env, "level_type", None) if getattr(env, "structured_levels", False) else None
+        self.level_type = level_type if hasattr(level_type, "mutate") else None
 
     def set_start_space(self, space: BoxTaskSpace | None) -> None:
         """Where new random levels come from (with ``easy_start``); ``None`` means the whole task space.
@@ -462,10 +525,28 @@ class AccelTeacher(RobustPlrTeacher):
             return False
         self.children.clear()
         for base in self.rollout_levels:
-            seed = self._fresh_seed()
-            self.pending_parents[seed] = int(base.seed)  # type: ignore[arg-type]
-            self.children.append(Level(self.mutate(np.asarray(base.task)), seed, train=False))
+            self.children.append(self._child(np.asarray(base.task), base.structure, int(base.seed)))  # type: ignore[arg-type]
         return bool(self.children)
+
+    def _child(self, task: np.ndarray, structure: Any, parent_seed: int) -> Level:
+        """A child of the level ``(task, structure)``: its structure edited where the env's levels are editable,
+        else its task vector (:meth:`mutate`); a fresh level seed, played without gradient.
+
+        :raises RuntimeError: the env's levels are editable but the parent's structure is unknown
+        """
+        seed = self._fresh_seed()
+        self.pending_parents[seed] = parent_seed
+        if self.level_type is None:
+            return Level(self.mutate(task), seed, train=False)
+        if structure is None:
+            raise RuntimeError(
+                "ACCEL edits this env's levels as structures, but a replayed level came without one: the env must "
+                "report each episode's level (info['level'])"
+            )
+        child = structure.mutate(self.rng, self.level_edits, self.editor, solvable_only=self.solvable_children)
+        if child is None:
+            child, self.refused_edits = structure, self.refused_edits + 1
+        return Level(self.task_space.clip(child.task), seed, train=False, structure=child)
 
     def _rollout_level(self) -> Level:
         if self.rollout_kind == "edit" and self.children:
@@ -479,10 +560,7 @@ class AccelTeacher(RobustPlrTeacher):
         buffer = self.buffer
         if buffer.scores[slot] < np.quantile(buffer.scores[: buffer.size], self.mutate_quantile):
             return
-        child = self.mutate(buffer.tasks[slot])
-        seed = self._fresh_seed()
-        self.pending_parents[seed] = int(buffer.seeds[slot])
-        self.children.append(Level(child, seed, train=False))
+        self.children.append(self._child(buffer.tasks[slot], self._structure(slot), int(buffer.seeds[slot])))
 
     def mutate(self, task: np.ndarray) -> np.ndarray:
         """A child of ``task``: ``num_edits`` random one-dimension moves within the bounds."""
@@ -497,4 +575,8 @@ class AccelTeacher(RobustPlrTeacher):
 
     def stats(self) -> dict[str, float]:
         kinds = list(self.recent_kinds)
-        return {**super().stats(), "child_share": kinds.count("child") / len(kinds) if kinds else 0.0}
+        return {
+            **super().stats(),
+            "child_share": kinds.count("child") / len(kinds) if kinds else 0.0,
+            **({"refused_edits": float(self.refused_edits)} if self.level_type is not None else {}),
+        }

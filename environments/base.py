@@ -19,10 +19,14 @@
   the run's evaluation seed: the maze's held-out mazes), ``feasible(tasks)`` (which tasks can be solved at all, for
   the infeasible share a run reports), and ``step_batch(envs, actions)`` (a class that steps many of its envs in one
   call: the batched vector env and evaluation use it, :func:`batch_stepper`);
-- optionally, structured levels (``structured_levels = True``: the maze): ``set_level(level)`` makes the next reset
-  play that level itself (a structure or its text) rather than one a task and level seed generate, every
-  episode's first and last ``info`` carry ``level``, the played level's text, and ``named_levels()`` gives the
-  env's hand-designed test levels (the maze: dcd's named mazes);
+- optionally, structured levels (``structured_levels = True``: the maze): ``set_level(level, level_seed=None)``
+  makes the next reset play that level itself (a structure or its text) rather than one a task and level seed
+  generate (its task is then what the level holds, clipped to the task space), every episode's first and last
+  ``info`` carry ``level``, the played level's text, :meth:`ParametricEnv.played_level` gives it between,
+  ``named_levels()`` gives the env's hand-designed test levels (the maze: dcd's named mazes), and ``level_type``
+  is the class of its levels: ``parse(text)``, ``.text``, ``.task`` (the task vector it counts), and for editable
+  levels ``mutate(rng, num_edits, editor)`` (a child level, or ``None`` when the edit is refused: ACCEL's edits).
+  :meth:`ParametricEnv.set_next_level` sets either kind of level, the way a curriculum's loop does;
 - optionally ``get_state()`` / ``set_state(state)``: everything the env's future depends on (the episode being
   played, the pending task, its random generator), so that a run resumed from a checkpoint continues exactly.
   An env opts in by naming its own attributes in ``state_attrs``; ``supports_state`` tells whether it did. An env
@@ -80,6 +84,8 @@ class ParametricEnv(gym.Env):
     step_batch: ClassVar[Callable[..., Any] | None] = None
     #: whether the env's levels are structures a caller can set (:meth:`set_level`) and its infos report (``level``)
     structured_levels: ClassVar[bool] = False
+    #: the class of its structured levels (see the module docstring), or ``None``
+    level_type: ClassVar[type | None] = None
     #: attributes that, with the base class's own, make up the env's state (``None``: no :meth:`get_state`)
     state_attrs: tuple[str, ...] | None = None
 
@@ -94,10 +100,8 @@ class ParametricEnv(gym.Env):
         :raises TaskSpaceError: wrong length, out of bounds, NaN, or unknown dimension name
         """
         validated = self.task_space.validate(task).copy()
-        if level_seed is not None:  # both checked before either is stored: a refused call leaves nothing pending
-            if isinstance(level_seed, bool) or not isinstance(level_seed, int | np.integer) or level_seed < 0:
-                raise TaskSpaceError(f"level_seed must be a non-negative integer, got {level_seed!r}")
-            level_seed = int(level_seed)
+        # both checked before either is stored: a refused call leaves nothing pending
+        level_seed = self._checked_seed(level_seed)
         self._pending_task, self._pending_seed = validated, level_seed
 
     @classmethod
@@ -106,12 +110,34 @@ class ParametricEnv(gym.Env):
         keywords that play them (a size, a step limit); empty for an env without."""
         return {}
 
-    def set_level(self, level: Any) -> None:
-        """Make the next ``reset()`` play ``level`` itself (an env with ``structured_levels``).
+    def set_level(self, level: Any, level_seed: int | None = None) -> None:
+        """Make the next ``reset()`` play ``level`` itself (an env with ``structured_levels``), under ``level_seed``
+        (``None``: one drawn as for a task).
 
         :raises NotImplementedError: the env's levels are generated from tasks only
         """
         raise NotImplementedError(f"{type(self).__name__} has no structured levels: set a task (set_task) instead")
+
+    def set_next_level(self, task: Any, level_seed: int | None = None, structure: Any = None) -> None:
+        """What the next ``reset()`` plays, as a teacher's :class:`~curriculum.base.Level` gives it: the level
+        ``structure`` itself when there is one (:meth:`set_level`), else the level ``task`` and ``level_seed``
+        generate (:meth:`set_task`)."""
+        if structure is not None:
+            self.set_level(structure, level_seed)
+        else:
+            self.set_task(task, level_seed)
+
+    def played_level(self) -> str | None:
+        """The text of the structured level being played (``None``: the env has no structured levels)."""
+        return None
+
+    @staticmethod
+    def _checked_seed(level_seed: Any) -> int | None:
+        if level_seed is None:
+            return None
+        if isinstance(level_seed, bool) or not isinstance(level_seed, int | np.integer) or level_seed < 0:
+            raise TaskSpaceError(f"level_seed must be a non-negative integer, got {level_seed!r}")
+        return int(level_seed)
 
     def _begin_episode(self) -> np.random.Generator:
         """Take the pending task (or the default) for the episode starting now; return the level's generator."""
@@ -257,6 +283,8 @@ DECLARED = (
     "target_distribution",
     "fixed_test_levels",
     "feasible",
+    "structured_levels",
+    "level_type",
 )
 
 

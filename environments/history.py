@@ -59,8 +59,8 @@ class FrameHistory:
 class HistoryEnv(ParametricEnv):
     """A parametric environment whose observation is the :class:`FrameHistory` of another's.
 
-    Everything else (task space, ``set_task``, test sets, success rule, state for exact resume, rendering) is the
-    wrapped environment's.
+    Everything else (task space, ``set_task`` and ``set_level``, test sets, success rule, state for exact resume,
+    rendering) is the wrapped environment's.
     """
 
     def __init__(self, env: ParametricEnv, k: int) -> None:
@@ -97,6 +97,12 @@ class HistoryEnv(ParametricEnv):
 
     def set_task(self, task: Any, level_seed: int | None = None) -> None:
         self.env.set_task(task, level_seed)
+
+    def set_level(self, level: Any, level_seed: int | None = None) -> None:
+        self.env.set_level(level, level_seed)
+
+    def played_level(self) -> str | None:
+        return self.env.played_level()
 
     def task_info(self) -> dict[str, Any]:
         return self.env.task_info()

@@ -96,6 +96,7 @@ class MazeEnv(ParametricEnv):
     default_task = np.array([10.0, 2.0])
     fixed_test_levels = True  # the test mazes do not depend on the run's evaluation seed
     structured_levels = True  # set_level plays a MazeLevel; infos carry the played level's text
+    level_type = MazeLevel
     # the MiniGrid world (grid, agent, step count), the level set for the next reset and the one being played
     state_attrs = ("room", "_pending_level", "level")
 
@@ -167,9 +168,10 @@ class MazeEnv(ParametricEnv):
         """The level a task and level seed generate (:meth:`layout`), as a structure."""
         return _as_level(self.size, *self.layout(task, level_seed))
 
-    def set_level(self, level: MazeLevel | str) -> None:
-        """Make the next reset play ``level`` (a :class:`MazeLevel` or its text) instead of generating one; its
-        task is then ``(walls, lava cells)`` as counted in it.
+    def set_level(self, level: MazeLevel | str, level_seed: int | None = None) -> None:
+        """Make the next reset play ``level`` (a :class:`MazeLevel` or its text) instead of generating one, under
+        ``level_seed`` (``None``: one drawn as for a task); its task is then ``(walls, lava cells)`` as counted in
+        it, clipped to the task space (an edited level may hold more walls than a generated one).
 
         :raises LevelError: not a level, or one of another size than this env's
         """
@@ -178,14 +180,19 @@ class MazeEnv(ParametricEnv):
             raise LevelError(f"set_level takes a MazeLevel or its text, got {type(level).__name__}")
         if level.size != self.size:
             raise LevelError(f"a level of size {level.size} in a maze of size {self.size}: make it with size={level.size}")
+        self._pending_task, self._pending_seed = None, self._checked_seed(level_seed)
         self._pending_level = level
+
+    def played_level(self) -> str | None:
+        """The text of the level being played (``None`` before the first reset)."""
+        return self._level_info()["level"] if getattr(self, "_task_info", None) is not None else None
 
     # -- gymnasium API ------------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         level, self._pending_level = self._pending_level, None
         if level is not None:  # the structure itself: its task is what it holds
-            self._pending_task = np.array([level.n_walls, int(level.lava.sum())], dtype=np.float64)
+            self._pending_task = self.task_space.clip(level.task)
         self._begin_episode()
         room = self.room
         if level is None:

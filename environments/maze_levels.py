@@ -101,6 +101,11 @@ class MazeLevel:
     def n_walls(self) -> int:
         return int(self.walls.sum())
 
+    @property
+    def task(self) -> np.ndarray:
+        """The maze task this level counts: ``(walls, lava cells)``."""
+        return np.array([self.n_walls, int(self.lava.sum())], dtype=np.float64)
+
     # -- text ---------------------------------------------------------------------------------------------------
     @property
     def text(self) -> str:

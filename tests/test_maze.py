@@ -9,7 +9,7 @@ import pytest
 
 from minigrid.core.world_object import Goal, Wall
 
-from environments.maze import MazeEnv
+from environments.maze import MazeEnv, level_kwargs
 from environments.maze_levels import LevelError, MazeLevel, named_mazes
 from environments.registry import make_env
 from students.loop.evaluation import evaluate
@@ -120,7 +120,7 @@ def test_a_named_maze_is_played_as_its_structure(name):
     the level's shortest path in forward moves and earns MiniGrid's reward at dcd's step limit."""
     maze = named_mazes()[name]
     level = maze.levels[-1]
-    env = MazeEnv(size=level.size, max_steps=maze.max_steps)
+    env = MazeEnv(**level_kwargs(level, maze.max_steps))  # task bounds that hold its walls (else clipped to them)
     env.set_level(level)
     _, info = env.reset(seed=0)
     assert info["level"] == level.text and tuple(env.room.agent_pos) == level.start and env.room.agent_dir == 0

@@ -207,7 +207,7 @@ class CurriculumCallback(BaseCallback):
 
     def _send(self, env: VecEnv, env_index: int, level: Level | None = None) -> Level:
         level = level if level is not None else self.teacher.sample_level()
-        env.env_method("set_task", level.task, level.seed, indices=[env_index])
+        env.env_method("set_next_level", level.task, level.seed, level.structure, indices=[env_index])
         return level
 
     def _next_level(self, env_index: int) -> Level:
@@ -247,6 +247,7 @@ class CurriculumCallback(BaseCallback):
                 "success": False,
                 "task": np.array(level.task, dtype=np.float64),
                 "level_seed": level.seed,
+                "level": self.training_env.env_method("played_level", indices=[env_index])[0],
             }
             scores = {**partial.scores(), DISCOUNTED_RETURN: float(self._discounted[env_index])}
             self._report(outcome, scores, log=False)
@@ -432,6 +433,7 @@ class CurriculumCallback(BaseCallback):
                 length=outcome["length"],
                 scores=scores,
                 level_seed=outcome["level_seed"],
+                level=outcome.get("level"),
             )
             self.teacher.update(outcome["task"], feedback)
         if not log:

@@ -27,8 +27,9 @@ _MONITOR_STATE = ("rewards", "needs_reset", "episode_returns", "episode_lengths"
 class EpisodeOutcomeWrapper(gym.Wrapper):
     """Adds ``info["episode_outcome"]`` on an episode's final step (terminated or truncated, by anyone inside).
 
-    The outcome holds the return, length, success (the environment's own rule) and the task and level seed the
-    episode actually played, read from the environment's ``info`` rather than from what a teacher last sent.
+    The outcome holds the return, length, success (the environment's own rule) and the task, level seed and (an
+    env with structured levels) level text the episode actually played, read from the environment's ``info``
+    rather than from what a teacher last sent.
 
     It also saves and restores the state of everything beneath it (:meth:`snapshot`, :meth:`restore`): its own
     counters, the :class:`~stable_baselines3.common.monitor.Monitor`'s and the environment's ``get_state()``.
@@ -62,6 +63,7 @@ class EpisodeOutcomeWrapper(gym.Wrapper):
                 "success": bool(base.is_success(self._return, info)),
                 "task": info["task"],
                 "level_seed": info["level_seed"],
+                "level": info.get("level"),  # the structured level's text, where the env has them
             }
         return info
 

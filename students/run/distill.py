@@ -358,7 +358,7 @@ class Distiller:
     def _begin(self, i: int, seed: int | None = None) -> None:
         """Start environment ``i``'s next episode on the level the teacher chooses."""
         level = self.teacher.sample_level()
-        self.envs[i].set_task(level.task, level.seed)
+        self.envs[i].set_next_level(level.task, level.seed, level.structure)
         self._reset(i, seed)
 
     def _reset(self, i: int, seed: int | None) -> None:
@@ -439,6 +439,7 @@ class Distiller:
             success=bool(env.is_success(total, info)),
             length=len(episode.rewards),
             level_seed=episode.level_seed,
+            level=info.get("level"),
         )
         self.teacher.update(episode.task, feedback)
         self.episodes += 1
