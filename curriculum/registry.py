@@ -48,7 +48,7 @@ TEACHERS: dict[str, type[Teacher]] = {
 PARAM_RANGES: dict[str, tuple[float, float, bool]] = {
     **dict.fromkeys(("fit_rate", "min_k", "max_k", "nb_split_attempts", "buffer_size", "queue_len"), (1, math.inf, False)),
     **dict.fromkeys(("update_frequency", "n_rollouts", "update_size", "gan_iterations", "every"), (1, math.inf, False)),
-    **dict.fromkeys(("n_candidates", "rollouts", "update_every", "hidden", "blocks"), (1, math.inf, False)),
+    **dict.fromkeys(("n_candidates", "rollouts", "update_every", "hidden", "blocks", "level_edits"), (1, math.inf, False)),
     **dict.fromkeys(("update_offset", "alpha_offset", "num_edits"), (0, math.inf, False)),
     **dict.fromkeys(("random_task_ratio", "min_points_fraction", "min_width_fraction", "p_alp", "p_random"), (0, 1, False)),
     **dict.fromkeys(("replay_prob", "min_fill", "staleness_coef", "edit_step", "mutate_quantile"), (0, 1, False)),
