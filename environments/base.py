@@ -91,6 +91,7 @@ class ParametricEnv(gym.Env):
 
     _pending_task: np.ndarray | None = None
     _pending_seed: int | None = None
+    _pending_level: Any = None  # a structured level set for the next reset (set_level)
     task: np.ndarray
     level_seed: int = 0
 
@@ -156,8 +157,8 @@ class ParametricEnv(gym.Env):
         return {"task": np.array(self._task_info["task"], dtype=np.float64), "level_seed": self._task_info["level_seed"]}
 
     def has_pending_task(self) -> bool:
-        """Whether a task set with :meth:`set_task` still waits for the next reset."""
-        return self._pending_task is not None
+        """Whether a task (:meth:`set_task`) or a level (:meth:`set_level`) still waits for the next reset."""
+        return self._pending_task is not None or self._pending_level is not None
 
     @property
     def pending_level(self) -> tuple[np.ndarray | None, int | None]:

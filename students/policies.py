@@ -60,6 +60,41 @@ def load_policy(path: Path, device: th.device | str = "cpu", role: str = "expert
     return policy
 
 
+class Actor:
+    """``actor(obs) -> action`` of a model or policy, with memory for a recurrent one (sb3-contrib's LSTM
+    policies): its hidden states are carried from step to step and cleared by :meth:`reset` at an episode's start.
+
+    :param model: an SB3 model or policy (anything with ``predict``)
+    :param deterministic: the policy's mode action (else a sampled one)
+    """
+
+    def __init__(self, model: Any, deterministic: bool = True) -> None:
+        policy = getattr(model, "policy", model)
+        self.model, self.deterministic = model, deterministic
+        self.recurrent = bool(getattr(policy, "lstm_actor", None) is not None)
+        self.state: Any = None
+        self.starts = np.ones(1, dtype=bool)
+
+    def reset(self, n: int = 1) -> None:
+        """New episodes begin, in ``n`` environments stepped together."""
+        self.state, self.starts = None, np.ones(n, dtype=bool)
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Only the episodes at ``rows`` (a boolean mask) go on."""
+        if self.state is not None:
+            self.state = tuple(s[:, rows] for s in self.state)
+        self.starts = self.starts[rows]
+
+    def __call__(self, obs: Any) -> np.ndarray:
+        if not self.recurrent:
+            return self.model.predict(obs, deterministic=self.deterministic)[0]
+        action, self.state = self.model.predict(
+            obs, state=self.state, episode_start=self.starts, deterministic=self.deterministic
+        )
+        self.starts = np.zeros_like(self.starts)
+        return action
+
+
 def policy_for_env(path: Path, env: Any) -> Callable[[Any], np.ndarray]:
     """The deterministic policy of a saved SB3 model (or run folder) that reads and acts in ``env``'s spaces.
 
@@ -69,7 +104,7 @@ def policy_for_env(path: Path, env: Any) -> Callable[[Any], np.ndarray]:
     problem = space_mismatch(policy, env, path)
     if problem:
         raise PolicyFileError(problem)
-    return lambda obs: policy.predict(obs, deterministic=True)[0]
+    return Actor(policy)
 
 
 def space_mismatch(model: Any, env: Any, path: Path | str) -> str | None:

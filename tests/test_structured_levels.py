@@ -29,7 +29,9 @@ def test_a_structure_set_as_the_next_level_is_played_under_its_seed_and_reported
     env = make_env("maze")
     crowded = MazeLevel.parse("######>/#######/#######/#######/###..../...####/G######")
     env.set_next_level(np.array([3.0, 1.0]), 1234, crowded)
+    assert env.has_pending_task()  # the loop, resumed, must not take the pending level for an abandoned one
     _, info = env.reset()
+    assert not env.has_pending_task()
     assert info["level"] == crowded.text and info["level_seed"] == 1234 and env.played_level() == crowded.text
     assert crowded.n_walls == 40 and list(info["task"]) == [20.0, 0.0]  # 40 walls counted, clipped to max_walls 20
     env.set_next_level(np.array([3.0, 1.0]), 99)  # no structure: the task and seed generate the level

@@ -14,7 +14,7 @@ import numpy as np
 import stable_baselines3 as sb3
 import torch as th
 import yaml
-from sb3_contrib import TQC, TRPO
+from sb3_contrib import TQC, TRPO, RecurrentPPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from curriculum.registry import range_problem
@@ -78,12 +78,16 @@ class Algorithm:
         computes the value scores of each episode (``None``: the student gives no value scores)
     :param auxiliary: where its update reads the policy with gradients, through which an extra loss term
         (kickstarting's) joins it (:mod:`students.loop.auxiliary`); ``None``: it takes none
+    :param masks: what its masked variant can leave out of an update: ``transitions`` (any episode's steps) or
+        ``rollouts`` (a whole rollout or nothing: a recurrent student learns from sequences, so Robust PLR and
+        ACCEL need dcd's cycle, where a rollout is all replay or all new levels)
     """
 
     cls: type[BaseAlgorithm]
     on_policy: bool
     values: Callable[[BaseAlgorithm, np.ndarray], np.ndarray] | None = None
     auxiliary: str | None = None
+    masks: str = "transitions"
 
     @property
     def scores(self) -> bool:
@@ -91,9 +95,11 @@ class Algorithm:
         return self.on_policy or self.values is not None
 
 
-#: SB3's algorithms and sb3-contrib's TRPO (the SPDL paper's learner) and TQC
+#: SB3's algorithms and sb3-contrib's TRPO (the SPDL paper's learner), TQC and RecurrentPPO (dcd's maze agent has
+#: memory: ``hyperparams/recurrent-ppo.yml``)
 STUDENTS: dict[str, Algorithm] = {
     "ppo": Algorithm(sb3.PPO, on_policy=True, auxiliary="evaluate_actions"),
+    "recurrent-ppo": Algorithm(RecurrentPPO, on_policy=True, masks="rollouts"),
     "a2c": Algorithm(sb3.A2C, on_policy=True, auxiliary="evaluate_actions"),
     "trpo": Algorithm(TRPO, on_policy=True),  # its policy step is a trust-region solve, not a loss's gradient step
     "sac": Algorithm(sb3.SAC, on_policy=False, values=critic_values, auxiliary="action_log_prob"),
@@ -256,6 +262,33 @@ def _type_problem(name: str, key: str, value: Any) -> str | None:
     return f"{key} {problem}" if problem else None
 
 
+def feature_extractors() -> dict[str, type]:
+    """Features extractors a hyperparameter file names in ``policy_kwargs.features_extractor_class`` (YAML holds
+    no classes)."""
+    from students.loop.features import MazeViewCNN
+
+    return {"maze-view-cnn": MazeViewCNN}
+
+
+def model_arguments(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """The algorithm's keyword arguments from resolved hyperparameters (``policy`` kept): a features extractor
+    named in ``policy_kwargs`` becomes its class.
+
+    :raises StudentConfigError: an unknown features extractor name
+    """
+    arguments = dict(hyperparams)
+    kwargs = arguments.get("policy_kwargs")
+    if not isinstance(kwargs, dict):
+        return arguments
+    name = kwargs.get("features_extractor_class")
+    if isinstance(name, str):
+        known = feature_extractors()
+        if name not in known:
+            raise StudentConfigError(f"unknown features_extractor_class '{name}'; valid: {', '.join(known)}")
+        arguments["policy_kwargs"] = {**kwargs, "features_extractor_class": known[name]}
+    return arguments
+
+
 def check_hyperparams(name: str, env_factory: Callable[[], Any], n_envs: int, hyperparams: dict[str, Any]) -> None:
     """Build the student once on ``n_envs`` copies of the environment (a small replay buffer, on the CPU) so that a
     bad hyperparameter (``batch_size=0``, ``policy_kwargs={net_arch: foo}``...) fails before anything is written.
@@ -264,7 +297,7 @@ def check_hyperparams(name: str, env_factory: Callable[[], Any], n_envs: int, hy
     """
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    hp = dict(hyperparams)
+    hp = model_arguments(hyperparams)
     policy = hp.pop("policy", "MlpPolicy")
     env = DummyVecEnv([env_factory] * n_envs)
     try:

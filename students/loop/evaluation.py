@@ -19,6 +19,7 @@ from environments.registry import make_env
 from students.loop.algorithms import discount_factor
 from students.loop.callbacks import PeriodicCallback
 from students.loop.vec_env import stack_observations
+from students.policies import Actor
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ def evaluate(
     An environment whose test levels are fixed (``fixed_test_levels``: the maze's held-out mazes) plays level seeds
     ``k`` whatever ``seed``, so that every run meets the same levels.
 
-    :param predict: the policy, e.g. ``lambda obs: model.predict(obs, deterministic=True)[0]``
+    :param predict: the policy, e.g. ``lambda obs: model.predict(obs, deterministic=True)[0]``, or an
+        :class:`~students.policies.Actor` (reset at each episode's start: a recurrent student's memory)
     """
     tasks = np.asarray(tasks, dtype=np.float64)
     envs = [make_env(env_name, **dict(env_kwargs or {}))]
@@ -89,6 +91,8 @@ def _play_episode(env: Any, predict: Any, seed: int, gamma: float = 1.0) -> tupl
     """One episode of what the env has pending, reset with ``seed``: its return, its return discounted at
     ``gamma``, and whether it succeeded."""
     obs, info = env.reset(seed=seed)
+    if isinstance(predict, Actor):
+        predict.reset()
     total, discounted, discount, done = 0.0, 0.0, 1.0, False
     while not done:
         obs, reward, terminated, truncated, info = env.step(predict(obs))
@@ -152,6 +156,8 @@ def _play_batch(
         env.set_task(task, level_seed=level_seed)
         observations.append(env.reset(seed=level_seed)[0])
     obs = stack_observations(observations)
+    if isinstance(predict, Actor):
+        predict.reset(len(envs))
     totals, success = np.zeros(len(envs)), np.zeros(len(envs), dtype=bool)
     discounted, discount = np.zeros(len(envs)), 1.0  # every active episode is at the same step
     active = np.arange(len(envs))
@@ -167,6 +173,8 @@ def _play_batch(
             success[i] = envs[i].is_success(float(totals[i]), infos[j])
         keep = ~done
         active = active[keep]
+        if isinstance(predict, Actor):
+            predict.keep(keep)
         obs = {k: v[keep] for k, v in obs.items()} if isinstance(obs, dict) else obs[keep]
     return [
         TaskResult(tuple(float(v) for v in task), float(totals[i]), bool(success[i]), float(discounted[i]))
@@ -287,7 +295,7 @@ class EvalCallback(PeriodicCallback):
         """Evaluate the model now (at ``model.num_timesteps``), log it and append its rows to the CSV."""
         timesteps = int(self.model.num_timesteps)
         evaluation = evaluate(
-            lambda obs: self.model.predict(obs, deterministic=True)[0], self.env_name, self.tasks, self.seed, self.env_kwargs
+            Actor(self.model), self.env_name, self.tasks, self.seed, self.env_kwargs
         )
         self.last, self.last_step = evaluation, timesteps
         scalars = {"eval/mastered_pct": evaluation.mastered_pct, "eval/mean_return": evaluation.mean_return}
@@ -309,7 +317,7 @@ class EvalCallback(PeriodicCallback):
         with th.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             th.manual_seed(seed)  # the actions' noise, without touching the training's generator
             result = evaluate(
-                lambda obs: self.model.predict(obs, deterministic=False)[0],
+                Actor(self.model, deterministic=False),
                 self.env_name,
                 tasks,
                 seed,

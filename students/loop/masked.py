@@ -28,7 +28,8 @@ import numpy as np
 from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from gymnasium import spaces
-from sb3_contrib import TQC, TRPO
+from sb3_contrib import TQC, TRPO, RecurrentPPO
+from sb3_contrib.common.recurrent.buffers import RecurrentDictRolloutBuffer, RecurrentRolloutBuffer
 from stable_baselines3.common.buffers import DictReplayBuffer, DictRolloutBuffer, ReplayBuffer, RolloutBuffer
 from stable_baselines3.common.type_aliases import DictReplayBufferSamples, ReplayBufferSamples
 from stable_baselines3.common.vec_env import VecNormalize
@@ -144,6 +145,72 @@ class MaskedA2C(_MaskedOnPolicy, A2C):
 
 class MaskedTRPO(_MaskedOnPolicy, TRPO):
     """TRPO (sb3-contrib) whose losses, the policy step's included, ignore masked transitions."""
+
+
+class _RolloutMasked(StepMasked):
+    """Recurrent rollout-buffer mixin: records ``step_mask`` per transition; its student trains on a whole rollout
+    or skips it (:class:`MaskedRecurrentPPO`)."""
+
+    buffer_size: int
+    n_envs: int
+    pos: int
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.step_mask = np.ones(self.n_envs, dtype=bool)
+
+    def reset(self) -> None:
+        self.train_mask = np.ones((self.buffer_size, self.n_envs), dtype=bool)
+        super().reset()  # type: ignore[misc]
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        self.train_mask[self.pos] = self.step_mask
+        super().add(*args, **kwargs)  # type: ignore[misc]
+
+    @property
+    def n_unmasked(self) -> int:
+        return int(self.train_mask.sum())
+
+
+class MaskedRecurrentRolloutBuffer(_RolloutMasked, RecurrentRolloutBuffer):
+    """sb3-contrib's recurrent rollout buffer, recording which transitions may be learnt from."""
+
+
+class MaskedRecurrentDictRolloutBuffer(_RolloutMasked, RecurrentDictRolloutBuffer):
+    """:class:`MaskedRecurrentRolloutBuffer` for dict observations."""
+
+
+class MaskedRecurrentPPO(RecurrentPPO):
+    """RecurrentPPO (sb3-contrib) that skips the update of a rollout in which every transition is masked. Its
+    minibatches are sequences, so it cannot leave some episodes of a rollout out: a partly masked rollout is an
+    error (the run refuses the combination before it starts: Robust PLR and ACCEL need dcd's cycle with it)."""
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        plain = cast(RecurrentRolloutBuffer, self.rollout_buffer)
+        dict_obs = isinstance(plain, RecurrentDictRolloutBuffer)
+        cls = MaskedRecurrentDictRolloutBuffer if dict_obs else MaskedRecurrentRolloutBuffer
+        self.rollout_buffer = cls(
+            self.n_steps,
+            self.observation_space,
+            self.action_space,
+            plain.hidden_state_shape,
+            self.device,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            n_envs=self.n_envs,
+        )
+
+    def train(self) -> None:
+        buffer = cast(_RolloutMasked, self.rollout_buffer)
+        self.logger.record("train/masked_share", 1.0 - buffer.n_unmasked / buffer.train_mask.size)
+        if buffer.n_unmasked == buffer.train_mask.size:
+            super().train()
+        elif buffer.n_unmasked:
+            raise RuntimeError(
+                "a recurrent student was asked to learn from part of a rollout (it learns from whole sequences): "
+                "use dcd's cycle (cycle=rollout)"
+            )
 
 
 def _take(data: Any, rows: np.ndarray, envs: np.ndarray) -> Any:
@@ -265,6 +332,7 @@ class MaskedTQC(_MaskedOffPolicy, TQC):
 
 MASKED_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "ppo": MaskedPPO,
+    "recurrent-ppo": MaskedRecurrentPPO,
     "a2c": MaskedA2C,
     "trpo": MaskedTRPO,
     "sac": MaskedSAC,

@@ -41,6 +41,7 @@ from students.loop.algorithms import (
     discount_factor,
     algorithm_class,
     check_hyperparams,
+    model_arguments,
     default_n_envs,
     masked_algorithm_class,
     resolve_hyperparams,
@@ -67,6 +68,7 @@ from students.config import range_error, setting
 from students.run.lock import FolderLock
 from students.loop.vec_env import make_vec_env
 from students.run import layout
+from students.policies import Actor
 
 
 class RunError(ValueError):
@@ -436,10 +438,30 @@ def student_class_for(teacher: Teacher, student: str, kickstart: bool = False) -
         raise RunError(f"student '{student}' takes no kickstarting term ({why}); valid: {takers}")
     if not teacher.masks_updates:
         return algorithm_class(student)
+    if STUDENTS[student].masks == "rollouts" and getattr(teacher, "cycle", "episode") != "rollout":
+        raise RunError(
+            f"student '{student}' learns from whole sequences and cannot leave some episodes of a rollout out of its "
+            f"update, which teacher {type(teacher).__name__} asks with cycle=episode: give it cycle=rollout (dcd's cycle)"
+        )
     try:
         return masked_algorithm_class(student)
     except ValueError as exc:
         raise RunError(f"teacher {type(teacher).__name__} trains only on some episodes: {exc}") from exc
+
+
+def _memory(model: BaseAlgorithm) -> Any:
+    """A recurrent student's hidden states for its next step (sb3-contrib's ``_last_lstm_states``, which its
+    ``save`` excludes), on the CPU; ``None`` for a student without memory."""
+    states = getattr(model, "_last_lstm_states", None)
+    return None if states is None else _to_device(states, th.device("cpu"))
+
+
+def _to_device(states: Any, device: th.device) -> Any:
+    """Nested tuples (named or not) of tensors, copied onto ``device``."""
+    if isinstance(states, th.Tensor):
+        return states.detach().to(device).clone()
+    moved = [_to_device(s, device) for s in states]
+    return type(states)(*moved) if hasattr(states, "_fields") else type(states)(moved)
 
 
 def _rng_states(model: BaseAlgorithm) -> dict[str, Any]:
@@ -601,6 +623,7 @@ class _Session:
             "evaluator": self.evaluator.state_dict(),
             "envs": self.vec_env.env_method("snapshot"),
             "rng": _rng_states(model),
+            "memory": _memory(model),
             "kickstart": None if self.kick is None else self.kick.state_dict(),
             "exact": exact and self.exact,
         }
@@ -713,6 +736,8 @@ def _restore(session: _Session, state: dict[str, Any]) -> None:
         session.kick.load_state_dict(state["kickstart"], session.vec_env)
     _restore_envs(model, session.vec_env, state["envs"], session.curriculum, session.streams)
     _set_rng_states(model, state["rng"])
+    if state.get("memory") is not None:  # a recurrent student's hidden states, which its model.zip leaves out
+        model._last_lstm_states = _to_device(state["memory"], model.device)  # type: ignore[attr-defined]
     checkpoints.truncate_rows_after(session.out / layout.EVAL, model.num_timesteps)
     checkpoints.truncate_rows_after(session.out / layout.EVAL_TARGET, model.num_timesteps)
 
@@ -769,7 +794,7 @@ def _new_student(
 ) -> BaseAlgorithm:
     """A new student on the run's sub-environments, its draws seeded from the student stream; a kickstarted one with
     a policy that takes the term and a buffer that records its minibatches (:mod:`students.loop.auxiliary`)."""
-    hp = dict(config.hyperparams)
+    hp = model_arguments(config.hyperparams)
     policy = hp.pop("policy", "MlpPolicy")
     if config.kickstart:
         hp.update(auxiliary_kwargs(algo, policy, isinstance(vec_env.observation_space, gym.spaces.Dict)))
@@ -834,7 +859,7 @@ def _target_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int) -> di
         tasks = env.test_set(name)
     finally:
         env.close()
-    result = evaluate(lambda obs: model.predict(obs, deterministic=True)[0], config.env, tasks, seed, config.env_kwargs)
+    result = evaluate(Actor(model), config.env, tasks, seed, config.env_kwargs)
     return {"set": name, "mastered_pct": result.mastered_pct, "mean_return": result.mean_return, "tasks": len(tasks)}
 
 
@@ -844,7 +869,7 @@ def named_evaluation(config: RunConfig, model: BaseAlgorithm, seed: int, episode
     env = make_env(config.env, **config.env_kwargs)
     groups = env.unwrapped.named_levels()
     env.close()
-    act = lambda obs: model.predict(obs, deterministic=False)[0]  # noqa: E731
+    act = Actor(model, deterministic=False)
     return evaluate_levels(act, config.env, groups, episodes, seed, config.env_kwargs)
 
 
@@ -906,7 +931,7 @@ def _kickstart_callback(resolved: ResolvedRun, session: _Session, resume: bool) 
         kwargs = {**config.env_kwargs, "observation_mode": "privileged"} if privileged else config.env_kwargs
         for expert in experts:
             result = evaluate(
-                lambda obs, policy=expert.policy: policy.predict(obs, deterministic=True)[0],
+                Actor(expert.policy),
                 config.env,
                 evaluator.tasks,
                 evaluator.seed,
