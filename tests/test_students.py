@@ -350,4 +350,4 @@ def test_each_declared_student_says_what_sb3_says_it_is():
         assert entry.on_policy == issubclass(entry.cls, OnPolicyAlgorithm), name
         assert entry.on_policy != issubclass(entry.cls, OffPolicyAlgorithm), name
         assert entry.scores, name  # every student of ours gives the value scores
-    assert ON_POLICY == ("ppo", "a2c", "trpo")
+    assert ON_POLICY == ("ppo", "a2c", "trpo", "recurrent-ppo")

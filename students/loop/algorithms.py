@@ -99,12 +99,12 @@ class Algorithm:
 #: memory: ``hyperparams/recurrent-ppo.yml``)
 STUDENTS: dict[str, Algorithm] = {
     "ppo": Algorithm(sb3.PPO, on_policy=True, auxiliary="evaluate_actions"),
-    "recurrent-ppo": Algorithm(RecurrentPPO, on_policy=True, masks="rollouts"),
     "a2c": Algorithm(sb3.A2C, on_policy=True, auxiliary="evaluate_actions"),
     "trpo": Algorithm(TRPO, on_policy=True),  # its policy step is a trust-region solve, not a loss's gradient step
     "sac": Algorithm(sb3.SAC, on_policy=False, values=critic_values, auxiliary="action_log_prob"),
     "td3": Algorithm(sb3.TD3, on_policy=False, values=critic_values, auxiliary="actor"),
     "tqc": Algorithm(TQC, on_policy=False, values=critic_values, auxiliary="action_log_prob"),
+    "recurrent-ppo": Algorithm(RecurrentPPO, on_policy=True, masks="rollouts"),
 }
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {name: entry.cls for name, entry in STUDENTS.items()}
 ON_POLICY = tuple(name for name, entry in STUDENTS.items() if entry.on_policy)

@@ -332,10 +332,10 @@ class MaskedTQC(_MaskedOffPolicy, TQC):
 
 MASKED_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "ppo": MaskedPPO,
-    "recurrent-ppo": MaskedRecurrentPPO,
     "a2c": MaskedA2C,
     "trpo": MaskedTRPO,
     "sac": MaskedSAC,
     "td3": MaskedTD3,
     "tqc": MaskedTQC,
+    "recurrent-ppo": MaskedRecurrentPPO,
 }
