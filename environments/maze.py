@@ -123,6 +123,7 @@ class MazeEnv(ParametricEnv):
             raise ValueError(f"view must be an odd whole number >= 3, got {view!r}")
         self.size, self.view, self.render_mode = size, view, render_mode
         self.task_space = BoxTaskSpace(["n_walls", "n_lava"], [0.0, 0.0], [float(max_walls), float(max_lava)])
+        self.default_task = self.task_space.clip(type(self).default_task)  # 10 walls and 2 lava cells where they fit
         # ACCEL starts from nearly empty rooms: up to an eighth of the walls, no lava (n_lava < 0.5 rounds to 0)
         self.easy_task_space = BoxTaskSpace(["n_walls", "n_lava"], [0.0, 0.0], [max(1.0, max_walls / 8), 0.49])
         self.room = _Room(size, view, max_steps, see_through_walls, render_mode)

@@ -439,7 +439,10 @@ def test_the_rollout_cycle_needs_an_on_policy_student():
     from students.run.train import RunConfig, RunError, student_class_for
 
     teacher = make_teacher("robust-plr", BOX, cycle="rollout")
-    problem = "cycle=rollout, its default.* needs an on-policy student \\(ppo, a2c, trpo, recurrent-ppo\\), not sac: give it cycle=episode"
+    problem = (
+        "cycle=rollout, its default.* needs an on-policy student \\(ppo, a2c, trpo, recurrent-ppo\\), not sac: "
+        "give it cycle=episode"
+    )
     with pytest.raises(RunError, match=problem):
         student_class_for(teacher, "sac")
     assert RunConfig  # the run refuses it before anything is written (student_class_for runs in resolve)

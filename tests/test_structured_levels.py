@@ -127,3 +127,12 @@ def test_accel_on_the_maze_trains_on_edited_levels_end_to_end(tmp_path, cycle):
     for i in children:  # a child is its parent's level edited: the same size, its task what it counts
         level = MazeLevel.parse(texts[i])
         assert level.size == 9 and np.array_equal(buffer.tasks[i], np.minimum(level.task, [20.0, 4.0]))
+
+
+def test_dcds_maze_sizes_take_a_default_task_inside_their_bounds():
+    from environments.maze import MazeEnv
+
+    env = MazeEnv(size=15, max_walls=60, max_lava=1, max_steps=250)  # experiments/maze_gpu.yaml's maze
+    assert list(env.default_task) == [10.0, 1.0] and list(MazeEnv().default_task) == [10.0, 2.0]
+    env.reset(seed=0)
+    assert list(env.task) == [10.0, 1.0]
