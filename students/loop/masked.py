@@ -67,15 +67,12 @@ class IndexedDictRolloutBuffer(_IndexedRollout, DictRolloutBuffer):
     """:class:`IndexedRolloutBuffer` for dict observations."""
 
 
-class _MaskedRollout(_IndexedRollout, StepMasked):
-    """Rollout-buffer mixin: minibatches leave out the transitions whose ``step_mask`` flag was off."""
+class _RolloutMasked(StepMasked):
+    """Rollout-buffer mixin: records each transition's ``step_mask`` flag (``train_mask``) as it is added."""
 
     buffer_size: int
     n_envs: int
     pos: int
-    full: bool
-    generator_ready: bool
-    observations: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -92,6 +89,14 @@ class _MaskedRollout(_IndexedRollout, StepMasked):
     @property
     def n_unmasked(self) -> int:
         return int(self.train_mask.sum())
+
+
+class _MaskedRollout(_IndexedRollout, _RolloutMasked):
+    """Rollout-buffer mixin: minibatches leave out the transitions whose ``step_mask`` flag was off."""
+
+    full: bool
+    generator_ready: bool
+    observations: Any
 
     def get(self, batch_size: int | None = None) -> Generator[Any, None, None]:
         assert self.full, "the rollout buffer is not full"
@@ -147,33 +152,9 @@ class MaskedTRPO(_MaskedOnPolicy, TRPO):
     """TRPO (sb3-contrib) whose losses, the policy step's included, ignore masked transitions."""
 
 
-class _RolloutMasked(StepMasked):
-    """Recurrent rollout-buffer mixin: records ``step_mask`` per transition; its student trains on a whole rollout
-    or skips it (:class:`MaskedRecurrentPPO`)."""
-
-    buffer_size: int
-    n_envs: int
-    pos: int
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.step_mask = np.ones(self.n_envs, dtype=bool)
-
-    def reset(self) -> None:
-        self.train_mask = np.ones((self.buffer_size, self.n_envs), dtype=bool)
-        super().reset()  # type: ignore[misc]
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        self.train_mask[self.pos] = self.step_mask
-        super().add(*args, **kwargs)  # type: ignore[misc]
-
-    @property
-    def n_unmasked(self) -> int:
-        return int(self.train_mask.sum())
-
-
 class MaskedRecurrentRolloutBuffer(_RolloutMasked, RecurrentRolloutBuffer):
-    """sb3-contrib's recurrent rollout buffer, recording which transitions may be learnt from."""
+    """sb3-contrib's recurrent rollout buffer, recording which transitions may be learnt from (its student
+    trains on a whole rollout or skips it: :class:`MaskedRecurrentPPO`)."""
 
 
 class MaskedRecurrentDictRolloutBuffer(_RolloutMasked, RecurrentDictRolloutBuffer):
