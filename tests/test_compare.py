@@ -293,6 +293,15 @@ def _alive(pid: int) -> bool:
         return stat.read().split(")")[-1].split()[0] != "Z"
 
 
+def test_report_header_names_the_students_default_envs_when_none_was_asked(tmp_path):
+    fake_run(tmp_path, "random", 0, 50.0, [(100, 50.0)], 1.0)
+    settings = {"steps": 100, "seeds": [0], "test_set": "default"}
+    for n_envs, shown in [(0, "each student's default envs"), (4, "4 envs")]:
+        (tmp_path / "compare.yaml").write_text(yaml.safe_dump({**settings, "n_envs": n_envs}))
+        write_report(tmp_path)
+        assert f"seeds [0], {shown}, test set" in (tmp_path / "report.md").read_text()
+
+
 def test_report_separates_runs_of_other_settings(tmp_path):
     for seed in range(2):
         fake_run(tmp_path / "a", "random", seed, 50.0, [(100, 50.0)], 10.0)

@@ -22,6 +22,7 @@ COMPARISONS = [
     "spdl_point_mass",
     "demo",
     "maze",
+    "maze_named",
     "classics_cartpole",
     "classics_acrobot",
     "classics_lunar-lander",
@@ -41,6 +42,18 @@ def test_comparison_tables_match_their_summaries(folder):
             line.strip().startswith(f"{prefix}| {row.teacher} |") and mastered in line and returns in line and auc in line
             for line in README.splitlines()
         ), (folder, row.teacher, mastered, returns, auc)
+
+
+def test_named_maze_solved_rates_match_the_reference():
+    summary = pd.read_csv(REFERENCE / "maze_named" / "summary.csv")
+    report = (REFERENCE / "maze_named" / "report.md").read_text().splitlines()
+    for row in summary.itertuples():
+        solved = cell(row.named_solved_pct_mean, row.named_solved_pct_std, 1)
+        mastered = cell(row.mastered_pct_mean, row.mastered_pct_std, 1)
+        assert any(line.startswith(f"| {row.teacher} |") and mastered in line and line.endswith(f" {solved} |")
+                   for line in README.splitlines()), (row.teacher, solved)
+        per_maze = next(line for line in report if line.startswith(f"| {row.teacher} | ") and "±" not in line)
+        assert per_maze in README.splitlines(), per_maze
 
 
 def test_point_mass_layouts_side_by_side_match_their_summaries():

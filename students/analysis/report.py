@@ -559,10 +559,8 @@ def _report_header(out: Path, settings: Path, keys: list[Any]) -> list[str]:
     lines = [f"# Comparison: {out.name}", ""]
     if settings.exists():
         s = yaml.safe_load(settings.read_text())
-        lines += [
-            f"Settings: {s['steps']} steps per run, seeds {s['seeds']}, {s['n_envs']} envs, test set `{s['test_set']}`.",
-            "",
-        ]
+        envs = f"{s['n_envs']} envs" if s["n_envs"] else "each student's default envs"
+        lines += [f"Settings: {s['steps']} steps per run, seeds {s['seeds']}, {envs}, test set `{s['test_set']}`.", ""]
     lines += [
         "Final test-set evaluation, mean ± std over seeds; 95% CI: t-interval half-width; AUC: mean mastered % over the "
         "evaluated part of training; p: Welch's t-test against `random`. Best mean in bold. Over the runs x test tasks "
