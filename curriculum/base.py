@@ -43,6 +43,7 @@ class Feedback:
     :param level_seed: the environment's level seed of the episode (level-based teachers need it)
     :param level: the text of the level played, where the environment has structured levels and reports it (the
         maze: :attr:`environments.maze_levels.MazeLevel.text`); ``None`` otherwise
+    :param cut: the episode did not end: dcd's cycle cut it at a rollout's end (its return is what it had so far)
     """
 
     episode_return: float
@@ -51,6 +52,7 @@ class Feedback:
     scores: Mapping[str, float] = field(default_factory=dict)
     level_seed: int | None = None
     level: str | None = None
+    cut: bool = False
 
     def __post_init__(self) -> None:
         try:

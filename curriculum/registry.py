@@ -16,6 +16,7 @@ from curriculum.base import Teacher
 from curriculum.goal_gan import GoalGanTeacher
 from curriculum.covar_gmm import CovarGmmTeacher
 from curriculum.lp_bandit import LpBanditTeacher
+from curriculum.paired import PairedTeacher
 from curriculum.plr import AccelTeacher, PlrTeacher, RobustPlrTeacher
 from curriculum.random_teacher import RandomTeacher
 from curriculum.riac import RiacTeacher
@@ -41,6 +42,7 @@ TEACHERS: dict[str, type[Teacher]] = {
     "oracle": OracleTeacher,
     "sfl": SflTeacher,
     "setter-solver": SetterSolverTeacher,
+    "paired": PairedTeacher,
 }
 
 #: the declared range of every numeric teacher parameter, by name (the name means the same in every teacher that
@@ -60,6 +62,11 @@ PARAM_RANGES: dict[str, tuple[float, float, bool]] = {
         ("perturbation_std", "zeta", "kl_threshold", "noise_level", "buffer_distance", "loss_noise"), (0, math.inf, False)
     ),
     "max_region_size": (2, math.inf, False),
+    **dict.fromkeys(("n_blocks",), (0, math.inf, False)),
+    **dict.fromkeys(("z_dim", "n_epochs"), (1, math.inf, False)),
+    **dict.fromkeys(("learning_rate", "clip_range", "max_grad_norm"), (0, math.inf, True)),
+    **dict.fromkeys(("entropy_coef",), (0, math.inf, False)),
+    **dict.fromkeys(("gamma", "gae_lambda"), (0, 1, False)),
 }
 
 # Constructor arguments every teacher takes from the caller rather than from the user's parameters.

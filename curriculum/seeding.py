@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_TEACHER, _STUDENT, _EVALUATION, _ENVS, _TARGET = range(5)
+_TEACHER, _STUDENT, _EVALUATION, _ENVS, _TARGET, _ANTAGONIST = range(6)
 
 
 def _draw(seed: int, *key: int) -> int:
@@ -64,3 +64,13 @@ class Streams:
         """Seed of sub-environment ``index`` restarted at step ``timesteps`` of a resumed run (an env that cannot
         capture its state): its own stream, distinct from the one it started with."""
         return _draw(self.seed, _ENVS, index, timesteps + 1)
+
+    @property
+    def antagonist(self) -> int:
+        """Seed of PAIRED's antagonist, a second student (its python, numpy and torch streams, its action space)."""
+        return _draw(self.seed, _ANTAGONIST)
+
+    def antagonist_env(self, index: int, timesteps: int | None = None) -> int:
+        """Seed of the antagonist's sub-environment ``index`` (restarted at step ``timesteps`` of a resumed run: its
+        own stream again)."""
+        return _draw(self.seed, _ANTAGONIST, index + 1, *(() if timesteps is None else (timesteps + 1,)))

@@ -26,6 +26,8 @@
   ``named_levels()`` gives the env's hand-designed test levels (the maze: dcd's named mazes), and ``level_type``
   is the class of its levels: ``parse(text)``, ``.text``, ``.task`` (the task vector it counts), and for editable
   levels ``mutate(rng, num_edits, editor)`` (a child level, or ``None`` when the edit is refused: ACCEL's edits).
+  An env whose levels an adversary can build offers ``level_builder(n_blocks, goal_last)`` (PAIRED's step-by-step
+  adversary: :class:`~environments.maze_levels.MazeBuilder`).
   :meth:`ParametricEnv.set_next_level` sets either kind of level, the way a curriculum's loop does;
 - optionally ``get_state()`` / ``set_state(state)``: everything the env's future depends on (the episode being
   played, the pending task, its random generator), so that a run resumed from a checkpoint continues exactly.

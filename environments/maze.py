@@ -36,7 +36,7 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from curriculum.spaces import BoxTaskSpace
 from environments.base import ParametricEnv, check_observation_mode
-from environments.maze_levels import LAVA, WALL, LevelError, MazeLevel, named_mazes
+from environments.maze_levels import LAVA, WALL, LevelError, MazeBuilder, MazeLevel, named_mazes
 
 #: MiniGrid's object type indices run 0..10 (unseen, empty, wall, floor, door, key, ball, box, goal, lava, agent)
 N_OBJECT_TYPES = 11
@@ -164,6 +164,11 @@ class MazeEnv(ParametricEnv):
         """dcd's named test mazes (:func:`~environments.maze_levels.named_mazes`), each with the keywords of a maze
         that plays it: its size and dcd's step limit (``2 * size * size``)."""
         return {name: (maze.levels, level_kwargs(maze.levels[0], maze.max_steps)) for name, maze in named_mazes().items()}
+
+    def level_builder(self, n_blocks: int | None = None, goal_last: bool = False) -> MazeBuilder:
+        """A builder of this maze's levels, one placement at a time (PAIRED's adversary: dcd's rules), placing
+        ``n_blocks`` walls (``None``: ``max_walls``)."""
+        return MazeBuilder(self.size, int(self.task_space.high[0]) if n_blocks is None else n_blocks, goal_last)
 
     def level_of(self, task: np.ndarray, level_seed: int) -> MazeLevel:
         """The level a task and level seed generate (:meth:`layout`), as a structure."""

@@ -221,6 +221,100 @@ class MazeLevel:
         return MazeLevel(tuple("".join(row) for row in grid), start, self.heading, goal)
 
 
+class MazeBuilder:
+    """A maze level built one placement at a time, by dcd's adversary rules (``envs/multigrid/adversarial.py``,
+    ``step_adversary``): PAIRED's adversary takes :attr:`n_steps` actions, each an inner cell numbered left to
+    right, top to bottom (``cell = (y - 1) * width + (x - 1)``): the goal, the agent, then ``n_blocks`` walls
+    (``goal_last``: the walls first, then the goal and the agent, dcd's ``choose_goal_last``).
+
+    - The goal takes its cell (a wall there is removed). The agent takes its cell (a wall there is removed); on the
+      goal's cell it is placed on a free cell drawn uniformly instead, as dcd's ``place_one_agent``.
+    - A wall on a cell already taken (wall, goal or agent) does nothing, as dcd's.
+    - The agent's heading is drawn at :meth:`start` (dcd's ``agent_start_dir``, drawn at the adversary's reset).
+
+    The adversary's view of the level so far (:meth:`image`) has three planes over the full grid, border included:
+    walls, the goal, the agent. dcd's is MiniGrid's encoding (object type, colour, state per cell) of the same
+    cells; the planes hold the same facts, one per object.
+
+    :param size: the room's side, border included
+    :param n_blocks: the walls the adversary places (dcd's ``n_clutter``, 50 in its maze)
+    :param goal_last: place the walls first, the goal and the agent last
+    """
+
+    def __init__(self, size: int, n_blocks: int = 50, goal_last: bool = False) -> None:
+        if not (isinstance(size, int) and size >= 5):
+            raise LevelError(f"a maze to build needs a size >= 5, got {size!r}")
+        if not (isinstance(n_blocks, int) and 0 <= n_blocks <= (size - 2) ** 2):
+            raise LevelError(f"n_blocks must be a whole number in [0, {(size - 2) ** 2}], got {n_blocks!r}")
+        self.size, self.n_blocks, self.goal_last = size, n_blocks, goal_last
+        self.width = size - 2
+        self.n_actions = self.width * self.width
+        self.n_steps = n_blocks + 2
+        self.start()
+
+    def start(self, heading: int = 0) -> None:
+        """An empty room, the agent's heading set (dcd draws it at random: give ``rng.integers(4)``)."""
+        self.walls = np.zeros((self.width, self.width), dtype=bool)
+        self.goal: tuple[int, int] | None = None
+        self.agent: tuple[int, int] | None = None
+        self.heading, self.t = int(heading), 0
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.n_steps
+
+    def _role(self) -> str:
+        t, last = self.t, self.n_steps
+        if self.goal_last:
+            return "goal" if t == last - 2 else "agent" if t == last - 1 else "wall"
+        return "goal" if t == 0 else "agent" if t == 1 else "wall"
+
+    def step(self, cell: int, rng: np.random.Generator) -> None:
+        """Place the next object at inner cell number ``cell`` (``rng`` draws a free cell for an agent put on the
+        goal).
+
+        :raises LevelError: a cell outside the inner grid, or a step after the last
+        """
+        if self.done:
+            raise LevelError(f"the level is built: all {self.n_steps} placements were made")
+        if not 0 <= int(cell) < self.n_actions:
+            raise LevelError(f"cell {cell} is outside the inner grid's {self.n_actions} cells")
+        x, y = int(cell) % self.width + 1, int(cell) // self.width + 1
+        role = self._role()
+        if role == "goal":
+            self.walls[y - 1, x - 1] = False
+            self.goal = (x, y)
+        elif role == "agent":
+            self.walls[y - 1, x - 1] = False
+            if (x, y) == self.goal:  # dcd's place_one_agent: a free cell drawn at random
+                free = [(i + 1, j + 1) for j in range(self.width) for i in range(self.width)
+                        if not self.walls[j, i] and (i + 1, j + 1) != self.goal]
+                x, y = free[int(rng.integers(len(free)))]
+            self.agent = (x, y)
+        elif not self.walls[y - 1, x - 1] and (x, y) not in (self.goal, self.agent):
+            self.walls[y - 1, x - 1] = True
+        self.t += 1
+
+    def image(self) -> np.ndarray:
+        """The level so far as ``(3, size, size)`` planes (walls with the border, goal, agent), float32."""
+        planes = np.zeros((3, self.size, self.size), dtype=np.float32)
+        planes[0] = 1.0
+        planes[0, 1:-1, 1:-1] = self.walls
+        for plane, cell in ((1, self.goal), (2, self.agent)):
+            if cell is not None:
+                planes[plane, cell[1], cell[0]] = 1.0
+        return planes
+
+    def level(self) -> MazeLevel:
+        """The level built.
+
+        :raises LevelError: placements remain
+        """
+        if not self.done or self.goal is None or self.agent is None:
+            raise LevelError(f"the level is not built yet: {self.t} of {self.n_steps} placements made")
+        return MazeLevel.from_bit_map(self.walls, self.agent, self.goal, self.heading)
+
+
 #: dcd's editor action sets (``EDITOR_ACTION_SPACES``): ``-`` wall, ``.`` empty, ``a`` the start, ``g`` the goal
 EDITORS = {"walls_none": "-.", "walls_none_goal": "-.g", "walls_none_agent_goal": "-.ag"}
 

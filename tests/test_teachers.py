@@ -30,8 +30,11 @@ FAST.update(
         "setter-solver": {"update_frequency": 10, "hidden": 16, "blocks": 1},
     }
 )
-#: the teachers of box task spaces (the contract tests below play them on boxes; lp-bandit has its own tests)
-BOX_TEACHERS = [name for name, cls in TEACHERS.items() if BoxTaskSpace in cls.supported_spaces]
+#: the teachers of box task spaces (the contract tests below play them on boxes; lp-bandit has its own tests), but
+#: PAIRED, whose cycle needs an antagonist student (tests/test_paired.py)
+BOX_TEACHERS = [
+    name for name, cls in TEACHERS.items() if BoxTaskSpace in cls.supported_spaces and not getattr(cls, "antagonist", False)
+]
 
 
 def feedback(level, episode_return: float, length: int = 1, success: bool = False) -> Feedback:

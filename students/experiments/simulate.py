@@ -107,9 +107,15 @@ class SimulateConfig:
         for name in self.teachers:
             try:
                 params = self.teacher_params.get(name, {})
-                needs = make_teacher(name, student.task_space, return_bounds=student.return_bounds, **params).required_scores
+                teacher = make_teacher(name, student.task_space, return_bounds=student.return_bounds, **params)
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"teacher '{name}': {exc}") from exc
+            if getattr(teacher, "antagonist", False):
+                raise ConfigError(
+                    f"teacher '{name}' measures regret against an antagonist student, which the simulated student "
+                    "cannot be; train an RL student with 'cli.py run' instead"
+                )
+            needs = teacher.required_scores
             if needs:
                 raise ConfigError(
                     f"teacher '{name}' needs the student's {', '.join(needs)} score, which the simulated student does "

@@ -169,6 +169,11 @@ class CurriculumCallback(BaseCallback):
         #: whether :meth:`_on_rollout_start` runs dcd's cycle itself (a run sets it off and calls
         #: :meth:`start_rollout` after its checkpoint, so that a checkpoint holds the state before the decision)
         self.cycle_on_rollout_start = True
+        #: PAIRED's second student (:class:`students.loop.paired.Antagonist`), for a teacher that asks for one
+        #: (``teacher.antagonist``): it plays the cycle's levels after each rollout, before the student's update
+        self.antagonist: Any = None
+        self._cycle_levels: list[Level] = []  # the levels the cycle in progress started with
+        self._cycle_fresh = False  # whether the antagonist has yet to play the cycle in progress
 
     def _init_callback(self) -> None:
         """Refuse a student that cannot do what the teacher asks of it: a teacher that trains the student only on
@@ -234,6 +239,7 @@ class CurriculumCallback(BaseCallback):
                 self._report_cut(i)
         self.teacher.begin_rollout(env.num_envs)  # type: ignore[attr-defined]
         self._current = [self._send(env, i) for i in range(env.num_envs)]
+        self._cycle_levels, self._cycle_fresh = list(self._current), True
         restart_episodes(self.model, env.reset())
         self._pending = [self._next_level(i) for i in range(env.num_envs)]
 
@@ -250,7 +256,7 @@ class CurriculumCallback(BaseCallback):
                 "level": self.training_env.env_method("played_level", indices=[env_index])[0],
             }
             scores = {**partial.scores(), DISCOUNTED_RETURN: float(self._discounted[env_index])}
-            self._report(outcome, scores, log=False)
+            self._report(outcome, scores, log=False, cut=True)
             self.episodes_cut += 1
         self.forget_episode(env_index)
 
@@ -288,6 +294,7 @@ class CurriculumCallback(BaseCallback):
                 "discounted": (self._discounted, self._discount),
                 "running": (self._returns, self._lengths),
                 "cycle": (self._ended, self.episodes_cut),
+                "antagonist_cycle": (self._cycle_levels, self._cycle_fresh),
             }
         )
 
@@ -316,6 +323,7 @@ class CurriculumCallback(BaseCallback):
         self._discounted, self._discount = state.get("discounted", (np.zeros(n), np.ones(n)))
         self._returns, self._lengths = state.get("running", (np.zeros(n), np.zeros(n, dtype=np.int64)))
         self._ended, self.episodes_cut = state.get("cycle", (np.ones(n, dtype=bool), 0))
+        self._cycle_levels, self._cycle_fresh = state.get("antagonist_cycle", ([], False))
 
     # -- collection ------------------------------------------------------------------------------------------
     def _on_step(self) -> bool:
@@ -379,6 +387,9 @@ class CurriculumCallback(BaseCallback):
         self.trained_steps += self._unstored  # the rollout's last step
         self._unstored = 0
         self._flush(with_scores=True)
+        if self.antagonist is not None and self._cycle_levels:  # PAIRED: the antagonist plays the same levels
+            self.teacher.record_antagonist(self.antagonist.play(self._cycle_levels, self._cycle_fresh))  # type: ignore[attr-defined]
+            self._cycle_fresh = False
 
     def _on_training_end(self) -> None:
         # PPO's train() has flattened its rollout buffer by now: whatever is left is reported without scores
@@ -425,7 +436,7 @@ class CurriculumCallback(BaseCallback):
         partial = self._partials.setdefault(env_index, _Partial())
         partial.add(buffer.advantages[start:, env_index], buffer.values[start:, env_index])
 
-    def _report(self, outcome: dict[str, Any], scores: dict[str, float], log: bool = True) -> None:
+    def _report(self, outcome: dict[str, Any], scores: dict[str, float], log: bool = True, cut: bool = False) -> None:
         if all(key in scores for key in self.teacher.required_scores):
             feedback = Feedback(
                 episode_return=outcome["return"],
@@ -434,6 +445,7 @@ class CurriculumCallback(BaseCallback):
                 scores=scores,
                 level_seed=outcome["level_seed"],
                 level=outcome.get("level"),
+                cut=cut,
             )
             self.teacher.update(outcome["task"], feedback)
         if not log:

@@ -217,19 +217,22 @@ def make_vec_env(
     subproc: bool = False,
     env_kwargs: dict[str, Any] | None = None,
     batched: bool = True,
+    antagonist: bool = False,
 ) -> VecEnv:
     """``n_envs`` copies of an environment: stepped together in one call when ``batched`` and the environment's
     class has a ``step_batch`` (:class:`BatchVecEnv`, same transitions, faster), else one by one in this process or
     in subprocesses (``subproc``).
 
-    Sub-environment ``i`` is seeded from its own stream of ``seed`` (:meth:`curriculum.seeding.Streams.env`).
+    Sub-environment ``i`` is seeded from its own stream of ``seed`` (:meth:`curriculum.seeding.Streams.env`; PAIRED's
+    antagonist's, ``antagonist``: :meth:`~curriculum.seeding.Streams.antagonist_env`).
     """
     streams = Streams(seed)
+    env_seed = streams.antagonist_env if antagonist else streams.env
     if batched and not subproc:
         envs = [make_env(env_name, **dict(env_kwargs or {})) for _ in range(n_envs)]
         if batch_stepper(envs[0]) is not None:  # its class steps batches (not behind a wrapper: history)
-            return BatchVecEnv(envs, [streams.env(i) for i in range(n_envs)])
+            return BatchVecEnv(envs, [env_seed(i) for i in range(n_envs)])
         for env in envs:
             env.close()
-    factories = [_factory(env_name, streams.env(i), dict(env_kwargs or {})) for i in range(n_envs)]
+    factories = [_factory(env_name, env_seed(i), dict(env_kwargs or {})) for i in range(n_envs)]
     return SubprocVecEnv(factories) if subproc else DummyVecEnv(factories)

@@ -14,6 +14,8 @@ Run folder (``out``, by default ``results/<experiment>/<env>/<teacher>/<student>
                        save_replay_buffer is off); swapped in whole at every save (checkpoint.next/, checkpoint.old/
                        while it is swapped) so that a crash never leaves a half-written checkpoint
     model.zip, teacher.pkl, metrics.json   at the end (metrics: an evaluation of the final model)
+    antagonist.zip, adversary.pt   PAIRED: the antagonist student and the adversary's network (state dict), at the
+                       end and in checkpoint/ (the adversary inside the teacher's state there)
     request.yaml, status.json, run.log, error.txt   a comparison's worker: the run it was asked for, its progress,
                        its output, and what stopped it
     .lock              held while a process uses the folder
@@ -25,6 +27,8 @@ TB = "tb"
 EVAL = "eval.csv"
 EVAL_TARGET = "eval_target.csv"
 MODEL = "model.zip"
+ANTAGONIST = "antagonist.zip"
+ADVERSARY = "adversary.pt"
 TEACHER = "teacher.pkl"
 METRICS = "metrics.json"
 REQUEST = "request.yaml"

@@ -48,6 +48,7 @@ from students.loop.algorithms import (
     restart_episodes,
 )
 from students.loop.curriculum import CurriculumCallback, cycle_problem
+from students.loop.paired import Antagonist
 from students.loop.curriculum_log import CurriculumStats
 from students.loop.auxiliary import auxiliary_kwargs
 from students.loop.callbacks import PeriodicCallback
@@ -430,6 +431,15 @@ def student_class_for(teacher: Teacher, student: str, kickstart: bool = False) -
             f"teacher {type(teacher).__name__} needs the score(s) {', '.join(missing)}, which SB3 students do not "
             f"provide; they provide {', '.join(STUDENT_SCORES)}"
         )
+    if getattr(teacher, "antagonist", False):
+        if student not in ON_POLICY:
+            raise RunError(
+                f"teacher {type(teacher).__name__} trains an antagonist beside the student in dcd's rollout cycle, "
+                f"which needs an on-policy student ({', '.join(ON_POLICY)}), not {student}"
+            )
+        if kickstart:
+            name = type(teacher).__name__
+            raise RunError(f"teacher {name} does not take a kickstarted student (its antagonist would not be kickstarted)")
     if getattr(teacher, "cycle", "episode") == "rollout" and student not in ON_POLICY:
         raise RunError(cycle_problem(teacher, student))
     if kickstart and STUDENTS[student].auxiliary is None:
@@ -604,6 +614,8 @@ class _Session:
     model: BaseAlgorithm | None = None
     kick: KickstartCallback | None = None
     exact: bool = True  # every resume so far continued exactly
+    antagonist_env: VecEnv | None = None  # PAIRED's antagonist's sub-environments
+    antagonist: Antagonist | None = None
 
     @property
     def student(self) -> BaseAlgorithm:
@@ -627,6 +639,14 @@ class _Session:
             "kickstart": None if self.kick is None else self.kick.state_dict(),
             "exact": exact and self.exact,
         }
+        if self.antagonist is not None:
+            self.antagonist.model.save(staging / layout.ANTAGONIST)
+            state["antagonist"] = {
+                "streams": self.antagonist.streams,
+                "envs": self.antagonist.vec_env.env_method("snapshot"),
+                "memory": _memory(self.antagonist.model),
+                "action_space": copy.deepcopy(self.antagonist.model.action_space.np_random.bit_generator.state),
+            }
         with (staging / layout.STATE).open("wb") as handle:
             pickle.dump(state, handle)
         with (staging / layout.TEACHER).open("wb") as handle:  # the teacher alone, for a user to inspect
@@ -661,7 +681,14 @@ def _train(
         session.save_checkpoint()  # after the final evaluation, so that a resume after a crash here does not repeat it
     finally:  # always, so that subprocess sub-environments never outlive the run
         session.vec_env.close()
+        if session.antagonist_env is not None:
+            session.antagonist_env.close()
     metrics = {**_metrics(session, final, target_eval), **({"named_eval": named_eval} if named_eval else {})}
+    if session.antagonist is not None:  # before metrics.json, the mark of a finished run
+        session.antagonist.model.save(out / "antagonist.next.zip")
+        (out / "antagonist.next.zip").replace(out / layout.ANTAGONIST)
+        th.save(teacher.adversary.state_dict(), out / "adversary.next.pt")  # type: ignore[attr-defined]
+        (out / "adversary.next.pt").replace(out / layout.ADVERSARY)
     checkpoints.write_outputs(out, session.student, teacher.state_dict(), metrics)
     return metrics
 
@@ -685,6 +712,11 @@ def _open(resolved: ResolvedRun, out: Path) -> _Session:
         vec_env.close()
         raise
     curriculum = CurriculumCallback(teacher, feasible=feasible)
+    antagonist_env = None
+    if getattr(teacher, "antagonist", False):  # PAIRED: a second student's sub-environments, its own streams
+        antagonist_env = make_vec_env(
+            config.env, config.n_envs, config.seed, config.subproc, config.env_kwargs, config.batched, antagonist=True
+        )
     clock = (lambda: curriculum.trained_steps) if config.budget == "trained-steps" else None
     evaluator = EvalCallback(
         config.env,
@@ -697,7 +729,7 @@ def _open(resolved: ResolvedRun, out: Path) -> _Session:
         trained=lambda: curriculum.trained_steps_now,
         target=target,
     )
-    return _Session(config, out, streams, teacher, vec_env, curriculum, evaluator, clock)
+    return _Session(config, out, streams, teacher, vec_env, curriculum, evaluator, clock, antagonist_env=antagonist_env)
 
 
 def _start(session: _Session, algo: type[BaseAlgorithm]) -> None:
@@ -711,6 +743,13 @@ def _start(session: _Session, algo: type[BaseAlgorithm]) -> None:
             session.model.set_parameters(config.init_model, exact_match=True, device=session.model.device)
         except (OSError, ValueError, RuntimeError) as exc:
             raise RunError(f"cannot start from '{config.init_model}': {' '.join(str(exc).split())}") from None
+    if session.antagonist_env is not None:
+        session.antagonist = Antagonist.build(
+            lambda env: _new_student(config, algo, env, session.out, session.streams.antagonist, cuda, tensorboard=False),
+            session.antagonist_env,
+            session.streams.antagonist,
+        )
+        session.curriculum.antagonist = session.antagonist
     session.curriculum.prime(session.vec_env)
 
 
@@ -725,7 +764,32 @@ def _resume(session: _Session, algo: type[BaseAlgorithm], say: Callable[[str], N
         raise RunError(f"cannot resume '{session.out}': {exc.args[0] if exc.args else exc}; start it again") from None
     session.curriculum.load_state_dict(state["curriculum"])
     session.evaluator.load_state_dict(state["evaluator"])
+    if session.antagonist_env is not None:
+        session.antagonist = _load_antagonist(session, algo, state)
+        session.curriculum.antagonist = session.antagonist
     return state
+
+
+def _load_antagonist(session: _Session, algo: type[BaseAlgorithm], state: dict[str, Any]) -> Antagonist:
+    """PAIRED's antagonist as the checkpoint left it: its student, sub-environments, memory and streams."""
+    path, env = session.out / layout.CHECKPOINT / layout.ANTAGONIST, session.antagonist_env
+    assert env is not None
+    if "antagonist" not in state:
+        raise RunError(f"cannot resume '{session.out}': its checkpoint holds no antagonist; start it again")
+    try:
+        model = algo.load(path, env=env, device=session.config.device, force_reset=False)
+    except Exception as exc:
+        raise RunError(checkpoints.damaged(path, exc)) from None
+    model.tensorboard_log = None
+    saved = state["antagonist"]
+    for i, env_state in enumerate(saved["envs"]):
+        obs = env.env_method("restore", env_state, session.streams.antagonist_env(i, model.num_timesteps), indices=[i])[0]
+        if obs is not None:  # an env that cannot capture its state restarts its level
+            restart_episodes(model, obs, i)
+    if saved["memory"] is not None:
+        model._last_lstm_states = _to_device(saved["memory"], model.device)  # type: ignore[attr-defined]
+    model.action_space.np_random.bit_generator.state = saved["action_space"]
+    return Antagonist(model, env, saved["streams"])
 
 
 def _restore(session: _Session, state: dict[str, Any]) -> None:
@@ -780,6 +844,7 @@ def _metrics(session: _Session, final: Evaluation, target_eval: dict[str, Any] |
         "trained_steps": int(curriculum.trained_steps),
         "episodes_reported": curriculum.stats.episodes,
         **({"episodes_cut": curriculum.episodes_cut} if curriculum.cycle else {}),
+        **({"paired": _paired_steps(session)} if session.antagonist is not None else {}),
         **({"infeasible_share": _share(curriculum.stats)} if curriculum.feasible is not None else {}),
         "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
         **({"target_eval": target_eval} if target_eval else {}),
@@ -789,8 +854,17 @@ def _metrics(session: _Session, final: Evaluation, target_eval: dict[str, Any] |
     }
 
 
+def _paired_steps(session: _Session) -> dict[str, int]:
+    """The environment steps of PAIRED's three learners: the budget counts the student's (dcd's ``steps``)."""
+    assert session.antagonist is not None
+    student, antagonist = int(session.student.num_timesteps), int(session.antagonist.model.num_timesteps)
+    adversary = int(session.teacher.adversary_steps)  # type: ignore[attr-defined]
+    return {"student_steps": student, "antagonist_steps": antagonist, "adversary_steps": adversary,
+            "all_steps": student + antagonist + adversary}
+
+
 def _new_student(
-    config: RunConfig, algo: type[BaseAlgorithm], vec_env: VecEnv, out: Path, seed: int, cuda: bool
+    config: RunConfig, algo: type[BaseAlgorithm], vec_env: VecEnv, out: Path, seed: int, cuda: bool, tensorboard: bool = True
 ) -> BaseAlgorithm:
     """A new student on the run's sub-environments, its draws seeded from the student stream; a kickstarted one with
     a policy that takes the term and a buffer that records its minibatches (:mod:`students.loop.auxiliary`)."""
@@ -801,7 +875,8 @@ def _new_student(
         policy = hp.pop("policy")
     set_random_seed(seed, using_cuda=cuda)  # SB3 draws from the global generators
     # no seed= here: SB3 would also reseed every sub-environment with seed + i at the first reset
-    model = algo(policy, vec_env, device=config.device, tensorboard_log=str(out / layout.TB), verbose=0, **hp)
+    tb = str(out / layout.TB) if tensorboard else None
+    model = algo(policy, vec_env, device=config.device, tensorboard_log=tb, verbose=0, **hp)
     model.action_space.seed(seed)
     return model
 

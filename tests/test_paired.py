@@ -1,0 +1,197 @@
+"""PAIRED: dcd's regret by hand, the adversary's levels through the env by dcd's building rules, a run of three
+learners that resumes exactly, an adversary that moves toward regret, and clear refusals."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from curriculum.base import Feedback
+from curriculum.paired import PairedTeacher, regrets
+from curriculum.registry import teacher_for
+from curriculum.spaces import BoxTaskSpace
+from environments.maze_levels import LevelError, MazeBuilder, MazeLevel
+from environments.registry import make_env
+from students.run.train import RunConfig, train
+from tests.test_runs import interrupt_at
+
+
+def test_regret_is_dcds_max_antagonist_minus_mean_protagonist_clipped_at_zero():
+    protagonist = [[0.2, 0.4], [0.9], [], [0.5]]
+    antagonist = [[0.1, 0.8, 0.3], [0.5], [0.6], []]
+    # by hand: 0.8 - 0.3; max(0.5 - 0.9, 0); 0.6 - 0 (no protagonist episode counts 0); max(0 - 0.5, 0)
+    assert regrets(protagonist, antagonist) == pytest.approx([0.5, 0.0, 0.6, 0.0])
+    # flexible: the better best return plays the antagonist: level 1 -> 0.9 - 0.5; level 3 -> 0.5 - 0
+    assert regrets(protagonist, antagonist, flexible=True) == pytest.approx([0.5, 0.4, 0.6, 0.5])
+
+
+def test_the_teacher_credits_completed_episodes_to_their_level_and_ignores_cut_ones():
+    teacher = PairedTeacher(BoxTaskSpace(["x"], [0.0], [1.0]), seed=3)
+    teacher.begin_rollout(2)
+    first, second = teacher.sample_level(), teacher.sample_level()
+    teacher.update(first.task, Feedback(0.5, level_seed=first.seed))
+    teacher.update(first.task, Feedback(0.1, level_seed=first.seed))
+    teacher.update(first.task, Feedback(0.9, level_seed=first.seed, cut=True))  # cut by the cycle's end: not counted
+    teacher.update(second.task, Feedback(0.7, level_seed=12345))  # a level of no cycle of this teacher's
+    teacher.record_antagonist([[0.6], [0.2, 0.4]])
+    assert teacher.protagonist == [[0.5, 0.1], []]
+    teacher.begin_rollout(2)  # learns from the last cycle
+    assert teacher.last_stats["paired/regret"] == pytest.approx(((0.6 - 0.3) + 0.4) / 2)
+    with pytest.raises(ValueError, match="antagonist returns for 1 levels; the cycle has 2"):
+        teacher.record_antagonist([[0.1]])
+
+
+def test_the_teachers_state_round_trips_and_the_next_levels_are_the_same():
+    env = make_env("maze")
+    teacher = teacher_for("paired", env, 4, hidden=16)
+    for _ in range(2):
+        teacher.begin_rollout(2)
+        levels = [teacher.sample_level() for _ in range(2)]
+        for level in levels:
+            teacher.update(level.task, Feedback(0.25, level_seed=level.seed))
+        teacher.record_antagonist([[1.0], [0.5]])
+    copy = teacher_for("paired", env, 99, hidden=16)
+    copy.load_state_dict(pickle.loads(pickle.dumps(teacher.state_dict())))
+    for one in (teacher, copy):
+        one.begin_rollout(2)
+    assert [copy.sample_level().structure for _ in range(2)] == [teacher.sample_level().structure for _ in range(2)]
+    assert copy.last_stats == teacher.last_stats and copy.adversary_steps == teacher.adversary_steps == 3 * 2 * 22
+
+
+def test_the_builder_follows_dcds_placement_rules():
+    builder = MazeBuilder(7, n_blocks=3)  # 5 x 5 inner cells, numbered left to right, top to bottom
+    rng = np.random.default_rng(0)
+    builder.start(heading=2)
+    builder.step(6, rng)  # goal at inner (1, 1) -> full-grid (2, 2)
+    builder.step(0, rng)  # the agent at (1, 1)
+    builder.step(6, rng)  # a wall on the goal: nothing
+    builder.step(0, rng)  # a wall on the agent: nothing
+    builder.step(24, rng)  # a wall at (5, 5)
+    level = builder.level()
+    assert (level.goal, level.start, level.heading, level.n_walls) == ((2, 2), (1, 1), 2, 1)
+    assert level.text == "<..../.G.../...../...../....#"
+    with pytest.raises(LevelError, match="all 5 placements were made"):
+        builder.step(1, rng)
+    last = MazeBuilder(7, n_blocks=2, goal_last=True)
+    last.start()
+    for cell in (3, 8, 3, 3):  # walls at cells 3 and 8, the goal on wall 3 (removed), the agent on the goal
+        last.step(cell, rng)
+    level = last.level()
+    assert level.goal == (4, 1) and level.n_walls == 1 and level.start not in ((4, 1), (4, 2))
+    with pytest.raises(LevelError, match="outside the inner grid's 25 cells"):
+        MazeBuilder(7, n_blocks=3).step(25, rng)
+
+
+def test_the_adversarys_levels_are_played_as_built():
+    env = make_env("maze")
+    teacher = teacher_for("paired", env, 0)
+    assert teacher.adversary_kind == "steps" and teacher.builder.n_steps == 20 + 2  # the maze's max_walls walls
+    teacher.begin_rollout(3)
+    levels = [teacher.sample_level() for _ in range(3)]
+    assert teacher.adversary_steps == 3 * 22 and len({level.structure.text for level in levels}) == 3
+    for level in levels:
+        env.unwrapped.set_next_level(level.task, level.seed, level.structure)
+        _, info = env.reset()
+        assert info["level"] == level.structure.text and info["level_seed"] == level.seed
+        assert MazeLevel.parse(info["level"]) == level.structure
+
+
+@pytest.mark.parametrize("peak", [None, 0.7])
+def test_an_adversary_moves_toward_the_levels_where_the_students_differ_most(peak):
+    """A fixed strong antagonist and a fixed weak protagonist (return 0): the antagonist returns x on task x
+    (regret grows with x), or 1 near ``peak`` only (regret exp(-((x - peak) / 0.15)^2))."""
+    teacher = PairedTeacher(BoxTaskSpace(["x"], [0.0], [1.0]), seed=0, learning_rate=3e-3, entropy_coef=0.0)
+    tasks = []
+    for _ in range(100 if peak else 40):
+        teacher.begin_rollout(32)
+        levels = [teacher.sample_level() for _ in range(32)]
+        for level in levels:
+            teacher.update(level.task, Feedback(0.0, level_seed=level.seed))
+        xs = np.array([level.task[0] for level in levels])
+        teacher.record_antagonist([[v] for v in (np.exp(-(((xs - peak) / 0.15) ** 2)) if peak else xs)])
+        tasks.append(xs)
+    first, last = tasks[0], np.concatenate(tasks[-10:])
+    assert first.mean() < 0.65 and first.std() > 0.3  # the untrained adversary: its Gaussian clipped to the box
+    if peak is None:
+        assert last.mean() > 0.9
+    else:
+        assert abs(np.median(last) - peak) < 0.05 and last.std() < 0.2
+
+
+def paired_run(steps: int, **params) -> RunConfig:
+    return RunConfig(
+        env="maze",
+        teacher="paired",
+        student="ppo",
+        steps=steps,
+        n_envs=2,
+        eval_every=512,
+        checkpoint_every=100_000,
+        test_set="no-lava",
+        device="cpu",
+        teacher_params={"hidden": 16, **params},
+        hp_overrides={"n_steps": "128", "batch_size": "64", "n_epochs": "2"},
+    )
+
+
+def test_a_paired_run_of_three_learners_resumes_exactly(tmp_path):
+    config = paired_run(2048)
+    whole = train(config, tmp_path / "whole")
+    assert whole["paired"] == {"student_steps": 2048, "antagonist_steps": 2048, "adversary_steps": 8 * 2 * 22,
+                               "all_steps": 2048 * 2 + 8 * 2 * 22}
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", progress=interrupt_at(1000))
+    assert json.loads((tmp_path / "cut" / "checkpoint" / "progress.json").read_text())["exact"]
+    assert (tmp_path / "cut" / "checkpoint" / "antagonist.zip").exists()
+    resumed = train(config, tmp_path / "cut", resume=True)
+    assert resumed == whole
+    for name in ("metrics.json", "eval.csv", "model.zip", "antagonist.zip", "adversary.pt"):
+        assert (tmp_path / "cut" / name).exists()
+    for name in ("metrics.json", "eval.csv"):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_the_antagonist_plays_the_cycles_levels_on_its_own_streams():
+    import torch as th
+    from stable_baselines3 import PPO
+
+    from students.loop.paired import Antagonist
+    from students.loop.vec_env import make_vec_env
+
+    env = make_vec_env("maze", 2, seed=0, antagonist=True)
+    antagonist = Antagonist.build(lambda e: PPO("MlpPolicy", e, n_steps=64, batch_size=64, device="cpu"), env, seed=5)
+    teacher = teacher_for("paired", make_env("maze"), 0)
+    teacher.begin_rollout(2)
+    levels = [teacher.sample_level() for _ in range(2)]
+    np.random.seed(1)
+    th.manual_seed(1)
+    before = (np.random.get_state()[1].copy(), th.get_rng_state().clone())
+    returns = antagonist.play(levels, fresh=True)
+    assert np.array_equal(np.random.get_state()[1], before[0]) and th.equal(th.get_rng_state(), before[1])
+    assert len(returns) == 2 and antagonist.model.num_timesteps == 128
+    assert env.env_method("played_level") == [level.structure.text for level in levels]
+    env.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--env", "point-mass", "--teacher", "paired", "--teacher-param", "adversary=steps"],
+         "adversary=steps builds levels step by step, which PointMassGateEnv cannot"),
+        (["--env", "point-mass", "--teacher", "paired", "--student", "sac"], "needs an on-policy student"),
+        (["--env", "maze", "--teacher", "paired", "--teacher-param", "adversary=grid"],
+         "unknown adversary 'grid'; valid: auto, steps, box"),
+    ],
+)
+def test_bad_paired_settings_are_one_clear_line_and_nothing_is_written(tmp_path, args, message):
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "cli.py", "run", *args, "--steps", "256", "--out", str(out)], capture_output=True, text=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists()
