@@ -1,17 +1,18 @@
 """Kill harness: ``kill -9`` a run, a distillation or a comparison at a random moment, resume it, and compare the
 result with the uninterrupted one, byte for byte.
 
-Scenarios (tiny budgets, point-mass, CPU): ``ppo`` (ALP-GMM), ``sac`` (PLR, a small replay buffer checkpointed),
-``sac-defaults`` (PLR, SAC's point-mass defaults: its whole 1M-transition replay buffer in every checkpoint),
-``kick`` (PPO kickstarted from a PPO expert), ``distill`` (DAgger from a privileged expert) and ``compare`` (two
-teachers x two seeds, two workers). For each trial the command starts in a fresh folder, is killed with SIGKILL
-after a uniform random delay (up to the uninterrupted run's wall time), and is resumed (``run --resume --out
-DIR``, ``distill --resume --out DIR``, or the same command again where the kill came before the settings were
-written, and for ``compare``) until it finishes; with ``--double`` the first resume is killed too. A trial is
-*exact* when every ``metrics.json`` and ``eval.csv`` equals the uninterrupted run's, *different* when one
-differs, *failed* when a resume exits non-zero (a stuck run).
+Scenarios (tiny budgets, point-mass unless named, CPU): ``ppo`` (ALP-GMM), ``sac`` (PLR, a small replay buffer
+checkpointed), ``sac-defaults`` (PLR, SAC's point-mass defaults: its whole 1M-transition replay buffer in every
+checkpoint), ``kick`` (PPO kickstarted from a PPO expert), ``distill`` (DAgger from a privileged expert),
+``compare`` (two teachers x two seeds, two workers) and ``paired`` (PAIRED on the maze: student, antagonist and
+adversary in every checkpoint). For each trial the command starts in a fresh folder, is killed with SIGKILL after a
+uniform random delay (up to the uninterrupted run's wall time), and is resumed (``run --resume --out DIR``,
+``distill --resume --out DIR``, or the same command again where the kill came before the settings were written,
+and for ``compare``) until it finishes; with ``--double`` the first resume is killed too. A trial is *exact* when
+every ``metrics.json`` and ``eval.csv`` equals the uninterrupted run's, *different* when one differs, *failed* when
+a resume exits non-zero (a stuck run).
 
-    python bench/kill_resume.py [--trials 10] [--scenarios ppo,sac,sac-defaults,kick,distill,compare] [--double]
+    python bench/kill_resume.py [--trials 10] [--scenarios ppo,sac,sac-defaults,kick,distill,compare,paired] [--double]
 """
 
 from __future__ import annotations
@@ -49,10 +50,14 @@ def scenarios(experts: dict[str, Path]) -> dict[str, tuple[list[str], list[str]]
     compare = [*CLI, "compare", "--env", "point-mass", "--teachers", "random,alp-gmm", "--seeds", "0-1", "--steps", "3000"]
     compare += ["--n-envs", "2", "--hp", "n_steps=128", "--hp", "batch_size=64", "--eval-every", "1000", "--workers", "2"]
     compare += ["--device", "cpu"]
+    # PAIRED on the maze: three learners (student, antagonist, adversary) in every checkpoint
+    paired = [*CLI, "run", "--env", "maze", "--device", "cpu", "--n-envs", "2", "--threads", "1", *PPO]
+    paired += ["--teacher", "paired", "--teacher-param", "hidden=16", "--steps", "4000", *every]
     return {"ppo": (ppo, ["--resume"]), "sac": (sac, ["--resume"]), "sac-defaults": (sac_defaults, ["--resume"])} | {
         "kick": (kick, ["--resume"]),
         "distill": (distill, ["--resume"]),
         "compare": (compare, []),
+        "paired": (paired, ["--resume"]),
     }
 
 
@@ -113,7 +118,7 @@ def kill_after(process: subprocess.Popen, delay: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--scenarios", default="ppo,sac,sac-defaults,kick,distill,compare")
+    parser.add_argument("--scenarios", default="ppo,sac,sac-defaults,kick,distill,compare,paired")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--double", action="store_true", help="kill the first resume too")
     args = parser.parse_args()

@@ -375,7 +375,7 @@ class PairedTeacher(Teacher[BoxTaskSpace]):
         returns = th.as_tensor(advantages + values, dtype=th.float32)
         adv = th.as_tensor((advantages - advantages.mean()) / (advantages.std() + 1e-5), dtype=th.float32)
         old_log_prob, old_value = th.as_tensor(episodes["log_prob"]), th.as_tensor(episodes["value"])
-        entropies = []
+        entropies, losses = [], []
         for _ in range(self.n_epochs):  # one minibatch: the whole cycle, dcd's num_mini_batch 1
             log_prob, entropy, value = self._evaluate(episodes)
             ratio = th.exp(log_prob - old_log_prob)
@@ -389,9 +389,12 @@ class PairedTeacher(Teacher[BoxTaskSpace]):
             nn.utils.clip_grad_norm_(self.adversary.parameters(), self.max_grad_norm)
             self.optimizer.step()
             entropies.append(float(entropy.mean().detach()))
+            losses.append((float(policy_loss.detach()), float(value_loss.detach())))
         self.last_stats = {
             "paired/regret": float(regret.mean()),
             "paired/adversary_entropy": float(np.mean(entropies)),
+            "paired/adversary_policy_loss": losses[-1][0],
+            "paired/adversary_value_loss": losses[-1][1],
             "paired/adversary_return": float(regret.mean()),
             "paired/protagonist_return": float(np.mean([np.mean(r) if r else 0.0 for r in self.protagonist])),
             "paired/antagonist_return": float(np.mean([np.mean(r) if r else 0.0 for r in self.antagonist_returns])),

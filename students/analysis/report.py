@@ -152,6 +152,9 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
         # zero-shot on the env's named test levels (--named-episodes): the mean over them, and each one's
         "named_solved_pct": 100.0 * metrics.get("named_eval", {}).get("mean_solved_rate", math.nan),
         "named": metrics.get("named_eval", {}).get("solved_rate", {}),
+        # PAIRED: the environment steps of its three learners (the budget counts the student's)
+        "all_steps": metrics.get("paired", {}).get("all_steps", math.nan),
+        "student_steps": float(metrics["timesteps"]),
         "returns": returns,
         "successes": successes,
         "tasks": tasks,
@@ -622,7 +625,27 @@ def _group_section(
     regions = picture.replace("_curves.png", "_regions.png")
     if plot_regions(group_runs, out / regions, title, _dimension_names(env)):
         lines += [f"![mastered share per region]({regions})", ""]
-    return lines + named_levels_table(group_runs) + pairwise_improvement_table(group_runs)
+    return lines + all_steps_note(group_runs) + named_levels_table(group_runs) + pairwise_improvement_table(group_runs)
+
+
+def all_steps_note(runs: pd.DataFrame) -> list[str]:
+    """Markdown lines: the environment steps PAIRED's three learners took per run, against the budget's (the
+    student's); empty without a PAIRED run."""
+    if "all_steps" not in runs or runs["all_steps"].isna().all():
+        return []
+    lines = []
+    for teacher, own in runs[runs["all_steps"].notna()].groupby("teacher", sort=False):
+        ratio = float((own["all_steps"] / own["student_steps"]).mean())
+        lines.append(
+            f"`{teacher}`: the budget counts the student's environment steps (dcd's `steps`); with its antagonist and "
+            f"adversary, a run took {_fmt_steps(float(own['all_steps'].mean()))} environment steps in all ({ratio:.2f}x; "
+            "`metrics.json` `paired`)."
+        )
+    return [*lines, ""]
+
+
+def _fmt_steps(steps: float) -> str:
+    return f"{steps / 1e6:.2f}M" if steps >= 1e6 else f"{steps / 1e3:.1f}k"
 
 
 def named_levels_table(runs: pd.DataFrame) -> list[str]:

@@ -390,6 +390,9 @@ class CurriculumCallback(BaseCallback):
         if self.antagonist is not None and self._cycle_levels:  # PAIRED: the antagonist plays the same levels
             self.teacher.record_antagonist(self.antagonist.play(self._cycle_levels, self._cycle_fresh))  # type: ignore[attr-defined]
             self._cycle_fresh = False
+            if self.logger is not None:  # paired/* (the last adversary update's), antagonist/* (this rollout's)
+                for key, value in {**self.teacher.stats(), **self.antagonist.log}.items():
+                    self.logger.record(key, value)
 
     def _on_training_end(self) -> None:
         # PPO's train() has flattened its rollout buffer by now: whatever is left is reported without scores

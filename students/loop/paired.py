@@ -73,6 +73,8 @@ class Antagonist:
         self.model, self.vec_env, self.streams = model, vec_env, streams
         self.levels: list[Level] = []
         self.returns: list[list[float]] = []
+        #: what its last update logged (SB3's ``train/*``) and its mean completed return, as ``antagonist/*``
+        self.log: dict[str, float] = {}
 
     @classmethod
     def build(cls, make: Callable[[VecEnv], BaseAlgorithm], vec_env: VecEnv, seed: int) -> Antagonist:
@@ -120,4 +122,8 @@ class Antagonist:
             steps = int(getattr(self.model, "n_steps", 1)) * self.vec_env.num_envs
             # one rollout and its update; log_interval past it: SB3 writes no logs of the antagonist's
             self.model.learn(steps, callback=_Replay(self), reset_num_timesteps=False, log_interval=2)
+        completed = [r for level in self.returns for r in level]
+        self.log = {f"antagonist/{key.split('/')[-1]}": value for key, value in self.model.logger.name_to_value.items()}
+        if completed:
+            self.log["antagonist/rollout_return"] = float(np.mean(completed))
         return self.returns
