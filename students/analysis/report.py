@@ -154,7 +154,7 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
         "named": metrics.get("named_eval", {}).get("solved_rate", {}),
         # PAIRED: the environment steps of its three learners (the budget counts the student's)
         "all_steps": metrics.get("paired", {}).get("all_steps", math.nan),
-        "student_steps": float(metrics["timesteps"]),
+        "student_steps": float(metrics.get("timesteps", math.nan)),
         "returns": returns,
         "successes": successes,
         "tasks": tasks,
