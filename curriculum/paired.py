@@ -168,11 +168,11 @@ class PairedTeacher(Teacher[BoxTaskSpace]):
     needs = "the student's and an antagonist's returns (regret)"
     #: the run trains a second student, the antagonist, on this teacher's levels (:mod:`students.loop.paired`)
     antagonist: ClassVar[bool] = True
-    state_attrs = (
+    state_attrs: ClassVar[tuple[str, ...]] = (
         "batch", "level_index", "next_index", "protagonist", "antagonist_returns", "episodes", "rollout_kind",
         "n_envs", "cycles", "last_stats", "adversary_kind", "adversary_steps",
     )  # fmt: skip
-    module_attrs = ("adversary", "optimizer")
+    module_attrs: ClassVar[tuple[str, ...]] = ("adversary", "optimizer")
 
     def __init__(
         self,
@@ -226,7 +226,7 @@ class PairedTeacher(Teacher[BoxTaskSpace]):
             b = self.builder
             self.adversary: nn.Module = StepAdversary(b.size, b.n_actions, b.n_steps, self.z_dim, self.hidden, self.recurrent)
         else:
-            self.adversary = BoxAdversary(self.z_dim, self.task_space.dim)
+            self.adversary = BoxAdversary(self.z_dim, self.box_dim)
         _init(self.adversary, generator)
         self.optimizer = th.optim.Adam(self.adversary.parameters(), lr=self.learning_rate, eps=1e-5)
 
@@ -312,9 +312,7 @@ class PairedTeacher(Teacher[BoxTaskSpace]):
             self.episodes = {
                 "z": z[None], "action": action[None], "log_prob": log_prob.numpy()[None], "value": value.numpy()[None]
             }
-            space = self.task_space
-            tasks = space.low + (np.clip(action, -1.0, 1.0) + 1.0) / 2.0 * (space.high - space.low)
-            return [Level(space.clip(task), seed) for task, seed in zip(tasks, self._seed_batch(n), strict=True)]
+            return self._box_levels(np.clip(action, -1.0, 1.0), self._seed_batch(n))
         builders = [copy.deepcopy(self.builder) for _ in range(n)]
         for b in builders:
             b.start(int(self.rng.integers(4)))
@@ -343,6 +341,17 @@ class PairedTeacher(Teacher[BoxTaskSpace]):
         self.episodes = {"image": images, "time": times, "z": zs, "action": actions, "log_prob": log_probs, "value": values}
         levels = [b.level() for b in builders]
         return [Level(level.task, seed, structure=level) for level, seed in zip(levels, self._seed_batch(n), strict=True)]
+
+    @property
+    def box_dim(self) -> int:
+        """The dimension of the one-step adversary's action (the task space's)."""
+        return self.task_space.dim
+
+    def _box_levels(self, actions: np.ndarray, seeds: list[int]) -> list[Level]:
+        """The levels of the one-step adversary's actions, in [-1, 1]: the box rescaled."""
+        space = self.task_space
+        tasks = space.low + (actions + 1.0) / 2.0 * (space.high - space.low)
+        return [Level(space.clip(task), seed) for task, seed in zip(tasks, seeds, strict=True)]
 
     # -- learning ----------------------------------------------------------------------------------------------
     def _evaluate(self, episodes: dict[str, np.ndarray]) -> tuple[th.Tensor, th.Tensor, th.Tensor]:

@@ -14,6 +14,7 @@ from curriculum.alp_gmm import AlpGmmTeacher
 from curriculum.objects import load_object
 from curriculum.base import Teacher
 from curriculum.goal_gan import GoalGanTeacher
+from curriculum.clutr import ClutrTeacher
 from curriculum.covar_gmm import CovarGmmTeacher
 from curriculum.lp_bandit import LpBanditTeacher
 from curriculum.paired import PairedTeacher
@@ -43,6 +44,7 @@ TEACHERS: dict[str, type[Teacher]] = {
     "sfl": SflTeacher,
     "setter-solver": SetterSolverTeacher,
     "paired": PairedTeacher,
+    "clutr": ClutrTeacher,
 }
 
 #: the declared range of every numeric teacher parameter, by name (the name means the same in every teacher that
@@ -63,7 +65,10 @@ PARAM_RANGES: dict[str, tuple[float, float, bool]] = {
     ),
     "max_region_size": (2, math.inf, False),
     **dict.fromkeys(("n_blocks",), (0, math.inf, False)),
-    **dict.fromkeys(("z_dim", "n_epochs"), (1, math.inf, False)),
+    **dict.fromkeys(("z_dim", "n_epochs", "latent_dim", "vae_batch_size", "embed_size"), (1, math.inf, False)),
+    **dict.fromkeys(("encoder_size", "decoder_size", "decoder_layers"), (1, math.inf, False)),
+    **dict.fromkeys(("vae_iterations",), (0, math.inf, False)),
+    **dict.fromkeys(("vae_learning_rate", "recons_weight"), (0, math.inf, True)),
     **dict.fromkeys(("learning_rate", "clip_range", "max_grad_norm"), (0, math.inf, True)),
     **dict.fromkeys(("entropy_coef",), (0, math.inf, False)),
     **dict.fromkeys(("gamma", "gae_lambda"), (0, 1, False)),

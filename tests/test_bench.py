@@ -22,7 +22,7 @@ SMALLEST = {
     "kickstart.py --overhead": (["--overhead", "--steps", "1024", "--repeats", "1"], "kickstarted, 2 experts"),
     "kill_resume.py": (["--trials", "1", "--scenarios", "ppo"], "1 exact"),
     "maze_throughput.py": (["--rollouts", "1", "--n-envs", "2"], "recurrent-ppo"),
-    "paired_cost.py": (["--steps", "512", "--n-envs", "2", "--repeats", "1"], "ratio of PAIRED's wall time to PLR's"),
+    "paired_cost.py": (["--steps", "512", "--n-envs", "2", "--repeats", "1", "--vae-iterations", "5"], "clutr pretraining"),
     "point_mass_speed.py": (["--steps", "1024", "--repeats", "1"], "steps/s"),
     "spdl_step.py": (["--buffers", "1"], "worst gap"),
     "teacher_cost.py": (["--episodes", "20", "--repeats", "1"], "plr          skipped: needs the student's"),

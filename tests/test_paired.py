@@ -8,8 +8,10 @@ import sys
 
 import numpy as np
 import pytest
+import torch as th
 
 from curriculum.base import Feedback
+from curriculum.clutr import kl_weight, placements
 from curriculum.paired import PairedTeacher, regrets
 from curriculum.registry import teacher_for
 from curriculum.spaces import BoxTaskSpace
@@ -155,7 +157,6 @@ def test_a_paired_run_of_three_learners_resumes_exactly(tmp_path):
 
 
 def test_the_antagonist_plays_the_cycles_levels_on_its_own_streams():
-    import torch as th
     from stable_baselines3 import PPO
 
     from students.loop.paired import Antagonist
@@ -184,6 +185,7 @@ def test_the_antagonist_plays_the_cycles_levels_on_its_own_streams():
         (["--env", "point-mass", "--teacher", "paired", "--student", "sac"], "needs an on-policy student"),
         (["--env", "maze", "--teacher", "paired", "--teacher-param", "adversary=grid"],
          "unknown adversary 'grid'; valid: auto, steps, box"),
+        (["--env", "maze", "--teacher", "clutr", "--teacher-param", "vae=missing.pt"], "vae 'missing.pt' is not a file"),
     ],
 )
 def test_bad_paired_settings_are_one_clear_line_and_nothing_is_written(tmp_path, args, message):
@@ -195,3 +197,60 @@ def test_bad_paired_settings_are_one_clear_line_and_nothing_is_written(tmp_path,
     assert message in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# -- CLUTR ------------------------------------------------------------------------------------------------------
+SMALL_VAE = {"embed_size": 32, "encoder_size": 64, "decoder_size": 128, "latent_dim": 16}
+
+
+def test_clutrs_sequences_are_sorted_walls_then_goal_then_agent():
+    level = MazeLevel.parse("#.>/.#./G..")  # 3 x 3 inner cells: walls at cells 0 and 4, goal 6, agent 2
+    assert placements(level, 3) == [1, 5, 7, 3]
+    assert kl_weight(3500) == pytest.approx(0.5) and kl_weight(0) < 0.001 and kl_weight(8000) > 0.999
+    assert kl_weight(250, total=1000) == pytest.approx(0.5) and kl_weight(1000, total=1000) > 0.99
+
+
+def test_the_vae_reconstructs_held_out_generated_mazes_above_chance():
+    """Pretrained on CLUTR's random sequences, tested on mazes the env's own generator makes (not seen)."""
+    env = make_env("maze", size=7, max_walls=4, max_lava=1)
+    teacher = teacher_for("clutr", env, 0, vae_iterations=800, vae_learning_rate=3e-3, **SMALL_VAE)
+    teacher.pretrain()
+    u = env.unwrapped
+    counts = np.random.default_rng(5).integers(0, 5, 200)
+    seqs = [placements(u.level_of(np.array([float(w), 0.0]), seed), 5) for seed, w in enumerate(counts)]
+    tokens = th.zeros((len(seqs), teacher.builder.n_steps), dtype=th.long)
+    for i, s in enumerate(seqs):
+        tokens[i, : len(s)] = th.tensor(s)
+    decoded = teacher.vae.reconstruct(tokens, th.tensor([len(s) for s in seqs]))
+    pairs = list(zip(decoded, seqs, strict=True))
+    accuracy = np.mean([np.mean([a == b for a, b in zip((d + [0] * len(s))[: len(s)], s, strict=True)]) for d, s in pairs])
+    exact = np.mean([d == s for d, s in pairs])
+    assert accuracy > 0.5 and exact > 0.2  # chance: 1 in 26 tokens
+    assert all(not p.requires_grad for p in teacher.vae.parameters())  # frozen
+
+
+def test_clutrs_levels_come_from_the_decoder_and_a_box_space_decodes_tasks():
+    maze = teacher_for("clutr", make_env("maze"), 0, vae_iterations=5, **SMALL_VAE)
+    maze.begin_rollout(3)
+    levels = [maze.sample_level() for _ in range(3)]
+    assert all(isinstance(level.structure, MazeLevel) for level in levels) and maze.adversary_steps == 3
+    box = teacher_for("clutr", make_env("point-mass"), 0, vae_iterations=5, latent_dim=4)
+    box.begin_rollout(4)
+    tasks = np.array([box.sample_level().task for _ in range(4)])
+    space = box.task_space
+    assert tasks.shape == (4, space.dim) and np.all(tasks >= space.low) and np.all(tasks <= space.high)
+
+
+def test_a_clutr_run_resumes_exactly_and_its_vae_is_reused(tmp_path):
+    config = paired_run(2048)
+    config = RunConfig(**{**config.__dict__, "teacher": "clutr", "teacher_params": {"vae_iterations": 20, **SMALL_VAE}})
+    whole = train(config, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", progress=interrupt_at(1000))
+    assert train(config, tmp_path / "cut", resume=True) == whole
+    assert (tmp_path / "cut" / "eval.csv").read_bytes() == (tmp_path / "whole" / "eval.csv").read_bytes()
+    reused = {**config.teacher_params, "vae": str(tmp_path / "whole" / "vae.pt"), "vae_iterations": 0}
+    again = train(RunConfig(**{**config.__dict__, "teacher_params": reused, "steps": 256}), tmp_path / "again")
+    assert "clutr/vae_reconstruction_loss" not in again["teacher_stats"]  # not pretrained again: the saved one, frozen
+    saved, used = (th.load(tmp_path / name / "vae.pt") for name in ("whole", "again"))
+    assert all(th.equal(saved[key], used[key]) for key in saved)

@@ -14,8 +14,9 @@ Run folder (``out``, by default ``results/<experiment>/<env>/<teacher>/<student>
                        save_replay_buffer is off); swapped in whole at every save (checkpoint.next/, checkpoint.old/
                        while it is swapped) so that a crash never leaves a half-written checkpoint
     model.zip, teacher.pkl, metrics.json   at the end (metrics: an evaluation of the final model)
-    antagonist.zip, adversary.pt   PAIRED: the antagonist student and the adversary's network (state dict), at the
-                       end and in checkpoint/ (the adversary inside the teacher's state there)
+    antagonist.zip, adversary.pt   PAIRED and CLUTR: the antagonist student and the adversary's network (state
+                       dict), at the end and in checkpoint/ (the adversary inside the teacher's state there)
+    vae.pt             CLUTR: its task VAE (state dict; --teacher-param vae=PATH reuses it)
     request.yaml, status.json, run.log, error.txt   a comparison's worker: the run it was asked for, its progress,
                        its output, and what stopped it
     .lock              held while a process uses the folder
@@ -29,6 +30,7 @@ EVAL_TARGET = "eval_target.csv"
 MODEL = "model.zip"
 ANTAGONIST = "antagonist.zip"
 ADVERSARY = "adversary.pt"
+VAE = "vae.pt"
 TEACHER = "teacher.pkl"
 METRICS = "metrics.json"
 REQUEST = "request.yaml"

@@ -689,6 +689,9 @@ def _train(
         (out / "antagonist.next.zip").replace(out / layout.ANTAGONIST)
         th.save(teacher.adversary.state_dict(), out / "adversary.next.pt")  # type: ignore[attr-defined]
         (out / "adversary.next.pt").replace(out / layout.ADVERSARY)
+        if hasattr(teacher, "vae"):  # CLUTR's task VAE, which vae=PATH reuses in another run
+            th.save(teacher.vae.state_dict(), out / "vae.next.pt")
+            (out / "vae.next.pt").replace(out / layout.VAE)
     checkpoints.write_outputs(out, session.student, teacher.state_dict(), metrics)
     return metrics
 
