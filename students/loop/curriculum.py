@@ -42,6 +42,11 @@ rollouts at least an episode long (dcd's layout, and teachrl's PPO defaults) tha
 shorter ones (A2C's 8 steps) the cycle spans the rollouts it takes (:meth:`~curriculum.plr.PlrTeacher.
 continue_rollout` counts them), instead of cutting every episode after 8 steps. The one episode of look-ahead
 stays: a replay sample drawn for an episode the cycle's end cuts is not played.
+
+PAIRED and CLUTR (``teacher.antagonist``) run the same cycle with every level the adversary's: the run gives the
+callback an antagonist (:class:`students.loop.paired.Antagonist`), which after each of the student's rollouts (at
+its end, before the student's update) plays a rollout on the cycle's levels and reports its completed episodes to
+the teacher (``record_antagonist``); the cut episodes reach the teacher marked ``cut``, which regret leaves out.
 """
 
 from __future__ import annotations
