@@ -8,9 +8,10 @@ vector, which the VAE's decoder turns into the level. Everything else is PAIRED'
 - The maze (an env with ``level_builder``): CLUTR's recurrent VAE (Bowman et al.'s sentence VAE) over the level as
   a sequence of placements, as CLUTR's ``gen_training_data.py`` writes them: the walls' cells in increasing order,
   then the goal's and the agent's (tokens 1..cells; 0 ends a sequence, cells + 1 starts the decoder), from 0 to
-  ``n_blocks`` walls. Random, frozen token embeddings (CLUTR's ``ClutrEmbedding``), a bidirectional LSTM encoder, the
-  latent through CLUTR's ``scaled_tanh`` (tanh times 4), an LSTM decoder that reads the latent beside every token
-  (CLUTR's decoder input), word dropout 0.3 on its inputs; loss = 79 x token cross-entropy + CLUTR's annealed KL
+  ``n_blocks`` walls. Token embeddings learned from a random start (CLUTR's ``ClutrEmbedding``), a bidirectional
+  LSTM encoder (its last forward and backward states), the latent through CLUTR's ``scaled_tanh`` (tanh times 4), an
+  LSTM decoder that reads the latent beside every token (CLUTR's decoder input), dropout 0.3 on the decoder's
+  embedded inputs (CLUTR's ``F.dropout``, drawn from the teacher's own generator); loss = 79 x token cross-entropy + CLUTR's annealed KL
   weight ``(tanh((i - 3500) / 1000) + 1) / 2`` (its centre scaled to a short budget: :func:`kl_weight`). The
   decoded level is built by the maze's own rules (dcd's GoalLast adversary, :class:`~environments.maze_levels.
   MazeBuilder` with ``goal_last``): a decoded sequence with fewer than two placements gets the missing goal and
@@ -46,6 +47,7 @@ from curriculum.paired import PairedTeacher, _init, _seeded
 from curriculum.spaces import BoxTaskSpace
 
 LATENT_SCALE = 4.0  # CLUTR's scaled_tanh activation_scalar
+DROPOUT = 0.3  # CLUTR's dropout on the decoder's embedded inputs (train.py --dropout)
 
 
 def kl_weight(iteration: int, total: int = 1_000_000) -> float:
@@ -63,22 +65,22 @@ class SequenceVAE(nn.Module):
         super().__init__()
         self.n_cells, self.max_len, self.latent = n_cells, max_len, latent
         self.go = n_cells + 1
-        self.embed = nn.Embedding(n_cells + 2, embed)
-        self.embed.weight.requires_grad_(False)  # random embeddings, frozen (CLUTR's ClutrEmbedding)
+        self.embed = nn.Embedding(n_cells + 2, embed)  # learned from a random start (CLUTR's ClutrEmbedding)
         self.encoder = nn.LSTM(embed, encoder, batch_first=True, bidirectional=True)
         self.mu, self.logvar = nn.Linear(2 * encoder, latent), nn.Linear(2 * encoder, latent)
         self.decoder = nn.LSTM(embed + latent, decoder, num_layers=layers, batch_first=True)
         self.out = nn.Linear(decoder, n_cells + 1)  # cells and the end token 0
 
     def encode(self, tokens: th.Tensor, lengths: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        packed = nn.utils.rnn.pack_padded_sequence(self.embed(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        embedded = self.embed(tokens)
+        packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, (h, _) = self.encoder(packed)
         context = th.cat([h[0], h[1]], dim=-1)
         return self.mu(context), self.logvar(context)
 
-    def decode_logits(self, z: th.Tensor, inputs: th.Tensor) -> th.Tensor:
-        x = self.embed(inputs)
-        x = th.cat([x, z[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
+    def decode_logits(self, z: th.Tensor, embedded: th.Tensor) -> th.Tensor:
+        """Logits of every next token, from the embedded decoder inputs (the latent beside each)."""
+        x = th.cat([embedded, z[:, None, :].expand(-1, embedded.shape[1], -1)], dim=-1)
         y, _ = self.decoder(x)
         return self.out(y)
 
@@ -111,12 +113,11 @@ class SequenceVAE(nn.Module):
         eps = th.randn(mu.shape, generator=generator)
         z = th.tanh(mu + eps * th.exp(0.5 * logvar)) * LATENT_SCALE
         go = th.full((tokens.shape[0], 1), self.go, dtype=th.long)
-        inputs = th.cat([go, tokens], dim=1)
-        keep = th.rand(inputs.shape, generator=generator) >= 0.3  # word dropout on the decoder's inputs
-        inputs = th.where(keep, inputs, th.zeros_like(inputs))
+        embedded = self.embed(th.cat([go, tokens], dim=1))
+        keep = (th.rand(embedded.shape, generator=generator) >= DROPOUT).float() / (1 - DROPOUT)
         targets = th.cat([tokens, th.zeros_like(go)], dim=1)  # each sequence then its end token (0 = padding too)
         mask = th.arange(targets.shape[1])[None, :] <= lengths[:, None]
-        logits = self.decode_logits(z, inputs)
+        logits = self.decode_logits(z, embedded * keep)  # CLUTR's F.dropout on the decoder's embedded inputs
         ce = nn.functional.cross_entropy(logits[mask], targets[mask])
         kld = (-0.5 * (logvar - mu.pow(2) - logvar.exp() + 1).sum(1)).mean()
         return weight * ce + kl * kld, float(ce.detach())
