@@ -13,9 +13,9 @@ vector, which the VAE's decoder turns into the level. Everything else is PAIRED'
   LSTM decoder that reads the latent beside every token (CLUTR's decoder input), dropout 0.3 on the decoder's
   embedded inputs (CLUTR's ``F.dropout``, drawn from the teacher's own generator); loss = 79 x token
   cross-entropy + CLUTR's annealed KL weight ``(tanh((i - 3500) / 1000) + 1) / 2`` (its centre scaled to a short
-  budget: :func:`kl_weight`). The decoded level is built by the maze's own rules (dcd's GoalLast adversary, :class:`~environments.maze_levels.
-  MazeBuilder` with ``goal_last``): a decoded sequence with fewer than two placements gets the missing goal and
-  agent on cells the teacher's generator draws.
+  budget: :func:`kl_weight`). The decoded level is built by the maze's own rules (dcd's GoalLast adversary,
+  :class:`~environments.maze_levels.MazeBuilder` with ``goal_last``): a decoded sequence with fewer than two
+  placements gets the missing goal and agent on cells the teacher's generator draws.
 - A box task space: an MLP VAE over the task vector rescaled to [-1, 1] (two tanh layers of 64 each way), the same
   loss, the decoder's output through tanh.
 - The adversary (:class:`~curriculum.paired.BoxAdversary`) draws a latent in [-1, 1]^latent_dim, times 4: the range of
