@@ -165,8 +165,9 @@ def placements(level: Any, width: int) -> list[int]:
 
 
 class ClutrTeacher(PairedTeacher):
-    """CLUTR: PAIRED with the adversary acting in a pretrained, frozen task VAE's latent space (see the module
-    docstring).
+    """CLUTR: PAIRED with the adversary in the latent space of a pretrained, frozen task VAE.
+
+    See the module docstring.
 
     :param flexible: dcd's flexible PAIRED (the better student plays the antagonist's role, per level)
     :param n_blocks: most walls of a level (maze; 0: the env's max_walls)

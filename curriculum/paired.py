@@ -142,8 +142,9 @@ def regrets(protagonist: list[list[float]], antagonist: list[list[float]], flexi
 
 
 class PairedTeacher(Teacher[BoxTaskSpace]):
-    """PAIRED: an adversary builds each cycle's levels and learns from the regret of the student against a second
-    student, the antagonist (see the module docstring). Needs an on-policy student; the run trains the antagonist.
+    """PAIRED: an adversary builds each cycle's levels, trained on the student's regret against an antagonist.
+
+    See the module docstring. Needs an on-policy student; the run trains the antagonist, a second student.
 
     :param adversary: steps (dcd's step-by-step builder, for an env with ``level_builder``: the maze), box (the
         whole task vector in one step), or auto (steps where the env builds levels, else box)
