@@ -23,6 +23,7 @@ COMPARISONS = [
     "demo",
     "maze",
     "maze_named",
+    "maze_paired",
     "classics_cartpole",
     "classics_acrobot",
     "classics_lunar-lander",
@@ -44,9 +45,10 @@ def test_comparison_tables_match_their_summaries(folder):
         ), (folder, row.teacher, mastered, returns, auc)
 
 
-def test_named_maze_solved_rates_match_the_reference():
-    summary = pd.read_csv(REFERENCE / "maze_named" / "summary.csv")
-    report = (REFERENCE / "maze_named" / "report.md").read_text().splitlines()
+@pytest.mark.parametrize("folder", ["maze_named", "maze_paired"])
+def test_named_maze_solved_rates_match_the_reference(folder):
+    summary = pd.read_csv(REFERENCE / folder / "summary.csv")
+    report = (REFERENCE / folder / "report.md").read_text().splitlines()
     for row in summary.itertuples():
         solved = cell(row.named_solved_pct_mean, row.named_solved_pct_std, 1)
         mastered = cell(row.mastered_pct_mean, row.mastered_pct_std, 1)
