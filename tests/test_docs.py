@@ -24,6 +24,7 @@ COMPARISONS = [
     "maze",
     "maze_named",
     "maze_paired",
+    "maze_clutr",
     "classics_cartpole",
     "classics_acrobot",
     "classics_lunar-lander",
@@ -45,7 +46,7 @@ def test_comparison_tables_match_their_summaries(folder):
         ), (folder, row.teacher, mastered, returns, auc)
 
 
-@pytest.mark.parametrize("folder", ["maze_named", "maze_paired"])
+@pytest.mark.parametrize("folder", ["maze_named", "maze_paired", "maze_clutr"])
 def test_named_maze_solved_rates_match_the_reference(folder):
     summary = pd.read_csv(REFERENCE / folder / "summary.csv")
     report = (REFERENCE / folder / "report.md").read_text().splitlines()
