@@ -25,6 +25,7 @@ COMPARISONS = [
     "maze_named",
     "maze_paired",
     "maze_clutr",
+    "point_mass_paired",
     "classics_cartpole",
     "classics_acrobot",
     "classics_lunar-lander",
