@@ -19,7 +19,11 @@ vector, which the VAE's decoder turns into the level. Everything else is PAIRED'
 - A box task space: an MLP VAE over the task vector rescaled to [-1, 1] (two tanh layers of 64 each way), the same
   loss, the decoder's output through tanh.
 - The adversary (:class:`~curriculum.paired.BoxAdversary`) draws a latent in [-1, 1]^latent_dim, times 4: the range of
-  the encoder's scaled tanh.
+  the encoder's scaled tanh. This is CLUTR's ``singlestep_continuous`` adversary (the whole latent in one step);
+  its maze script (``train_minigrid50_clutr.sh``) runs ``multistep_discrete`` instead (one latent dimension per
+  step, a discrete value each), which teachrl does not have yet. CLUTR's data generator writes the walls first and
+  the goal and agent last, and its decoder's caller comments that its VAE places them first; we follow the
+  generator, in training and in decoding alike.
 
 What we had to choose (CLUTR's script: 1M iterations on 10M pre-generated levels, batch 32, learning rate 5e-5,
 embeddings of 300, encoder LSTM 600, decoder LSTM 800 x 2 layers, latent 64): a CPU budget. By default the VAE trains
