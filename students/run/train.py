@@ -12,7 +12,6 @@ import io
 import json
 import math
 import pickle
-import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -48,7 +47,7 @@ from students.loop.algorithms import (
     restart_episodes,
 )
 from students.loop.curriculum import CurriculumCallback, cycle_problem
-from students.loop.paired import Antagonist
+from students.loop.paired import Antagonist, global_streams, set_global_streams
 from students.loop.curriculum_log import CurriculumStats
 from students.loop.auxiliary import auxiliary_kwargs
 from students.loop.callbacks import PeriodicCallback
@@ -477,21 +476,11 @@ def _to_device(states: Any, device: th.device) -> Any:
 def _rng_states(model: BaseAlgorithm) -> dict[str, Any]:
     """The student's random generators: SB3 draws from the global python, numpy and torch ones (CPU and CUDA) and
     from its action space's (SAC/TD3 warm-up actions)."""
-    return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": th.get_rng_state(),
-        "cuda": th.cuda.get_rng_state_all() if th.cuda.is_available() else None,
-        "action_space": copy.deepcopy(model.action_space.np_random.bit_generator.state),
-    }
+    return {**global_streams(), "action_space": copy.deepcopy(model.action_space.np_random.bit_generator.state)}
 
 
 def _set_rng_states(model: BaseAlgorithm, states: dict[str, Any]) -> None:
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    th.set_rng_state(states["torch"])
-    if states["cuda"] is not None and th.cuda.is_available():
-        th.cuda.set_rng_state_all(states["cuda"])
+    set_global_streams(states)
     model.action_space.np_random.bit_generator.state = states["action_space"]
 
 
