@@ -251,6 +251,10 @@ def run(
         saved = saved_settings(out) if resume and out is not None and (out / layout.CONFIG).exists() else {}
         asked = {**saved, **asked}
         missing = [f"--{key}" for key in ("env", "teacher") if key not in asked]
+        if missing and resume and out is not None:
+            raise click.UsageError(
+                f"--resume: '{out}' holds no run to resume (no {layout.CONFIG}); start one with --env and --teacher"
+            )
         if missing:
             raise click.UsageError(f"Missing option {' and '.join(repr(m) for m in missing)} (or --resume --out DIR of a run)")
         teacher_class(asked["teacher"])

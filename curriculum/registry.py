@@ -47,6 +47,32 @@ TEACHERS: dict[str, type[Teacher]] = {
     "clutr": ClutrTeacher,
 }
 
+TMA = "https://github.com/flowersteam/TeachMyAgent"
+TDRL = "https://github.com/flowersteam/teachDeepRL"
+DCD = "https://github.com/facebookresearch/dcd"
+
+#: where each built-in teacher comes from: (paper, the reference code its behaviour is checked against), for the
+#: documentation's teacher table; a teacher's deviations from its reference are written in its class docstring
+TEACHER_SOURCES: dict[str, tuple[str, str]] = {
+    "random": ("domain randomisation (Tobin et al., IROS 2017)", ""),
+    "alp-gmm": ("Portelas et al., CoRL 2019", TDRL),
+    "covar-gmm": ("Moulin-Frier et al., 2014", TDRL),
+    "riac": ("Baranes & Oudeyer, 2009", TDRL),
+    "plr": ("Jiang et al., ICML 2021", DCD),
+    "robust-plr": ("Jiang et al., NeurIPS 2021", DCD),
+    "accel": ("Parker-Holder et al., ICML 2022", DCD),
+    "adr": ("OpenAI et al., 2019", TMA),
+    "spdl": ("Klink et al., NeurIPS 2020", "https://github.com/psclklnk/spdl"),
+    "goal-gan": ("Florensa et al., ICML 2018", TMA),
+    "lp-bandit": ("Matiisen et al., TSCL 2017", "https://github.com/RyanNavillus/Syllabus"),
+    "stages": ("a user's hand-written curriculum", ""),
+    "oracle": ("teachDeepRL's hand-made curriculum (Portelas et al., CoRL 2019)", TDRL),
+    "sfl": ("Rutherford et al., NeurIPS 2024", "https://github.com/amacrutherford/sampling-for-learnability"),
+    "setter-solver": ("Racanière et al., ICLR 2020", TMA),
+    "paired": ("Dennis et al., NeurIPS 2020", DCD),
+    "clutr": ("Azad et al., 2023", "https://github.com/clutr/clutr"),
+}
+
 #: the declared range of every numeric teacher parameter, by name (the name means the same in every teacher that
 #: has it): (low, high, low excluded). A parameter not listed must still be a finite number of its default's type.
 PARAM_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -96,6 +122,11 @@ def register_teacher(name: str, cls: type[Teacher]) -> None:
     if not (isinstance(cls, type) and issubclass(cls, Teacher)):
         raise TypeError(f"{cls!r} is not a Teacher subclass")
     TEACHERS[name] = cls
+
+
+def teacher_names() -> list[str]:
+    """The registered teachers' names (built-in and registered with :func:`register_teacher`)."""
+    return list(TEACHERS)
 
 
 def teacher_class(name: str) -> type[Teacher]:

@@ -159,15 +159,19 @@ def all_entries() -> list[EnvEntry]:
     return [*ENVIRONMENTS.values(), *(e for n, e in _plugin_entries().items() if n not in ENVIRONMENTS)]
 
 
-def make_env(name: str, **kwargs: Any) -> Any:
-    """Build an environment by name or path; ``kwargs`` override the registered ones.
+def make_env(name: str | Callable[..., Any], **kwargs: Any) -> Any:
+    """Build an environment by name or path (or from its class or factory itself); ``kwargs`` override the
+    registered ones.
 
     ``history=k`` (k >= 1) is every environment's: it observes its last ``k`` observations with the actions
     between them (:class:`environments.history.HistoryEnv`); ``history=0`` is the environment itself.
     """
     history = kwargs.pop("history", 0)
-    entry = env_entry(name)
-    env = _load(entry.entry_point)(**{**entry.kwargs, **kwargs})
+    if callable(name):
+        env = name(**kwargs)
+    else:
+        entry = env_entry(name)
+        env = _load(entry.entry_point)(**{**entry.kwargs, **kwargs})
     if history:
         from environments.history import HistoryEnv
 

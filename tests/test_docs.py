@@ -1,14 +1,24 @@
-"""The README's result tables say what the committed reference results say (so they cannot drift apart)."""
+"""The README's and the documentation's result tables say what the committed reference results say, their code
+blocks run as they are, and the documentation's generated parts cover the code (so none of them can drift)."""
 
+import contextlib
+import importlib.util
+import io
 import json
+import re
+import shlex
 import statistics
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: every line of the README and the documentation pages: a figure may sit on any of them (the README keeps the
+#: headline tables, the benchmark pages the rest)
+README = "\n".join(page.read_text() for page in PAGES)
 REFERENCE = ROOT / "results" / "reference"
 
 
@@ -116,12 +126,96 @@ def test_cycle_at_equal_trained_steps_table_matches_its_summaries():
         assert all(c in line for c in cells), (teacher, cells, line)
 
 
-def test_every_python_block_of_the_readme_runs(tmp_path, monkeypatch):
-    """The README's Python examples are code a user copies: each block runs as it is (in a scratch folder)."""
-    import re
+def _blocks(page: Path) -> list[tuple[str, str | None]]:
+    """A page's Python blocks, each with the output the page says it prints (a block after "prints"), or None."""
+    pattern = re.compile(r"```python\n(.*?)```(?:\n\nprints\n\n```\n(.*?)```)?", flags=re.S)
+    return [(code, printed or None) for code, printed in pattern.findall(page.read_text())]
 
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-    assert len(blocks) >= 2
+
+def test_the_readme_keeps_the_main_jobs_table():
+    summary = pd.read_csv(REFERENCE / "demo" / "summary.csv")
+    readme = (ROOT / "README.md").read_text().splitlines()
+    for row in summary.itertuples():
+        mastered = cell(row.mastered_pct_mean, row.mastered_pct_std, 1)
+        assert any(line.startswith(f"| {row.teacher} |") and mastered in line for line in readme), row.teacher
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if "```python" in p.read_text()], ids=lambda p: p.name)
+def test_every_python_block_runs_and_prints_what_its_page_says(page, tmp_path, monkeypatch):
+    """The Python examples are code a user copies: each block runs as it is, in a scratch folder beside the
+    example configs, and a block the page shows the output of prints exactly that."""
+    from curriculum.registry import TEACHERS
+
+    (tmp_path / "experiments").symlink_to(ROOT / "experiments")
     monkeypatch.chdir(tmp_path)
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    registered = dict(TEACHERS)  # a page registers its own teacher: the registry is restored after
+    blocks = _blocks(page)
+    assert blocks
+    try:
+        for code, printed in blocks:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                exec(compile(code, str(page.name), "exec"), {"__name__": "docs"})
+            if printed is not None:
+                assert out.getvalue() == printed, (page.name, out.getvalue())
+    finally:
+        TEACHERS.clear()
+        TEACHERS.update(registered)
+
+
+def test_the_docs_count_their_python_blocks():
+    """The docs' examples: at least the guide's, the extending page's and the README's."""
+    counts = {page.name: len(_blocks(page)) for page in PAGES}
+    assert counts["python-api.md"] >= 4 and counts["extending.md"] >= 2 and counts["README.md"] >= 1, counts
+
+
+def _console_cases() -> list[tuple[str, str]]:
+    text = (ROOT / "docs" / "troubleshooting.md").read_text()
+    return re.findall(r"```console\n\$ python cli\.py (.*?)\n(Error: .*?)\n```", text)
+
+
+@pytest.mark.parametrize(("args", "message"), _console_cases())
+def test_every_troubleshooting_message_is_what_the_command_prints(args, message, tmp_path, monkeypatch):
+    from cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, shlex.split(args))
+    assert result.exit_code == 2, result.output
+    assert [line for line in result.output.splitlines() if line.strip()][-1] == message
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_the_troubleshooting_page_covers_the_common_errors():
+    assert len(_console_cases()) >= 10
+
+
+def _hooks():
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_generated_pages_cover_every_teacher_environment_and_reproduction():
+    from curriculum.registry import TEACHER_SOURCES, TEACHERS
+    from environments.registry import ENVIRONMENTS
+    from students.experiments.reproduce import REPRODUCTIONS
+
+    hooks = _hooks()
+    assert set(TEACHER_SOURCES) == set(TEACHERS)  # a new teacher names its paper and reference code
+    teachers = hooks.teachers_markdown()
+    for name, cls in TEACHERS.items():
+        assert f"### {name}\n" in teachers and f"`{cls.__module__}.{cls.__name__}`" in teachers, name
+    assert ":param" not in teachers and ":class:" not in teachers
+    assert "| `fit_rate` | `250` |" in teachers  # ALP-GMM's default, as the class declares it
+    envs = hooks.environments_markdown()
+    assert all(f"| `{name}` |" in envs for name in ENVIRONMENTS)
+    assert hooks.frame_problems() == []  # `make docs-frames` renders a missing one
+    reproductions = hooks.reproductions_markdown()
+    assert all(f"## {name}\n" in reproductions for name in REPRODUCTIONS)
+    assert "not measured" not in reproductions  # every committed reference holds the rows its claims need
+    pages = {p.name for p in PAGES}
+    for marker in re.findall(r"<!-- generated: ([a-z-]+) -->", README):
+        assert marker in hooks.GENERATED, marker
+    nav = (ROOT / "mkdocs.yml").read_text()
+    assert all(name in nav for name in pages if name != "README.md"), "every page is in mkdocs.yml's nav"

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -65,6 +66,7 @@ from curriculum.base import (
     INITIAL_VALUE,
     MEAN_VALUE,
     POSITIVE_VALUE_LOSS,
+    STUDENT_SCORES,
     VALUE_L1,
     Feedback,
     Level,
@@ -76,6 +78,40 @@ from students.loop.masked import MASKED_ALGORITHMS, StepMasked
 from students.loop.vec_env import stack_observations
 
 OFF_POLICY_GAE_LAMBDA = 0.95
+
+
+def student_problem(teacher: Teacher, model: Any, antagonist: bool = False) -> str | None:
+    """Why ``model`` cannot be ``teacher``'s student, in one line with the fix, or ``None``.
+
+    - a teacher that trains the student only on some episodes (``masks_updates``: Robust PLR, ACCEL, SFL) needs a
+      student whose buffer takes a step mask (:mod:`students.loop.masked`);
+    - a teacher that learns from value scores (``required_scores``: PLR, Robust PLR, ACCEL) needs a student the
+      loop can score (:attr:`students.loop.algorithms.Algorithm.scores`);
+    - dcd's rollout cycle needs an on-policy student;
+    - PAIRED's and CLUTR's regret needs an antagonist, which only a whole run builds (``antagonist``: it has one).
+    """
+    algorithm = algorithm_of(model)  # raises for a class the loop does not know
+    name = type(model).__name__
+    if getattr(teacher, "antagonist", False) and not antagonist:
+        return (
+            f"teacher {type(teacher).__name__} measures regret against a second student (the antagonist), which "
+            "students.train builds: run it with students.train(RunConfig(teacher=..., ...)) or cli.py run"
+        )
+    buffer = getattr(model, "rollout_buffer", None) or getattr(model, "replay_buffer", None)
+    if teacher.masks_updates and not isinstance(buffer, StepMasked):
+        variant = next((cls for cls in MASKED_ALGORITHMS.values() if issubclass(cls, algorithm.cls)), None)
+        fix = f"students.loop.masked.{variant.__name__}" if variant else "one of students.loop.masked.MASKED_ALGORITHMS"
+        return (
+            f"teacher {type(teacher).__name__} trains the student only on some episodes, which a "
+            f"{name} student cannot (it would learn from every episode): use {fix}, the same algorithm with a step mask"
+        )
+    missing = [score for score in teacher.required_scores if score in STUDENT_SCORES and score != DISCOUNTED_RETURN]
+    if missing and not algorithm.scores:
+        scores = ", ".join(missing)
+        return f"teacher {type(teacher).__name__} learns from the student's {scores}, which a {name} student cannot give"
+    if getattr(teacher, "cycle", "episode") == "rollout" and not algorithm.on_policy:
+        return cycle_problem(teacher, name)
+    return None
 
 
 def cycle_problem(teacher: Teacher, student: str) -> str:
@@ -149,9 +185,17 @@ class CurriculumCallback(BaseCallback):
         image_every: int = 1000,
         verbose: int = 0,
         feasible: Callable[[np.ndarray], np.ndarray] | None = None,
+        env: VecEnv | None = None,
+        student: BaseAlgorithm | None = None,
     ) -> None:
         """``feasible``: the env's rule of which tasks can be solved (rows of tasks -> bools), to count the
-        episodes on the others (``stats.infeasible``); ``None``: not counted."""
+        episodes on the others (``stats.infeasible``); ``None``: not counted.
+
+        ``env``: the student's vector env, primed here (:meth:`prime`: every sub-environment's first task);
+        ``student``: the model, checked here (:func:`student_problem`) rather than when ``learn()`` starts.
+
+        :raises ValueError: a teacher not prepared for its env, or a student that cannot serve the teacher
+        """
         super().__init__(verbose)
         self.teacher = teacher
         self.feasible = feasible
@@ -179,22 +223,20 @@ class CurriculumCallback(BaseCallback):
         self.antagonist: Any = None
         self._cycle_levels: list[Level] = []  # the levels the cycle in progress started with
         self._cycle_fresh = False  # whether the antagonist has yet to play the cycle in progress
+        if student is not None:
+            problem = student_problem(teacher, student)
+            if problem:
+                raise ValueError(problem)
+        if env is not None:
+            self.prime(env)
 
     def _init_callback(self) -> None:
-        """Refuse a student that cannot do what the teacher asks of it: a teacher that trains the student only on
-        some episodes (``masks_updates``: Robust PLR, ACCEL, SFL) needs a student whose buffer takes a step mask."""
-        buffer = getattr(self.model, "rollout_buffer", None) or getattr(self.model, "replay_buffer", None)
-        if self.teacher.masks_updates and not isinstance(buffer, StepMasked):
-            names = ", ".join(f"students.loop.masked.{cls.__name__}" for cls in MASKED_ALGORITHMS.values())
-            raise ValueError(
-                f"teacher {type(self.teacher).__name__} trains the student only on some episodes, which a "
-                f"{type(self.model).__name__} student cannot (it would learn from every episode): use one of {names}"
-            )
-
+        """Refuse a student that cannot do what the teacher asks of it (:func:`student_problem`)."""
+        problem = student_problem(self.teacher, self.model, antagonist=self.antagonist is not None)
+        if problem:
+            raise ValueError(problem)
         self.algorithm = algorithm_of(self.model)  # what the student is: on- or off-policy, where its values come from
         self.gamma = discount_factor(self.model)  # read once per learn(), not at every step
-        if self.cycle and not self.algorithm.on_policy:
-            raise ValueError(cycle_problem(self.teacher, type(self.model).__name__))
 
     # -- priming ---------------------------------------------------------------------------------------------
     def prime(self, env: VecEnv) -> None:
@@ -207,7 +249,7 @@ class CurriculumCallback(BaseCallback):
         if self.teacher.reads_env and not self.teacher.prepared:
             raise ValueError(
                 f"teacher {type(self.teacher).__name__} reads its environment before its first sample (its easy region, "
-                "its task distributions): make it with curriculum.registry.teacher_for(name, env), or call "
+                "its task distributions): make it with curriculum.teacher_for(name, env), or call "
                 "teacher.prepare(env)"
             )
         self._current = [self._send(env, i) for i in range(env.num_envs)]

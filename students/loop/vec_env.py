@@ -7,7 +7,7 @@ import copy
 import multiprocessing
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import gymnasium as gym
@@ -108,7 +108,7 @@ class EpisodeOutcomeWrapper(gym.Wrapper):
         return obs
 
 
-def _factory(env_name: str, seed: int, env_kwargs: dict[str, Any]) -> Any:
+def _factory(env_name: str | Callable[..., Any], seed: int, env_kwargs: dict[str, Any]) -> Any:
     def build() -> gym.Env:
         if multiprocessing.parent_process() is not None:  # a SubprocVecEnv worker: Ctrl-C is the trainer's to handle
             signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -211,7 +211,7 @@ def _set_row(batch: Any, i: int, obs: Any) -> None:
 
 
 def make_vec_env(
-    env_name: str,
+    env_name: str | Callable[..., Any],
     n_envs: int,
     seed: int,
     subproc: bool = False,
@@ -219,9 +219,9 @@ def make_vec_env(
     batched: bool = True,
     antagonist: bool = False,
 ) -> VecEnv:
-    """``n_envs`` copies of an environment: stepped together in one call when ``batched`` and the environment's
-    class has a ``step_batch`` (:class:`BatchVecEnv`, same transitions, faster), else one by one in this process or
-    in subprocesses (``subproc``).
+    """``n_envs`` copies of an environment (a registry name or path, or its class or factory): stepped together in
+    one call when ``batched`` and the environment's class has a ``step_batch`` (:class:`BatchVecEnv`, same
+    transitions, faster), else one by one in this process or in subprocesses (``subproc``).
 
     Sub-environment ``i`` is seeded from its own stream of ``seed`` (:meth:`curriculum.seeding.Streams.env`; PAIRED's
     antagonist's, ``antagonist``: :meth:`~curriculum.seeding.Streams.antagonist_env`).
