@@ -219,3 +219,18 @@ def test_the_generated_pages_cover_every_teacher_environment_and_reproduction():
         assert marker in hooks.GENERATED, marker
     nav = (ROOT / "mkdocs.yml").read_text()
     assert all(name in nav for name in pages if name != "README.md"), "every page is in mkdocs.yml's nav"
+
+
+def test_the_readmes_headline_figures_are_on_the_pages_they_link():
+    """Each row of the README's "What our comparisons show" table: every mean ± std in it stands on its page, whose
+    tables the tests above check against the committed references."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## What our comparisons show", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "](docs/" in line]
+    assert len(rows) >= 6
+    for row in rows:
+        page = (ROOT / re.search(r"\]\((docs/[a-z-]+\.md)\)", row).group(1)).read_text()
+        figures = re.findall(r"-?\d+\.\d+ ± \d+\.\d+", row)
+        assert figures, row
+        for figure in figures:
+            assert figure in page, (figure, row)
