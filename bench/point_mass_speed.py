@@ -3,7 +3,7 @@
 Each configuration trains PPO with the random teacher for ``--steps`` steps (one torch and BLAS thread, as each run of
 a ``--workers 2`` comparison on 2 cores; no evaluation), in turn (the order rotating between repeats), ``--repeats``
 times; the median steps/s and its ratio to the first configuration (the layout before batched stepping) are printed.
-Learning per step is not measured here: the comparisons' curves are (see the README).
+Learning per step is not measured here: the comparisons' curves are (docs/comparisons.md).
 
     python bench/point_mass_speed.py [--steps 60000 --repeats 3]
 """

@@ -41,7 +41,7 @@ Two cycles (``cycle``):
   gradient steps per rollout than plain PPO, a number that depends on the PPO layout), and ACCEL edits each
   replayed level after its episode. The only cycle for off-policy students.
 
-Measured (README, "dcd's cycle"; ``results/reference/cycle_point_mass/``, ``cycle_maze/``): final mastered %,
+Measured (docs/teachers.md, "dcd's cycle"; ``results/reference/cycle_point_mass/``, ``cycle_maze/``): final mastered %,
 seeds 0-2, 500k environment steps, per episode -> dcd's cycle: point mass PLR 48.4 -> 58.8, Robust PLR 33.3 -> 15.0,
 ACCEL 13.7 -> 10.5 (random 40.5); maze PLR 76.8 -> 66.7, Robust PLR 43.4 -> 46.5, ACCEL 43.4 -> 37.4 (random 76.8).
 Under the cycle Robust PLR and ACCEL train on 40% of the environment steps (dcd counts all of them too).

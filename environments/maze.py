@@ -15,7 +15,7 @@ on reaching the goal, 0 otherwise; stepping into lava ends the episode. Success:
 
 Sizes: dcd's mazes are 15 x 15 with up to 25 or 60 blocks, 250 steps and a 5 x 5 view. The defaults here are a
 9 x 9 room (7 x 7 inside) with up to 20 blocks and 4 lava cells, 64 steps, a 5 x 5 view: what PPO learns on a CPU in
-minutes (the README has the measurement). ``size=15, max_walls=60, max_lava=1, max_steps=250`` comes nearest dcd's
+minutes (docs/benchmarks.md has the measurement). ``size=15, max_walls=60, max_lava=1, max_steps=250`` comes nearest dcd's
 (``max_lava`` must be at least 1, a task dimension needs a range: a generated level may hold one lava cell, which
 dcd's never do; structured levels, the named mazes and PAIRED's have none).
 

@@ -8,7 +8,7 @@ step; positions clipped to [-4, 4]. By default as SPDL's code (psclklnk/spdl ``c
 explicit Euler (positions move with the velocity before the sub-step's acceleration), and a crossing of the
 wall's line outside the gate in either direction is a crash (``y >= 0 > new y or y <= 0 < new y``; the mass then
 rests at the wall, the crossing point interpolated as the reference does). ``dynamics="semi-implicit"`` (an
-earlier version: velocities first) is kept for comparison; the README gives both measured. The step noise comes
+earlier version: velocities first) is kept for comparison; docs/comparisons.md gives both measured. The step noise comes
 from the level's own generator (seeded by the level seed), so a task and a level seed replay the same episode
 under the same actions, whatever generator ``reset(seed)`` was given. Action: force in [-10, 10]^2. Reward per
 step: exp(-0.6 * distance to the goal); horizon 100 steps (truncation), so returns lie in (0, 100].

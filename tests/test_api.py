@@ -82,3 +82,29 @@ def test_train_from_python_returns_the_metrics_and_the_evaluations_as_objects(tm
     assert printed and printed[-1].startswith("random -> ppo: 2048/2048 steps")
     with pytest.raises(FileNotFoundError, match="has no metrics.json"):
         students.RunResult.load(tmp_path / "nothing")
+
+
+def test_a_run_logs_to_weights_and_biases_offline_beside_tensorboard(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    config = students.RunConfig(env="point-mass", teacher="alp-gmm", steps=2048, eval_every=1024, device="cpu",
+                                n_envs=4, hp_overrides={"n_steps": "256", "batch_size": "256"}, wandb="teachrl-tests")
+    result = students.train(config, tmp_path / "run", progress=False, notify=None)
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb")), runs  # the W&B run's log, written offline
+    assert result.metrics["final_eval"]["mastered_pct"] >= 0
+    import yaml
+
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())["wandb"] == "teachrl-tests"
+
+
+def test_wandb_without_the_package_is_one_line_before_anything_is_written(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    config = students.RunConfig(env="point-mass", teacher="random", steps=256, device="cpu", wandb="p")
+    with pytest.raises(students.RunError, match=r"^--wandb needs the wandb package: pip install 'teachrl\[wandb\]'"):
+        students.train(config, tmp_path / "run", progress=False, notify=None)
+    assert not (tmp_path / "run").exists()

@@ -1,7 +1,7 @@
 """The figures the teachers must reach on the toy benchmark's reference protocol (2-D, 10 cells, 20k episodes).
 
 Thresholds are the reference implementations' own results (teachDeepRL code, measured on the same
-protocol); see README. Each run is deterministic for its seed.
+protocol); see docs/benchmarks.md. Each run is deterministic for its seed.
 """
 
 import statistics

@@ -86,6 +86,7 @@ class CompareConfig:
     target_episodes: int = setting(0, TARGET_EPISODES_HELP)
     named_episodes: int = setting(0, NAMED_EPISODES_HELP)
     device: str = setting("auto", "auto, cpu or cuda.")
+    wandb: str = setting("", "Weights & Biases project every run logs to beside TensorBoard (the wandb extra); empty: none.")
     checkpoint_every: int = 50_000
     teacher_params: dict[str, dict[str, Any]] = field(default_factory=dict)  # per teacher name
     hp: dict[str, str] = field(default_factory=dict)
@@ -150,6 +151,7 @@ class CompareConfig:
                         "target_episodes": self.target_episodes,
                         "named_episodes": self.named_episodes,
                         "checkpoint_every": self.checkpoint_every,
+                        "wandb": self.wandb,
                     }
                     config = RunConfig(**{**settings, **{k: v for k, v in variant.items() if k != "hp"}})
                     configs.append(config.resolve().config)

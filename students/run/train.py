@@ -66,6 +66,7 @@ from students.loop.kickstart import (
 from students.run import checkpoints
 from students.config import range_error, setting
 from students.run.lock import FolderLock
+from students.run.wandb_log import wandb_problem, wandb_run
 from students.loop.vec_env import make_vec_env
 from students.run import layout
 from students.policies import Actor
@@ -144,6 +145,7 @@ class RunConfig:
     )
     kick_schedule: str = setting("constant", "constant, linear:STEPS, exp:HALF_LIFE or until-expert[:WINDOW].")
     kick_value_coef: float = setting(0.0, "Value-distillation weight (PPO/A2C students).")
+    wandb: str = setting("", "Weights & Biases project to log to beside TensorBoard (the wandb extra); empty: none.")
     init_model: str = ""  # a model.zip whose parameters the student starts from (a distilled student's fine-tuning)
     hyperparams: dict[str, Any] = field(default_factory=dict)  # resolved at start
 
@@ -189,6 +191,7 @@ class RunConfig:
         :raises RunError: the first problem, in one line (``StudentConfigError`` for the student's settings)
         """
         problem = settings_error(self) or range_error(self, {"seed": 0, "target_episodes": 0, "named_episodes": 0})
+        problem = problem or wandb_problem(self.wandb)
         if problem:
             raise RunError(problem)
         entry = env_entry(self.env)
@@ -801,7 +804,7 @@ def _restore(session: _Session, state: dict[str, Any]) -> None:
 def _learn(session: _Session, resume: bool, progress: Callable[[int, int, float | None], None] | None) -> None:
     """SB3's ``learn()`` with the run's callbacks, up to the budget; a stop request ends it with a checkpoint and
     ``KeyboardInterrupt``."""
-    config, model, curriculum, clock = session.config, session.student, session.curriculum, session.clock
+    config, curriculum, clock = session.config, session.curriculum, session.clock
     with checkpoints.StopRequest() as stop:
         saver = _CheckpointCallback(session.save_checkpoint, config.checkpoint_every, resume, stop, clock)
         # the kickstart callback first: it reads the level each sub-env played before the curriculum moves on
@@ -813,18 +816,24 @@ def _learn(session: _Session, resume: bool, progress: Callable[[int, int, float 
             callbacks.append(_BudgetStop(clock, config.steps))
         if progress is not None:
             callbacks.append(_ProgressCallback(progress, curriculum, session.evaluator, clock=clock))
-        try:
-            # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up
-            # the logger
-            cap = config.steps * (TRAINED_BUDGET_CAP if clock is not None else 1)
-            remaining = max(cap - model.num_timesteps, 0)
-            model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
-        except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
-            curriculum.flush_unscored()
-            session.save_checkpoint(exact=False)
-            raise
+        with wandb_run(config, session.out) as wandb_callbacks:
+            _learn_until_budget(session, resume, [*callbacks, *wandb_callbacks])
     if saver.stopped:  # checkpoint saved at the rollout boundary
         raise KeyboardInterrupt
+
+
+def _learn_until_budget(session: _Session, resume: bool, callbacks: list[BaseCallback]) -> None:
+    """``learn()`` up to the budget; a second Ctrl-C (mid-rollout) saves a checkpoint that resumes, not exactly."""
+    config, model, curriculum, clock = session.config, session.student, session.curriculum, session.clock
+    try:
+        # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up the logger
+        cap = config.steps * (TRAINED_BUDGET_CAP if clock is not None else 1)
+        remaining = max(cap - model.num_timesteps, 0)
+        model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
+    except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
+        curriculum.flush_unscored()
+        session.save_checkpoint(exact=False)
+        raise
 
 
 def _metrics(session: _Session, final: Evaluation, target_eval: dict[str, Any] | None) -> dict[str, Any]:
