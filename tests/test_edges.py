@@ -98,7 +98,7 @@ def test_numbers_are_read_as_a_user_means_them(tmp_path):
         ("checkpoint_every", -1, "checkpoint_every must be an integer >= 1, got -1"),
         ("steps", "abc", "steps must be an integer >= 1, got 'abc'"),
         ("n_envs", 2.5, "n_envs must be an integer >= 0, got 2.5"),
-        ("budget", "episodes", "unknown budget 'episodes'; valid: env-steps, trained-steps"),
+        ("budget", "episodes", "unknown budget 'episodes'; valid: env-steps, trained-steps, all-steps"),
         ("device", "tpu", "unknown device 'tpu'; valid: auto, cpu, cuda"),
         ("hp", ["lr"], "hp must be a mapping"),
     ],

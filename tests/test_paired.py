@@ -142,8 +142,12 @@ def paired_run(steps: int, **params) -> RunConfig:
 def test_a_paired_run_of_three_learners_resumes_exactly(tmp_path):
     config = paired_run(2048)
     whole = train(config, tmp_path / "whole")
-    assert whole["paired"] == {"student_steps": 2048, "antagonist_steps": 2048, "adversary_steps": 8 * 2 * 22,
-                               "all_steps": 2048 * 2 + 8 * 2 * 22}
+    assert whole["paired"] == {
+        "student_steps": 2048,
+        "antagonist_steps": 2048,
+        "adversary_steps": 8 * 2 * 22,
+        "all_steps": 2048 * 2 + 8 * 2 * 22,
+    }
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "cut", progress=interrupt_at(1000))
     assert json.loads((tmp_path / "cut" / "checkpoint" / "progress.json").read_text())["exact"]
@@ -180,11 +184,15 @@ def test_the_antagonist_plays_the_cycles_levels_on_its_own_streams():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--env", "point-mass", "--teacher", "paired", "--teacher-param", "adversary=steps"],
-         "adversary=steps builds levels step by step, which PointMassGateEnv cannot"),
+        (
+            ["--env", "point-mass", "--teacher", "paired", "--teacher-param", "adversary=steps"],
+            "adversary=steps builds levels step by step, which PointMassGateEnv cannot",
+        ),
         (["--env", "point-mass", "--teacher", "paired", "--student", "sac"], "needs an on-policy student"),
-        (["--env", "maze", "--teacher", "paired", "--teacher-param", "adversary=grid"],
-         "unknown adversary 'grid'; valid: auto, steps, box"),
+        (
+            ["--env", "maze", "--teacher", "paired", "--teacher-param", "adversary=grid"],
+            "unknown adversary 'grid'; valid: auto, steps, box",
+        ),
         (["--env", "maze", "--teacher", "clutr", "--teacher-param", "vae=missing.pt"], "vae 'missing.pt' is not a file"),
     ],
 )
@@ -254,3 +262,62 @@ def test_a_clutr_run_resumes_exactly_and_its_vae_is_reused(tmp_path):
     assert "clutr/vae_reconstruction_loss" not in again["teacher_stats"]  # not pretrained again: the saved one, frozen
     saved, used = (th.load(tmp_path / name / "vae.pt") for name in ("whole", "again"))
     assert all(th.equal(saved[key], used[key]) for key in saved)
+
+
+def test_an_all_steps_budget_counts_the_three_learners_and_resumes_exactly(tmp_path):
+    config = RunConfig(**{**paired_run(2000).__dict__, "budget": "all-steps", "eval_every": 1000})
+    whole = train(config, tmp_path / "whole")
+    steps = whole["paired"]
+    learners = steps["student_steps"] + steps["antagonist_steps"] + steps["adversary_steps"]
+    assert whole["all_steps"] == steps["all_steps"] == learners
+    # a cycle: 2 levels of 22 construction steps, then 2 x 128 steps of each student; the budget is checked at a
+    # cycle's start, after its levels are built
+    cycles = steps["student_steps"] // 256
+    assert steps["adversary_steps"] == 44 * (cycles + 1) and whole["all_steps"] - 44 < 2000 + 556
+    assert whole["all_steps"] >= 2000 > whole["all_steps"] - 556 and whole["timesteps"] < 2000
+    rows = (tmp_path / "whole" / "eval.csv").read_text().splitlines()
+    assert rows[0].endswith(",trained_steps,all_steps")
+    evaluated = sorted({int(r.split(",")[-1]) for r in rows[1:]})
+    assert evaluated[0] >= 1000 and evaluated[-1] == whole["all_steps"]  # evaluations follow the budget's unit
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", progress=interrupt_at(1000))
+    assert train(config, tmp_path / "cut", resume=True) == whole
+    assert (tmp_path / "cut" / "eval.csv").read_bytes() == (tmp_path / "whole" / "eval.csv").read_bytes()
+
+
+def test_an_all_steps_budget_is_the_students_steps_for_a_teacher_of_one_learner(tmp_path):
+    base = {
+        "env": "point-mass",
+        "teacher": "random",
+        "steps": 1024,
+        "n_envs": 2,
+        "eval_every": 512,
+        "device": "cpu",
+        "hp_overrides": {"n_steps": "128", "batch_size": "64", "n_epochs": "1"},
+    }
+    env_steps = train(RunConfig(**base), tmp_path / "env")
+    all_steps = train(RunConfig(**base, budget="all-steps"), tmp_path / "all")
+    assert all_steps.pop("all_steps") == all_steps["timesteps"] == 1024
+    assert {**all_steps, "budget": "env-steps"} == env_steps
+    env_rows, all_rows = ((tmp_path / name / "eval.csv").read_text().splitlines() for name in ("env", "all"))
+    assert [row.rsplit(",", 1)[0] for row in all_rows] == env_rows
+
+
+def test_the_report_draws_an_all_steps_run_against_every_learners_steps(tmp_path):
+    import pandas as pd
+
+    from students.analysis.report import all_steps_note, eval_curve, settings_label
+
+    csv = tmp_path / "eval.csv"
+    csv.write_text(
+        "timesteps,task_index,task,return,success,trained_steps,all_steps\n"
+        "512,0,1,1.0,1,512,1100\n512,1,2,0.0,0,512,1100\n1024,0,1,1.0,1,1024,2200\n1024,1,2,1.0,1,1024,2200\n"
+    )
+    assert eval_curve(csv, "all-steps")["timesteps"].tolist() == [1100, 2200]
+    assert eval_curve(csv, "env-steps")["timesteps"].tolist() == [512, 1024]
+    assert settings_label({"steps": 2000, "budget": "all-steps"}, "x") == "x: 2000 steps of all learners"
+    runs = pd.DataFrame({"teacher": ["paired"], "all_steps": [2200.0], "student_steps": [1024.0], "budget": ["all-steps"]})
+    assert all_steps_note(runs)[0] == (
+        "`paired`: the budget counts every learner's environment steps (`--budget all-steps`); its student took 1.0k "
+        "of the 2.2k (1/2.15; `metrics.json` `paired`)."
+    )

@@ -47,7 +47,7 @@ class Collected:
 
 def settings_label(config: dict[str, Any], experiment: str) -> str:
     """What makes runs comparable, in words: ``"demo: 60000 steps, 4 envs, eval every 10000"``."""
-    unit = "trained steps" if config.get("budget") == "trained-steps" else "steps"
+    unit = BUDGET_UNITS.get(config.get("budget", "env-steps"), "steps")
     parts = [f"{config['steps']} {unit}"] if "steps" in config else []
     parts += [f"{config['n_envs']} envs"] if "n_envs" in config else []
     parts += [f"eval every {config['eval_every']}"] if "eval_every" in config else []
@@ -154,6 +154,7 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
         "named": metrics.get("named_eval", {}).get("solved_rate", {}),
         # PAIRED: the environment steps of its three learners (the budget counts the student's)
         "all_steps": metrics.get("paired", {}).get("all_steps", math.nan),
+        "budget": config.get("budget", "env-steps"),
         "student_steps": float(metrics.get("timesteps", math.nan)),
         "returns": returns,
         "successes": successes,
@@ -191,14 +192,25 @@ def _robust(own: pd.DataFrame, baseline: pd.DataFrame, cvar_alpha: float = 0.1) 
     return result
 
 
+#: the words for each budget's unit, in labels and on the curves' x-axis
+BUDGET_UNITS = {"env-steps": "steps", "trained-steps": "trained steps", "all-steps": "steps of all learners"}
+#: the eval.csv column each budget's curves are drawn against
+BUDGET_COLUMNS = {"trained-steps": "trained_steps", "all-steps": "all_steps"}
+
+
+def _in_budget_unit(rows: pd.DataFrame, budget: str) -> pd.DataFrame:
+    """Rows whose ``timesteps`` column counts the budget's unit (the student's steps, trained steps, all steps)."""
+    column = BUDGET_COLUMNS.get(budget)
+    return rows.drop(columns="timesteps").rename(columns={column: "timesteps"}) if column else rows
+
+
 def eval_curve(csv_path: Path, budget: str = "env-steps") -> pd.DataFrame:
-    """Mastered % and mean return per evaluation, against the run's budget unit (column ``timesteps``: environment
-    steps, or the steps the student trained on)."""
+    """Mastered % and mean return per evaluation, against the run's budget unit (column ``timesteps``: the
+    student's environment steps, the steps it trained on, or every learner's environment steps)."""
     if not csv_path.exists():
         return pd.DataFrame(columns=["timesteps", "mastered_pct", "mean_return"])
     rows = pd.read_csv(csv_path).drop_duplicates(["timesteps", "task_index"], keep="last")  # a resume re-evaluates
-    if budget == "trained-steps":
-        rows = rows.drop(columns="timesteps").rename(columns={"trained_steps": "timesteps"})
+    rows = _in_budget_unit(rows, budget)
     grouped = rows.groupby("timesteps")
     return pd.DataFrame(
         {"mastered_pct": 100.0 * grouped["success"].mean(), "mean_return": grouped["return"].mean()}
@@ -215,9 +227,7 @@ def _with_target_curve(curve: pd.DataFrame, csv_path: Path, budget: str) -> pd.D
     """The curve with the target-distribution protocol's columns, by evaluation (NaN without ``eval_target.csv``)."""
     if not csv_path.exists():
         return curve.assign(**dict.fromkeys(PROTOCOL_CURVES, math.nan))
-    rows = pd.read_csv(csv_path).drop_duplicates("timesteps", keep="last")
-    if budget == "trained-steps":
-        rows = rows.drop(columns="timesteps").rename(columns={"trained_steps": "timesteps"})
+    rows = _in_budget_unit(pd.read_csv(csv_path).drop_duplicates("timesteps", keep="last"), budget)
     rows = rows.rename(columns={"discounted_return": PROTOCOL_CURVES[0], "success_pct": PROTOCOL_CURVES[1]})
     return curve.merge(rows[["timesteps", *PROTOCOL_CURVES]], on="timesteps", how="left")
 
@@ -233,7 +243,11 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
                 row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
             # the env's held-out target set, and the target-distribution protocol, when the runs have them
             for metric in (
-                "target_mastered_pct", "target_return", "protocol_return", "protocol_success_pct", "named_solved_pct"
+                "target_mastered_pct",
+                "target_return",
+                "protocol_return",
+                "protocol_success_pct",
+                "named_solved_pct",
             ):
                 if metric in own and own[metric].notna().all():
                     row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
@@ -601,10 +615,14 @@ def _group_section(
     curves = collected.curves[
         (collected.curves["env"] == env) & (collected.curves["student"] == student) & (collected.curves["group"] == label)
     ]
-    trained = set(curves["budget"]) == {"trained-steps"}
-    unit = "trained steps" if trained else "steps"
+    budgets = set(curves["budget"])
+    budget = budgets.pop() if len(budgets) == 1 else "env-steps"
+    unit = BUDGET_UNITS[budget]
     plot_curves(curves, out / picture, title, unit)
-    axis = "the steps the student trained on" if trained else "environment steps (trained on or not)"
+    axis = {
+        "trained-steps": "the steps the student trained on",
+        "all-steps": "every learner's environment steps (a regret teacher's antagonist and adversary too)",
+    }.get(budget, "environment steps (trained on or not)")
     lines += ["", f"![learning curves]({picture})", "", f"The curves' x-axis counts {axis}.", ""]
     protocol = picture.replace("_curves.png", "_target.png")
     if plot_target_protocol(curves, out / protocol, title, unit):
@@ -636,6 +654,13 @@ def all_steps_note(runs: pd.DataFrame) -> list[str]:
     lines = []
     for teacher, own in runs[runs["all_steps"].notna()].groupby("teacher", sort=False):
         ratio = float((own["all_steps"] / own["student_steps"]).mean())
+        if set(own["budget"]) == {"all-steps"}:
+            lines.append(
+                f"`{teacher}`: the budget counts every learner's environment steps (`--budget all-steps`); its student "
+                f"took {_fmt_steps(float(own['student_steps'].mean()))} of the {_fmt_steps(float(own['all_steps'].mean()))} "
+                f"(1/{ratio:.2f}; `metrics.json` `paired`)."
+            )
+            continue
         lines.append(
             f"`{teacher}`: the budget counts the student's environment steps (dcd's `steps`); with its antagonist and "
             f"adversary, a run took {_fmt_steps(float(own['all_steps'].mean()))} environment steps in all ({ratio:.2f}x; "

@@ -78,7 +78,11 @@ class CompareConfig:
     )
     seeds: list[int] = setting(help="Seeds: 0-4, 0,1,2 or 0-2,7.", factory=lambda: [0], shown="0")
     steps: int = setting(100_000, "Steps per run, in the budget's unit.")
-    budget: str = setting("env-steps", "What steps and eval_every count: env-steps or trained-steps.")
+    budget: str = setting(
+        "env-steps",
+        "What steps and eval_every count: env-steps (the student's), trained-steps (those it learned from) or "
+        "all-steps (every learner's: PAIRED's antagonist and adversary too).",
+    )
     n_envs: int = setting(0, "Sub-environments per run (0: the student's default for the env).")
     batched: bool = setting(True, "Step each run's sub-environments in one batched call when the env can.")
     eval_every: int = setting(10_000, "Steps between evaluations.")

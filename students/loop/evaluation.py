@@ -254,7 +254,9 @@ class EvalCallback(PeriodicCallback):
         self.last_step: int | None = None  # the step counter at the last evaluation
         self.trained = trained  # the student's trained steps so far (default: every step)
         self.target = target
-        self.last_target: Evaluation | None = None  # the target protocol's episodes at the last evaluation
+        self.last_target: Evaluation | None = None
+        #: every learner's environment steps so far (a run on an all-steps budget): an ``all_steps`` column
+        self.all_steps: Callable[[], int] | None = None  # the target protocol's episodes at the last evaluation
 
     def _on_period(self) -> None:
         if self._last_step_of_learning():
@@ -294,22 +296,21 @@ class EvalCallback(PeriodicCallback):
     def run_evaluation(self) -> Evaluation:
         """Evaluate the model now (at ``model.num_timesteps``), log it and append its rows to the CSV."""
         timesteps = int(self.model.num_timesteps)
-        evaluation = evaluate(
-            Actor(self.model), self.env_name, self.tasks, self.seed, self.env_kwargs
-        )
+        evaluation = evaluate(Actor(self.model), self.env_name, self.tasks, self.seed, self.env_kwargs)
         self.last, self.last_step = evaluation, timesteps
         scalars = {"eval/mastered_pct": evaluation.mastered_pct, "eval/mean_return": evaluation.mean_return}
         trained = self.trained() if self.trained else timesteps
+        extra = [self.all_steps()] if self.all_steps else []
         if self.target is not None:
-            self.last_target = self._run_target(timesteps, trained)
+            self.last_target = self._run_target(timesteps, trained, extra)
             scalars["eval/target_discounted_return"] = self.last_target.mean_discounted_return
             scalars["eval/target_success_pct"] = self.last_target.mastered_pct
         for output in self.logger.output_formats:  # at this step, not at SB3's next dump
             output.write(scalars, {key: () for key in scalars}, timesteps)
-        append_eval_rows(self.csv_path, timesteps, evaluation, trained)
+        append_eval_rows(self.csv_path, timesteps, evaluation, trained, *extra)
         return evaluation
 
-    def _run_target(self, timesteps: int, trained: int) -> Evaluation:
+    def _run_target(self, timesteps: int, trained: int, extra: list[int]) -> Evaluation:
         """The target protocol's episodes at this step (see :class:`TargetProtocol`), appended to its CSV."""
         protocol, device = self.target, self.model.device
         assert protocol is not None
@@ -325,19 +326,24 @@ class EvalCallback(PeriodicCallback):
                 gamma=discount_factor(self.model),
             )
         header = ["timesteps", "episodes", "discounted_return", "return", "success_pct", "trained_steps"]
+        header += ["all_steps"] if extra else []
         row = [timesteps, len(result.results), f"{result.mean_discounted_return:.4f}", f"{result.mean_return:.4f}"]
-        _append_rows(protocol.csv_path, header, [[*row, f"{result.mastered_pct:.2f}", trained]])
+        _append_rows(protocol.csv_path, header, [[*row, f"{result.mastered_pct:.2f}", trained, *extra]])
         return result
 
 
-def append_eval_rows(path: Path, timesteps: int, evaluation: Evaluation, trained_steps: int) -> None:
-    """Append an evaluation's per-task rows (environment steps, task index, task values, return, success, steps
-    the student trained on) to ``eval.csv``."""
+def append_eval_rows(
+    path: Path, timesteps: int, evaluation: Evaluation, trained_steps: int, all_steps: int | None = None
+) -> None:
+    """Append an evaluation's per-task rows (the student's environment steps, task index, task values, return,
+    success, steps the student trained on, and every learner's environment steps when given) to ``eval.csv``."""
+    extra = [] if all_steps is None else [all_steps]
     rows = [
-        [timesteps, i, " ".join(f"{v:g}" for v in r.task), f"{r.episode_return:.4f}", int(r.success), trained_steps]
+        [timesteps, i, " ".join(f"{v:g}" for v in r.task), f"{r.episode_return:.4f}", int(r.success), trained_steps, *extra]
         for i, r in enumerate(evaluation.results)
     ]
-    _append_rows(path, ["timesteps", "task_index", "task", "return", "success", "trained_steps"], rows)
+    header = ["timesteps", "task_index", "task", "return", "success", "trained_steps", *(["all_steps"] if extra else [])]
+    _append_rows(path, header, rows)
 
 
 def _append_rows(path: Path, header: list[str], rows: list[list[Any]]) -> None:

@@ -76,9 +76,11 @@ class RunError(ValueError):
     """A run that cannot start as asked (bad resume, mismatched settings...)."""
 
 
-#: what a run's step budget counts: every environment step, or the steps the student learns from (a teacher's
-#: scoring-only episodes, ``Level.train=False``, are played but not trained on)
-BUDGETS = ("env-steps", "trained-steps")
+#: what a run's step budget counts: every environment step of the student; the steps the student learns from (a
+#: teacher's scoring-only episodes, ``Level.train=False``, are played but not trained on); or every environment step
+#: of every learner (a regret teacher's antagonist's and adversary's too: PAIRED's three learners; for a teacher
+#: without them, the student's environment steps)
+BUDGETS = ("env-steps", "trained-steps", "all-steps")
 #: with a trained-steps budget, a run stops anyway after this many times its budget in environment steps
 TRAINED_BUDGET_CAP = 20
 TARGET_EPISODES_HELP = (
@@ -113,7 +115,11 @@ class RunConfig:
     teacher: str = setting(help="Teacher name or module:Class path (see list teachers).", optional=True)
     student: str = setting("ppo", "Algorithm: ppo, a2c, trpo, sac, td3, tqc (trpo, tqc: sb3-contrib), or a variant's name.")
     steps: int = setting(200_000, "Steps, in the budget's unit.")
-    budget: str = setting("env-steps", "What --steps, --eval-every and --checkpoint-every count: env-steps or trained-steps.")
+    budget: str = setting(
+        "env-steps",
+        "What --steps, --eval-every and --checkpoint-every count: env-steps (the student's), trained-steps (those it "
+        "learned from) or all-steps (every learner's: PAIRED's antagonist and adversary too).",
+    )
     seed: int = setting(0, "The run's seed (every stream).")
     n_envs: int = setting(
         0, "Parallel sub-environments (0: the student's default for the env, see students/loop/hyperparams)."
@@ -541,7 +547,7 @@ def train(
 
 
 #: the metrics.json key of a run's progress in its budget's unit
-BUDGET_METRIC = {"env-steps": "timesteps", "trained-steps": "trained_steps"}
+BUDGET_METRIC = {"env-steps": "timesteps", "trained-steps": "trained_steps", "all-steps": "all_steps"}
 
 
 def _layout_note(config: RunConfig) -> str:
@@ -602,7 +608,7 @@ class _Session:
     vec_env: VecEnv
     curriculum: CurriculumCallback
     evaluator: EvalCallback
-    clock: Callable[[], int] | None  # the trained-steps budget's clock; None: SB3's step counter
+    clock: Callable[[], int] | None  # the trained-steps or all-steps budget's clock; None: SB3's step counter
     model: BaseAlgorithm | None = None
     kick: KickstartCallback | None = None
     exact: bool = True  # every resume so far continued exactly
@@ -613,6 +619,14 @@ class _Session:
     def student(self) -> BaseAlgorithm:
         assert self.model is not None, "the student is built by _start or _resume"
         return self.model
+
+    def all_steps(self) -> int:
+        """Every environment step of the run's learners so far: the student's, and a regret teacher's antagonist's
+        and adversary's (its construction steps)."""
+        steps = int(self.student.num_timesteps)
+        if self.antagonist is not None:
+            steps += int(self.antagonist.model.num_timesteps) + int(self.teacher.adversary_steps)  # type: ignore[attr-defined]
+        return steps
 
     def save_checkpoint(self, exact: bool = True) -> None:
         """Written whole into a side folder, then swapped in: a crash (even kill -9) leaves either the previous
@@ -724,7 +738,10 @@ def _open(resolved: ResolvedRun, out: Path) -> _Session:
         trained=lambda: curriculum.trained_steps_now,
         target=target,
     )
-    return _Session(config, out, streams, teacher, vec_env, curriculum, evaluator, clock, antagonist_env=antagonist_env)
+    session = _Session(config, out, streams, teacher, vec_env, curriculum, evaluator, clock, antagonist_env=antagonist_env)
+    if config.budget == "all-steps":  # the session counts every learner's steps, once they are built
+        session.clock = evaluator.clock = evaluator.all_steps = session.all_steps
+    return session
 
 
 def _start(session: _Session, algo: type[BaseAlgorithm]) -> None:
@@ -824,10 +841,10 @@ def _learn(session: _Session, resume: bool, progress: Callable[[int, int, float 
 
 def _learn_until_budget(session: _Session, resume: bool, callbacks: list[BaseCallback]) -> None:
     """``learn()`` up to the budget; a second Ctrl-C (mid-rollout) saves a checkpoint that resumes, not exactly."""
-    config, model, curriculum, clock = session.config, session.student, session.curriculum, session.clock
+    config, model, curriculum = session.config, session.student, session.curriculum
     try:
         # called even with nothing left (a resume of a run killed after its last checkpoint): learn() sets up the logger
-        cap = config.steps * (TRAINED_BUDGET_CAP if clock is not None else 1)
+        cap = config.steps * (TRAINED_BUDGET_CAP if config.budget == "trained-steps" else 1)
         remaining = max(cap - model.num_timesteps, 0)
         model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
     except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
@@ -843,6 +860,7 @@ def _metrics(session: _Session, final: Evaluation, target_eval: dict[str, Any] |
         "budget": session.config.budget,
         "timesteps": int(model.num_timesteps),
         "trained_steps": int(curriculum.trained_steps),
+        **({"all_steps": session.all_steps()} if session.config.budget == "all-steps" else {}),
         "episodes_reported": curriculum.stats.episodes,
         **({"episodes_cut": curriculum.episodes_cut} if curriculum.cycle else {}),
         **({"paired": _paired_steps(session)} if session.antagonist is not None else {}),
@@ -856,12 +874,17 @@ def _metrics(session: _Session, final: Evaluation, target_eval: dict[str, Any] |
 
 
 def _paired_steps(session: _Session) -> dict[str, int]:
-    """The environment steps of PAIRED's three learners: the budget counts the student's (dcd's ``steps``)."""
+    """The environment steps of PAIRED's three learners (the env-steps budget counts the student's, dcd's ``steps``;
+    all-steps counts them all)."""
     assert session.antagonist is not None
     student, antagonist = int(session.student.num_timesteps), int(session.antagonist.model.num_timesteps)
     adversary = int(session.teacher.adversary_steps)  # type: ignore[attr-defined]
-    return {"student_steps": student, "antagonist_steps": antagonist, "adversary_steps": adversary,
-            "all_steps": student + antagonist + adversary}
+    return {
+        "student_steps": student,
+        "antagonist_steps": antagonist,
+        "adversary_steps": adversary,
+        "all_steps": student + antagonist + adversary,
+    }
 
 
 def _new_student(
