@@ -286,7 +286,11 @@ def with_progress(label: str, total: int, folder: Path, work: Any) -> dict[str, 
                 raise
             raise UserError(message) from None
         except KeyboardInterrupt:
-            console.print(f"interrupted: checkpoint saved in {folder / 'checkpoint'}; continue with --resume --out {folder}")
+            saved = folder / layout.CHECKPOINT
+            if saved.is_dir():
+                console.print(f"interrupted: checkpoint saved in {saved}; continue with --resume --out {folder}")
+            else:  # stopped before its first rollout ended (CLUTR's pretraining): there was nothing to keep yet
+                console.print(f"interrupted before the first checkpoint; --resume --out {folder} starts it again from step 0")
             raise SystemExit(130) from None
     final = metrics["final_eval"]
     console.print(

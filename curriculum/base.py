@@ -9,7 +9,7 @@ import copy
 import functools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -26,6 +26,15 @@ MEAN_VALUE = "mean_value"  # mean value estimate V(s_t)
 INITIAL_VALUE = "initial_value"  # V(s_0)
 DISCOUNTED_RETURN = "discounted_return"  # sum of gamma^t r_t at the student's gamma
 STUDENT_SCORES = (POSITIVE_VALUE_LOSS, VALUE_L1, MEAN_VALUE, INITIAL_VALUE, DISCOUNTED_RETURN)
+
+
+class TeacherStopped(Exception):
+    """A teacher's own long work (CLUTR's VAE pretraining) ended early because the run was asked to stop; it left
+    the teacher as it was before that work began."""
+
+
+def _never() -> bool:
+    return False
 
 
 class FeedbackError(ValueError):
@@ -160,6 +169,9 @@ class Teacher(ABC, Generic[SpaceT]):
         self.return_bounds = return_bounds
         self.rng = np.random.default_rng(seed)
         self.n_updates = 0
+        #: whether the run training with this teacher was asked to stop (Ctrl-C, SIGTERM): a teacher's own long work
+        #: (CLUTR's pretraining) polls it and raises :class:`TeacherStopped` (a run sets it while it learns)
+        self.stop_requested: Callable[[], bool] = _never
 
     # -- public API ---------------------------------------------------------------------------------------
     def sample(self) -> Task:

@@ -19,11 +19,18 @@ vector, which the VAE's decoder turns into the level. Everything else is PAIRED'
 - A box task space: an MLP VAE over the task vector rescaled to [-1, 1] (two tanh layers of 64 each way), the same
   loss, the decoder's output through tanh.
 - The adversary (:class:`~curriculum.paired.BoxAdversary`) draws a latent in [-1, 1]^latent_dim, times 4: the range of
-  the encoder's scaled tanh. This is CLUTR's ``singlestep_continuous`` adversary (the whole latent in one step);
-  its maze script (``train_minigrid50_clutr.sh``) runs ``multistep_discrete`` instead (one latent dimension per
-  step, a discrete value each), which teachrl does not have yet. CLUTR's data generator writes the walls first and
-  the goal and agent last, and its decoder's caller comments that its VAE places them first; we follow the
-  generator, in training and in decoding alike.
+  the encoder's scaled tanh (CLUTR's ``latent_dim_min``/``max`` of -4/4). This is CLUTR's ``singlestep_continuous``
+  adversary (the whole latent in one step), the one its code runs. Its maze script (``train_minigrid50_clutr.sh``)
+  names ``multistep_discrete`` (one latent dimension per step, a discrete value of 0..250 each), but the published
+  code cannot run it: ``util/make_agent.py`` raises ``NotImplementedError("Not implemented yet")`` when it builds
+  that adversary, and the env's ``step_adversary`` decodes an unbound ``latent_vector`` at that episode's end (and
+  nothing maps the discrete values to latents). We do not invent the missing part. CLUTR's data generator writes
+  the walls first and the goal and agent last, and its decoder's caller comments that its VAE places them first;
+  we follow the generator, in training and in decoding alike.
+- The adversary's PPO: CLUTR's maze script's (learning rate 1e-4, entropy bonus 0 (``adv_entropy_coef``), gamma
+  0.995, GAE lambda 0.95, 5 epochs, one minibatch, clip 0.2, gradient norm 0.5), where PAIRED's defaults are
+  minimax's (entropy 0.05, GAE 0.98). Its students' entropy bonus is 0 too; the students keep the env's defaults
+  that every teacher shares (the maze: 0.01), as the comparison needs.
 
 What we had to choose (CLUTR's script: 1M iterations on 10M pre-generated levels, batch 32, learning rate 5e-5,
 embeddings of 300, encoder LSTM 600, decoder LSTM 800 x 2 layers, latent 64): a CPU budget. By default the VAE trains
@@ -46,7 +53,7 @@ import numpy as np
 import torch as th
 from torch import nn
 
-from curriculum.base import Level
+from curriculum.base import Level, TeacherStopped
 from curriculum.paired import PairedTeacher, _init, _seeded
 from curriculum.spaces import BoxTaskSpace
 
@@ -177,10 +184,10 @@ class ClutrTeacher(PairedTeacher):
     :param n_blocks: most walls of a level (maze; 0: the env's max_walls)
     :param z_dim: dimension of the random vector z the adversary sees
     :param learning_rate: the adversary's Adam learning rate
-    :param entropy_coef: the adversary's entropy bonus
+    :param entropy_coef: the adversary's entropy bonus (CLUTR's adv_entropy_coef: 0)
     :param n_epochs: PPO epochs per update
     :param gamma: discount of the adversary's episode
-    :param gae_lambda: GAE lambda of the adversary
+    :param gae_lambda: GAE lambda of the adversary (CLUTR's maze script: 0.95)
     :param clip_range: PPO clip range (policy and value)
     :param max_grad_norm: gradient norm clip
     :param vae: a vae.pt saved by an earlier CLUTR run to reuse ('' pretrains one)
@@ -207,10 +214,10 @@ class ClutrTeacher(PairedTeacher):
         n_blocks: int = 0,
         z_dim: int = 50,
         learning_rate: float = 1e-4,
-        entropy_coef: float = 0.05,
+        entropy_coef: float = 0.0,
         n_epochs: int = 5,
         gamma: float = 0.995,
-        gae_lambda: float = 0.98,
+        gae_lambda: float = 0.95,
         clip_range: float = 0.2,
         max_grad_norm: float = 0.5,
         vae: str = "",
@@ -298,14 +305,22 @@ class ClutrTeacher(PairedTeacher):
         return tokens, lengths
 
     def pretrain(self) -> None:
-        """Train the VAE on levels from the env's own generator, then freeze it (see the module docstring)."""
+        """Train the VAE on levels from the env's own generator, then freeze it (see the module docstring).
+
+        :raises TeacherStopped: the run was asked to stop (:attr:`stop_requested`, polled every batch); the VAE is
+            then as it was before, so that pretraining again gives the same VAE
+        """
         start = time.perf_counter()
+        before = {k: v.clone() for k, v in self.vae.state_dict().items()}
         rng = np.random.default_rng([self.seed, 1])
         generator = _seeded(self.seed + 2)
         params = [p for p in self.vae.parameters() if p.requires_grad]
         optimizer = th.optim.Adam(params, lr=self.vae_learning_rate)
         recent = []
         for i in range(self.vae_iterations):
+            if self.stop_requested():
+                self.vae.load_state_dict(before)
+                raise TeacherStopped(f"CLUTR's VAE pretraining stopped at batch {i} of {self.vae_iterations}")
             vae = self.vae
             if isinstance(vae, SequenceVAE):
                 tokens, lengths = self._random_levels(rng, self.vae_batch_size)

@@ -22,6 +22,10 @@ SMALLEST = {
     "kickstart.py --overhead": (["--overhead", "--steps", "1024", "--repeats", "1"], "kickstarted, 2 experts"),
     "kill_resume.py": (["--trials", "1", "--scenarios", "ppo"], "1 exact"),
     "maze_throughput.py": (["--rollouts", "1", "--n-envs", "2"], "recurrent-ppo"),
+    "paired_adversary.py": (
+        ["--steps", "512", "--n-envs", "2", "--grid", "entropy_coef=0", "--seeds", "0"],
+        "| entropy_coef=0 |",
+    ),
     "paired_cost.py": (["--steps", "512", "--n-envs", "2", "--repeats", "1", "--vae-iterations", "5"], "clutr pretraining"),
     "point_mass_speed.py": (["--steps", "1024", "--repeats", "1"], "steps/s"),
     "spdl_step.py": (["--buffers", "1"], "worst gap"),

@@ -321,3 +321,61 @@ def test_the_report_draws_an_all_steps_run_against_every_learners_steps(tmp_path
         "`paired`: the budget counts every learner's environment steps (`--budget all-steps`); its student took 1.0k "
         "of the 2.2k (1/2.15; `metrics.json` `paired`)."
     )
+
+
+def test_a_stop_during_clutrs_pretraining_ends_the_run_at_once_and_a_resume_starts_it_again(tmp_path):
+    import signal
+    import time
+    from pathlib import Path
+
+    root, out = Path(__file__).resolve().parents[1], tmp_path / "run"
+    settings = ["--env", "maze", "--teacher", "clutr", "--n-envs", "2", "--device", "cpu", "--test-set", "no-lava",
+                "--hp", "n_steps=128", "--hp", "batch_size=64", "--hp", "n_epochs=1", "--steps", "256", "--out", str(out),
+                "--eval-every", "256"]  # fmt: skip
+    slow = [*settings, "--teacher-param", "vae_iterations=1000000", "--teacher-param", "embed_size=8"]
+    log = (tmp_path / "log.txt").open("w")
+    process = subprocess.Popen([sys.executable, str(root / "cli.py"), "run", *slow], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / "tb").exists():  # learn() has begun: the first cycle pretrains the VAE
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.2)
+        time.sleep(2)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)  # a million batches take hours: the stop is served within a batch
+        waited = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    output = (tmp_path / "log.txt").read_text()
+    assert process.returncode == 130 and waited < 10, output
+    assert "interrupted before the first checkpoint" in output and "Traceback" not in output
+    assert not (out / "checkpoint").exists() and not (out / "metrics.json").exists()
+
+
+def test_a_clutr_run_stopped_in_its_pretraining_restarts_from_step_0_to_the_same_result(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from curriculum.clutr import SequenceVAE
+
+    config = paired_run(512)
+    config = RunConfig(**{**config.__dict__, "teacher": "clutr", "teacher_params": {"vae_iterations": 20, **SMALL_VAE}})
+    whole = train(config, tmp_path / "whole")
+    loss, calls = SequenceVAE.loss, [0]
+
+    def stopping_loss(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 5:  # SIGTERM in the middle of the pretraining
+            os.kill(os.getpid(), signal.SIGTERM)
+        return loss(self, *args, **kwargs)
+
+    monkeypatch.setattr(SequenceVAE, "loss", stopping_loss)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut")
+    assert calls[0] == 5 and not (tmp_path / "cut" / "checkpoint").exists()
+    messages = []
+    assert train(config, tmp_path / "cut", resume=True, notify=messages.append) == whole
+    assert any("restarting it from step 0" in m for m in messages)

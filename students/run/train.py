@@ -12,7 +12,8 @@ import io
 import json
 import math
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv
 
-from curriculum.base import STUDENT_SCORES, Teacher
+from curriculum.base import STUDENT_SCORES, Teacher, TeacherStopped
 from curriculum.registry import teacher_for
 from curriculum.seeding import Streams
 from environments.base import ParametricEnv, check_contract
@@ -822,7 +823,7 @@ def _learn(session: _Session, resume: bool, progress: Callable[[int, int, float 
     """SB3's ``learn()`` with the run's callbacks, up to the budget; a stop request ends it with a checkpoint and
     ``KeyboardInterrupt``."""
     config, curriculum, clock = session.config, session.curriculum, session.clock
-    with checkpoints.StopRequest() as stop:
+    with checkpoints.StopRequest() as stop, _teacher_polls(session.teacher, stop):
         saver = _CheckpointCallback(session.save_checkpoint, config.checkpoint_every, resume, stop, clock)
         # the kickstart callback first: it reads the level each sub-env played before the curriculum moves on
         callbacks: list[BaseCallback] = [*([session.kick] if session.kick else []), curriculum, session.evaluator, saver]
@@ -839,6 +840,16 @@ def _learn(session: _Session, resume: bool, progress: Callable[[int, int, float 
         raise KeyboardInterrupt
 
 
+@contextmanager
+def _teacher_polls(teacher: Teacher, stop: checkpoints.StopRequest) -> Iterator[None]:
+    """While learning, the teacher's own long work (CLUTR's pretraining) sees a stop request."""
+    before, teacher.stop_requested = teacher.stop_requested, lambda: stop.requested
+    try:
+        yield
+    finally:
+        teacher.stop_requested = before
+
+
 def _learn_until_budget(session: _Session, resume: bool, callbacks: list[BaseCallback]) -> None:
     """``learn()`` up to the budget; a second Ctrl-C (mid-rollout) saves a checkpoint that resumes, not exactly."""
     config, model, curriculum = session.config, session.student, session.curriculum
@@ -847,6 +858,8 @@ def _learn_until_budget(session: _Session, resume: bool, callbacks: list[BaseCal
         cap = config.steps * (TRAINED_BUDGET_CAP if config.budget == "trained-steps" else 1)
         remaining = max(cap - model.num_timesteps, 0)
         model.learn(remaining, callback=CallbackList(callbacks), reset_num_timesteps=not resume, tb_log_name="run")
+    except TeacherStopped:  # before the first cycle (CLUTR's pretraining): no checkpoint yet, a resume restarts it
+        raise KeyboardInterrupt from None
     except KeyboardInterrupt:  # a second Ctrl-C: mid-rollout; episodes of the cut rollout go unscored
         curriculum.flush_unscored()
         session.save_checkpoint(exact=False)
