@@ -379,3 +379,13 @@ def test_a_clutr_run_stopped_in_its_pretraining_restarts_from_step_0_to_the_same
     messages = []
     assert train(config, tmp_path / "cut", resume=True, notify=messages.append) == whole
     assert any("restarting it from step 0" in m for m in messages)
+
+
+def test_a_comparisons_progress_counts_a_finished_run_in_its_budgets_unit(tmp_path):
+    from students.experiments.compare import steps_done
+
+    (tmp_path / "metrics.json").write_text(json.dumps({"timesteps": 1024, "trained_steps": 1024, "all_steps": 2268}))
+    assert steps_done(tmp_path, "all-steps") == 2268 and steps_done(tmp_path, "env-steps") == 1024
+    (tmp_path / "metrics.json").unlink()
+    (tmp_path / "status.json").write_text(json.dumps({"timesteps": 700}))  # a running run: its progress callback's
+    assert steps_done(tmp_path, "all-steps") == 700

@@ -307,14 +307,16 @@ def _record_failure(folder: Path, returncode: int) -> str:
     return lines[-1] if lines else f"exit code {returncode}"
 
 
-def steps_done(folder: Path) -> int:
-    """Steps a run has done so far (from its ``status.json``, or its metrics when finished)."""
-    for name in (layout.METRICS, layout.STATUS):
-        try:
-            return int(json.loads((folder / name).read_text())["timesteps"])
-        except (OSError, ValueError, KeyError):
-            continue
-    return 0
+def steps_done(folder: Path, budget: str = "env-steps") -> int:
+    """Steps a run has done so far, in its budget's unit (from its ``status.json``, or its metrics when finished)."""
+    try:
+        return finished_steps(json.loads((folder / layout.METRICS).read_text()), budget)
+    except (OSError, ValueError, KeyError):
+        pass
+    try:
+        return int(json.loads((folder / layout.STATUS).read_text())["timesteps"])  # the progress callback's count
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 Progress = Callable[[int, int, int, int], None]  # (steps done, runs done, runs failed, runs running)
@@ -396,7 +398,7 @@ def _run_ray(
 
 
 def _report(progress: Progress, pending: Sequence[tuple[Path, RunConfig]], result: CompareResult, running: int) -> None:
-    steps = sum(min(steps_done(folder), config.steps) for folder, config in pending)
+    steps = sum(min(steps_done(folder, config.budget), config.steps) for folder, config in pending)
     progress(steps, len(result.finished), len(result.failed), running)
 
 
@@ -479,7 +481,8 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
         print(f"{'resuming' if resume else 'starting'} {config.teacher} / {config.student} / seed {config.seed}", flush=True)
         metrics = train(config, folder, resume=resume, progress=report, notify=lambda line: print(line, flush=True))
     except KeyboardInterrupt:
-        print("interrupted: checkpoint saved", flush=True)
+        saved = (folder / layout.CHECKPOINT).is_dir()
+        print("interrupted: checkpoint saved" if saved else "interrupted before the first checkpoint", flush=True)
         return 130
     except Exception as exc:  # recorded for the comparison; the other runs go on
         full = disk_full(exc, folder)
@@ -490,7 +493,8 @@ def _worker_main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass  # the disk is full: the parent records the exit code and this log's last line
         return 1
-    status.write_text(json.dumps({"timesteps": metrics["timesteps"], "episodes": metrics["episodes_reported"]}))
+    done = finished_steps(metrics, config.budget)  # in the budget's unit, as the progress callback's
+    status.write_text(json.dumps({"timesteps": done, "episodes": metrics["episodes_reported"]}))
     print(json.dumps(metrics["final_eval"]), flush=True)
     return 0
 
