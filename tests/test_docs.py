@@ -70,6 +70,20 @@ def test_named_maze_solved_rates_match_the_reference(folder):
         assert per_maze in README.splitlines(), per_maze
 
 
+def test_maze_student_entropy_table_matches_its_summary():
+    summary = pd.read_csv(REFERENCE / "maze_student_entropy" / "summary.csv").set_index("student")
+    for student, label in [("ppo", "| 0.01 (ours) |"), ("ppo-ent0.001", "| 0.001 (minimax's) |")]:
+        row = summary.loc[student]
+        expected = (f"{label} {cell(row.mastered_pct_mean, row.mastered_pct_std, 1)} | "
+                    f"{cell(row.mean_return_mean, row.mean_return_std, 2)} | {cell(row.auc_mean, row.auc_std, 1)} | "
+                    f"{cell(row.named_solved_pct_mean, row.named_solved_pct_std, 1)} |")
+        assert expected in README.splitlines(), expected
+    # its `ppo` rows are maze_named's random rows, run again
+    named = pd.read_csv(REFERENCE / "maze_named" / "summary.csv").set_index("teacher").loc["random"]
+    assert summary.loc["ppo"].mastered_pct_mean == pytest.approx(named.mastered_pct_mean)
+    assert summary.loc["ppo"].named_solved_pct_mean == pytest.approx(named.named_solved_pct_mean)
+
+
 def test_point_mass_layouts_side_by_side_match_their_summaries():
     layouts = ["point_mass_ppo_500k_4envs", "point_mass_ppo_500k", "point_mass_ppo_500k_batch1024"]
     summaries = [pd.read_csv(REFERENCE / folder / "summary.csv").set_index("teacher") for folder in layouts]
