@@ -61,7 +61,7 @@ ACROBOT = {
     "return_bounds": [-500, 0],
 }
 
-LUNAR_LANDER = {
+LUNAR_LANDER: dict[str, Any] = {
     "env": "LunarLander-v3",
     "make_kwargs": {"enable_wind": True},
     "dims": {

@@ -82,6 +82,11 @@ for _entry in (
     EnvEntry(
         "point-mass-infeasible", "environments.point_mass:PointMassInfeasibleEnv", gym_id="teachrl/PointMassGateInfeasible-v0"
     ),
+    EnvEntry(
+        "lunar-lander-infeasible",
+        "environments.lunar_lander:LunarLanderInfeasibleEnv",
+        gym_id="teachrl/ContextualLunarLanderInfeasible-v0",
+    ),
     EnvEntry("stump-tracks", "environments.walkers.stump_tracks:StumpTracksEnv", gym_id="teachrl/StumpTracks-v0"),
     EnvEntry(
         "stump-tracks-infeasible",

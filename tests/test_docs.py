@@ -36,6 +36,8 @@ COMPARISONS = [
     "maze_paired",
     "maze_clutr",
     "point_mass_paired",
+    "lunar_lander_infeasible",
+    "lunar_lander_infeasible_600k",
     "classics_cartpole",
     "classics_acrobot",
     "classics_lunar-lander",
@@ -82,6 +84,15 @@ def test_maze_student_entropy_table_matches_its_summary():
     named = pd.read_csv(REFERENCE / "maze_named" / "summary.csv").set_index("teacher").loc["random"]
     assert summary.loc["ppo"].mastered_pct_mean == pytest.approx(named.mastered_pct_mean)
     assert summary.loc["ppo"].named_solved_pct_mean == pytest.approx(named.named_solved_pct_mean)
+
+
+@pytest.mark.parametrize("folder", ["lunar_lander_infeasible", "lunar_lander_infeasible_600k"])
+def test_infeasible_shares_match_their_summary(folder):
+    summary = pd.read_csv(REFERENCE / folder / "summary.csv")
+    for row in summary.itertuples():
+        p = "-" if row.teacher == "random" else f"{row.infeasible_pct_p_vs_random:.2g}"
+        share = f"| {cell(row.infeasible_pct_mean, row.infeasible_pct_std, 1)} | {p} |"
+        assert any(line.startswith(f"| {row.teacher} |") and line.endswith(share) for line in README.splitlines()), share
 
 
 def test_point_mass_layouts_side_by_side_match_their_summaries():

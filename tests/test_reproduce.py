@@ -43,6 +43,17 @@ def test_claims_test_means_p_values_and_paper_figures():
     assert Claim("", "random", "alp-gmm").holds(rows) is False
     assert Claim("", "alp-gmm", at_least=25.0).holds(rows) is True and Claim("", "riac", at_least=12.5).holds(rows) is False
     assert Claim("", "sfl", "random").holds(rows) is None and Claim("", "alp-gmm", "random", metric="auc").holds(rows) is None
+    # a share of wasted episodes: lower is better
+    assert Claim("", "random", "alp-gmm", lower=True).holds(rows) is True
+    assert Claim("", "alp-gmm", "random", p=0.05, lower=True).holds(rows) is False
+
+
+def test_the_infeasible_reproduction_reads_the_share_and_its_p_value():
+    item = REPRODUCTIONS["infeasible"]
+    rows = reproduce.read_rows(item, reproduce.ROOT / item.reference / "summary.csv")
+    share = rows["alp-gmm"]["infeasible_pct"]
+    assert share.mean < rows["random"]["infeasible_pct"].mean and share.p_vs_random < 0.05 and share.ci95 > 0
+    assert [claim.holds(rows) for claim in item.claims] == [True, False, False]  # fewer failed engines; no landings yet
 
 
 def test_bench_tables_and_several_students_are_read_by_their_labels(tmp_path):
@@ -127,6 +138,58 @@ def test_a_closed_gate_cannot_be_passed_and_an_open_one_can():
     env = PointMassInfeasibleEnv()
     np.testing.assert_array_equal(env.test_set("default"), PointMassGateEnv().test_set("default"))
     assert env.task_space.low[1] == -24.0 and not PointMassInfeasibleEnv.feasible(env.test_set("closed")).any()
+
+
+# -- the mostly infeasible lunar lander --------------------------------------------------------------------------
+def _episode(env, task, level_seed, actions):
+    """Play one episode of ``task``, the actions drawn from ``actions``; the return, the last info, the positions."""
+    env.set_task(task, level_seed=level_seed)
+    obs, _ = env.reset()
+    total, path, done = 0.0, [obs[:2].copy()], False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(actions())
+        total, done = total + reward, terminated or truncated
+        path.append(obs[:2].copy())
+    return total, info, np.array(path)
+
+
+def test_a_failed_engine_plays_the_same_episode_whatever_the_policy_and_never_lands():
+    """On a failed-engine task every action is ignored (the main engine fires): two policies play the same
+    episode to the bit, and no task of 200 drawn uniformly over the failed part is a success (returns far below
+    the 200 a landing needs); on the same task with working engines the policies' episodes differ."""
+    from environments.lunar_lander import LunarLanderInfeasibleEnv
+
+    env, rng = make_env("lunar-lander-infeasible"), np.random.default_rng(7)
+    space = env.task_space
+    best = -np.inf
+    for i in range(200):
+        task = space.low + rng.random(4) * space.span
+        task[3] = -3.0 * rng.random()  # failed: engine_state in (-3, 0]
+        if i < 5:
+            noop, _, path_noop = _episode(env, task, i, lambda: 0)
+            left, _, path_left = _episode(env, task, i, lambda: 1)
+            assert noop == left and np.array_equal(path_noop, path_left)
+        total, info, _ = _episode(env, task, i, lambda: int(rng.integers(4)))
+        assert not env.is_success(total, info)
+        best = max(best, total)
+    assert best < 0.0
+    working = [-10.0, 0.0, 0.0, 1.0]
+    assert _episode(env, working, 0, lambda: 0)[0] != _episode(env, working, 0, lambda: 2)[0]
+    feasible = LunarLanderInfeasibleEnv.feasible
+    assert feasible(np.array([[-10, 0, 0, 1.0], [-10, 0, 0, 0.01], [-10, 0, 0, 0.0], [-5, 3, 1, -3.0]])).tolist() == [
+        True, True, False, False]  # fmt: skip
+    plain = make_env("lunar-lander")
+    np.testing.assert_array_equal(env.test_set("default")[:, :3], plain.test_set("default"))
+    assert feasible(env.test_set("default")).all() and not feasible(env.test_set("failed")).any()
+    assert np.isclose(1.0 - np.mean(feasible(space.low + rng.random((20_000, 4)) * space.span)), 0.75, atol=0.01)
+
+
+def test_the_infeasible_lunar_lander_trains_with_lunar_landers_settings():
+    from students.loop.algorithms import default_hyperparams
+
+    assert default_hyperparams("ppo", "lunar-lander-infeasible") == default_hyperparams("ppo", "lunar-lander")
+    env = make_env("lunar-lander-infeasible", observation_mode="privileged")  # the task, engine_state included
+    assert env.observation_space["privileged"].shape == (4,) and env.feasible is not None
 
 
 def test_the_share_of_infeasible_episodes_is_counted_and_reported(tmp_path):

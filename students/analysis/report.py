@@ -252,7 +252,10 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
                 if metric in own and own[metric].notna().all():
                     row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
             if "infeasible_pct" in own and own["infeasible_pct"].notna().all():  # the training episodes' share
-                row["infeasible_pct_mean"], row["infeasible_pct_std"], _ = mean_ci(own["infeasible_pct"].to_numpy())
+                share = own["infeasible_pct"].to_numpy()
+                row["infeasible_pct_mean"], row["infeasible_pct_std"], row["infeasible_pct_ci95"] = mean_ci(share)
+                if teacher != BASELINE and "infeasible_pct" in baseline and baseline["infeasible_pct"].notna().all():
+                    row["infeasible_pct_p_vs_random"] = welch_p(share, baseline["infeasible_pct"].to_numpy())
             for metric in ("mastered_pct", "mean_return"):
                 other = baseline[metric].to_numpy()
                 row[f"{metric}_p_vs_random"] = math.nan if teacher == BASELINE else welch_p(own[metric].to_numpy(), other)

@@ -48,9 +48,10 @@ Rows = dict[str, dict[str, Stat]]  # row label -> metric -> result
 
 @dataclass(frozen=True)
 class Claim:
-    """What a source claims, as a test on the rows: ``better`` has a higher mean ``metric`` than ``worse`` (and,
-    with ``p``, Welch's p-value against ``random`` below it; ``worse`` must then be ``random``), or, with
-    ``at_least``, ``better``'s mean is at least that figure (a paper's number)."""
+    """What a source claims, as a test on the rows: ``better`` has a higher mean ``metric`` than ``worse`` (a
+    lower one with ``lower``: a share of wasted episodes) and, with ``p``, Welch's p-value against ``random``
+    below it (``worse`` must then be ``random``); or, with ``at_least``, ``better``'s mean is at least that
+    figure (a paper's number)."""
 
     text: str
     better: str
@@ -58,6 +59,7 @@ class Claim:
     metric: str = "mastered_pct"
     p: float | None = None
     at_least: float | None = None
+    lower: bool = False
 
     def holds(self, rows: Rows) -> bool | None:
         """Whether the rows agree with the claim (``None``: a row or metric it needs is missing)."""
@@ -69,9 +71,10 @@ class Claim:
         other = rows.get(self.worse or "", {}).get(self.metric)
         if other is None or math.isnan(other.mean):
             return None
+        ahead = own.mean < other.mean if self.lower else own.mean > other.mean
         if self.p is not None:
-            return own.mean > other.mean and own.p_vs_random < self.p
-        return own.mean > other.mean
+            return ahead and own.p_vs_random < self.p
+        return ahead
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,33 @@ REPRODUCTIONS: dict[str, Reproduction] = {
             results="summary.csv",
             reader="summary",
             claims=(Claim("ALP-GMM masters more test tasks than random (p < 0.05)", "alp-gmm", "random", p=0.05),),
+        ),
+        Reproduction(
+            name="infeasible",
+            claim="on a mostly infeasible task space (LunarLander-v3 with wind, engines failed on 75% of it), "
+            "learning-progress teachers spend fewer episodes on the failed engines than random and land more of "
+            "the working-engine test tasks",
+            source="Romac et al. 2021 (TeachMyAgent: the mostly unfeasible Stump Tracks); Portelas et al. 2019 "
+            "(teachDeepRL); measured here on environments/lunar_lander.py",
+            minutes="22",
+            kind="compare",
+            config="experiments/lunar_lander_infeasible.yaml",
+            reference="results/reference/lunar_lander_infeasible",
+            results="summary.csv",
+            reader="summary",
+            claims=(
+                Claim(
+                    "ALP-GMM plays fewer failed-engine tasks than random (p < 0.05)",
+                    "alp-gmm",
+                    "random",
+                    "infeasible_pct",
+                    0.05,
+                    lower=True,
+                ),
+                Claim("ALP-GMM masters more working-engine test tasks than random (p < 0.05)", "alp-gmm", "random", p=0.05),
+                Claim("ALP-GMM's mean test return beats random's (p < 0.05)", "alp-gmm", "random", "mean_return", 0.05),
+            ),
+            metric="infeasible_pct",
         ),
         Reproduction(
             name="spdl-point-mass",
