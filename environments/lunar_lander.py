@@ -7,7 +7,7 @@ the main engine" before the physics step, so the episode (the initial push, the 
 reward) is the same whatever the policy does: no policy does better there than any other, and none can land.
 Measured over 2,000 failed-engine tasks drawn uniformly (one level seed each): 1,990 episodes flew off the side of
 the screen and 10 crashed, none landed, the highest return was -257 (success needs 200) and the episodes lasted
-116 steps on average (``tests/test_environments.py`` checks 200 of them). Uniformly, 75% of the space is failed
+116 steps on average (``tests/test_reproduce.py`` checks 200 of them). Uniformly, 75% of the space is failed
 engines. The working part is ``lunar-lander`` itself, unchanged: the default test set is ``lunar-lander``'s 27
 tasks with working engines, and ``failed`` holds the same 27 with failed ones. :meth:`LunarLanderInfeasibleEnv.feasible`
 tells the working engines, so a run reports the share of its episodes spent on failed ones (``infeasible_share``
