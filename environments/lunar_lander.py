@@ -26,7 +26,6 @@ spends three quarters of its episodes on it.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import gymnasium as gym
@@ -80,10 +79,5 @@ class LunarLanderInfeasibleEnv(ContextualEnv):
         return np.asarray(tasks, dtype=np.float64).reshape(-1, 4)[:, 3] > 0.0
 
     def _test_sets(self) -> dict[str, np.ndarray]:
-        space = self.task_space
-        axes = [np.linspace(lo, hi, 3) for lo, hi in zip(space.low[:3], space.high[:3], strict=True)]
-        grid = np.array(list(itertools.product(*axes)))
-        return {
-            "default": np.column_stack([grid, np.full(len(grid), 1.0)]),
-            "failed": np.column_stack([grid, np.full(len(grid), -1.0)]),
-        }
+        grid = super()._test_sets()["default"]  # lunar-lander's 3 x 3 x 3 grid x engine_state in {-3, -1, 1}
+        return {"default": grid[grid[:, 3] == 1.0], "failed": grid[grid[:, 3] == -1.0]}
