@@ -200,6 +200,8 @@ def test_the_share_of_infeasible_episodes_is_counted_and_reported(tmp_path):
     assert 0.6 < share < 0.9  # 75% of the space; crashes end the closed gates' episodes early, so they are more
     counted = json.loads((tmp_path / "run" / "metrics.json").read_text())["infeasible_share"]
     assert counted == share and math.isclose(share * metrics["episodes_reported"], round(share * metrics["episodes_reported"]))
+    steps = metrics["infeasible_step_share"]  # the same episodes' share of the steps: another count
+    assert 0.6 < steps < 0.9 and steps != share
     plain_config = RunConfig(env="point-mass", teacher="random", steps=512, n_envs=2, eval_every=100_000, device="cpu",
                              test_set="narrow", hp_overrides={"n_steps": "256", "batch_size": "256"})  # fmt: skip
     plain = train(plain_config, tmp_path / "plain")

@@ -149,6 +149,7 @@ def _read_run(out: Path, folder: Path, reading: list[str]) -> tuple[dict[str, An
         "protocol_return": protocol.get("discounted_return", math.nan),  # SPDL's protocol (--target-episodes)
         "protocol_success_pct": protocol.get("success_pct", math.nan),
         "infeasible_pct": 100.0 * metrics.get("infeasible_share", math.nan),  # envs that declare unsolvable tasks
+        "infeasible_steps_pct": 100.0 * metrics.get("infeasible_step_share", math.nan),  # and those episodes' steps
         # zero-shot on the env's named test levels (--named-episodes): the mean over them, and each one's
         "named_solved_pct": 100.0 * metrics.get("named_eval", {}).get("mean_solved_rate", math.nan),
         "named": metrics.get("named_eval", {}).get("solved_rate", {}),
@@ -248,6 +249,7 @@ def summarize(runs: pd.DataFrame, cvar_alpha: float = 0.1) -> pd.DataFrame:
                 "protocol_return",
                 "protocol_success_pct",
                 "named_solved_pct",
+                "infeasible_steps_pct",
             ):
                 if metric in own and own[metric].notna().all():
                     row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_ci95"] = mean_ci(own[metric].to_numpy())
@@ -316,6 +318,10 @@ def table_rows(summary: pd.DataFrame) -> list[dict[str, str]]:
                         shown[-1][name] = f"{_fmt(row[f'{metric}_mean'], digits)} ± {_fmt(row[f'{metric}_std'], digits)}"
             if not math.isnan(row.get("infeasible_pct_mean", math.nan)):
                 shown[-1]["infeasible % played"] = f"{_fmt(row['infeasible_pct_mean'])} ± {_fmt(row['infeasible_pct_std'])}"
+            if not math.isnan(row.get("infeasible_steps_pct_mean", math.nan)):
+                shown[-1]["infeasible % of steps"] = (
+                    f"{_fmt(row['infeasible_steps_pct_mean'])} ± {_fmt(row['infeasible_steps_pct_std'])}"
+                )
             if not math.isnan(row.get("named_solved_pct_mean", math.nan)):
                 shown[-1]["named solved %"] = f"{_fmt(row['named_solved_pct_mean'])} ± {_fmt(row['named_solved_pct_std'])}"
     return shown

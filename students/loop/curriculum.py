@@ -189,7 +189,8 @@ class CurriculumCallback(BaseCallback):
         student: BaseAlgorithm | None = None,
     ) -> None:
         """``feasible``: the env's rule of which tasks can be solved (rows of tasks -> bools), to count the
-        episodes on the others (``stats.infeasible``); ``None``: not counted.
+        episodes on the others and their steps (``stats.infeasible``, ``stats.infeasible_steps``); ``None``: not
+        counted.
 
         ``env``: the student's vector env, primed here (:meth:`prime`: every sub-environment's first task);
         ``student``: the model, checked here (:func:`student_problem`) rather than when ``learn()`` starts.
@@ -500,8 +501,9 @@ class CurriculumCallback(BaseCallback):
             self.teacher.update(outcome["task"], feedback)
         if not log:
             return
-        self.stats.add(outcome["task"], outcome["return"], outcome["success"])
+        self.stats.add(outcome["task"], outcome["return"], outcome["success"], outcome["length"])
         if self.feasible is not None and not bool(self.feasible(outcome["task"])[0]):
             self.stats.infeasible += 1
+            self.stats.infeasible_steps += outcome["length"]
         if self.logger is not None:
             self.stats.log(self.logger, self.teacher, image_every=self.image_every)

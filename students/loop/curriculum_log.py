@@ -26,6 +26,8 @@ class CurriculumStats:
     window: int = 500
     episodes: int = 0
     infeasible: int = 0  # episodes on tasks the env declares unsolvable (its ``feasible``), when it declares them
+    steps: int = 0  # the environment steps of the counted episodes
+    infeasible_steps: int = 0  # those of the infeasible ones
     recent_returns: deque[float] = field(init=False)
     recent_tasks: deque[np.ndarray] = field(init=False)
     recent_success: deque[bool] = field(init=False)
@@ -35,9 +37,10 @@ class CurriculumStats:
         self.recent_tasks = deque(maxlen=self.window)
         self.recent_success = deque(maxlen=self.window)
 
-    def add(self, task: Any, episode_return: float, success: bool) -> None:
-        """Count one finished episode."""
+    def add(self, task: Any, episode_return: float, success: bool, length: int = 0) -> None:
+        """Count one finished episode of ``length`` steps."""
         self.episodes += 1
+        self.steps += length
         self.recent_returns.append(episode_return)
         self.recent_tasks.append(np.asarray(task))
         self.recent_success.append(success)

@@ -346,9 +346,12 @@ class _BudgetStop(BaseCallback):
         return not self.reached
 
 
-def _share(stats: CurriculumStats) -> float:
-    """The share of the training episodes played on tasks the env declares unsolvable."""
-    return stats.infeasible / stats.episodes if stats.episodes else 0.0
+def _shares(stats: CurriculumStats) -> dict[str, float]:
+    """The shares of the training episodes, and of their steps, played on tasks the env declares unsolvable."""
+    return {
+        "infeasible_share": stats.infeasible / stats.episodes if stats.episodes else 0.0,
+        "infeasible_step_share": stats.infeasible_steps / stats.steps if stats.steps else 0.0,
+    }
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -877,7 +880,7 @@ def _metrics(session: _Session, final: Evaluation, target_eval: dict[str, Any] |
         "episodes_reported": curriculum.stats.episodes,
         **({"episodes_cut": curriculum.episodes_cut} if curriculum.cycle else {}),
         **({"paired": _paired_steps(session)} if session.antagonist is not None else {}),
-        **({"infeasible_share": _share(curriculum.stats)} if curriculum.feasible is not None else {}),
+        **(_shares(curriculum.stats) if curriculum.feasible is not None else {}),
         "final_eval": {"mastered_pct": final.mastered_pct, "mean_return": final.mean_return, "tasks": len(final.results)},
         **({"target_eval": target_eval} if target_eval else {}),
         **({"target_protocol": _protocol_metrics(evaluator, discount_factor(model))} if evaluator.target else {}),
