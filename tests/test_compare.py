@@ -53,6 +53,21 @@ def test_config_file_keys_and_overrides(tmp_path):
         load_compare_config(tmp_path / "missing.yaml", {})
 
 
+def test_teachers_and_students_options_run_part_of_a_config_file(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({
+        "env": "point-mass", "teachers": ["spdl", "alp-gmm", "stages"],
+        "teacher_params": {"alp-gmm": {"fit_rate": 100}, "stages": {"stages": "experiments/stages/spdl_target.yaml"}},
+        "students": {"trpo": {}, "ppo-ent": {"algo": "ppo", "hp": {"ent_coef": 0.02}}},
+    }))  # fmt: skip
+    config = load_compare_config(path, {"teachers": "spdl,stages", "students": "ppo-ent"})
+    assert config.teacher_params == {"stages": {"stages": "experiments/stages/spdl_target.yaml"}}  # alp-gmm's unused
+    assert config.student_variants() == {"ppo-ent": {"algo": "ppo", "hp": {"ent_coef": 0.02}}}  # the variant's own
+    assert [c.hp_overrides for c in config.run_configs()] == [{"ent_coef": "0.02"}] * 2  # two teachers, one student
+    with pytest.raises(CompareError, match="teacher parameters given for riac, which is not among: spdl"):
+        CompareConfig(env="point-mass", teachers=["spdl"], teacher_params={"riac": {}}).run_configs()  # no file: refused
+
+
 def test_shipped_experiment_configs_are_valid(tmp_path):
     from pathlib import Path
 

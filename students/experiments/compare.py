@@ -197,9 +197,21 @@ def load_compare_config(path: Path | None, overrides: dict[str, Any]) -> Compare
         for key in ("teachers", "students"):
             if isinstance(data.get(key), str):
                 data[key] = split_names(data[key])
+        if path is not None:
+            _narrow(data, load_settings(path, {}, CompareConfig.__dataclass_fields__), overrides)
     except ConfigError as exc:
         raise CompareError(str(exc)) from None
     return CompareConfig(**data)
+
+
+def _narrow(data: dict[str, Any], file: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """``--teachers`` or ``--students`` naming part of a config file's: the file's parameters of the teachers
+    left out are not used (rather than refused), and a student kept keeps its variant's settings from the file."""
+    if overrides.get("teachers") is not None and isinstance(file.get("teacher_params"), dict):
+        data["teacher_params"] = {k: v for k, v in file["teacher_params"].items() if k in data["teachers"]}
+    variants = file.get("students")
+    if overrides.get("students") is not None and isinstance(variants, dict) and set(data["students"]) <= set(variants):
+        data["students"] = {name: variants[name] for name in data["students"]}
 
 
 def run_state(folder: Path, config: RunConfig | None = None) -> str:
