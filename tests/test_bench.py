@@ -20,6 +20,10 @@ SMALLEST = {
     "distill.py --throughput": (["--throughput", "--steps", "1024", "--dataset-size", "2048"], "ratio to PPO"),
     "env_speed.py": (["--steps", "100"], "steps/s"),
     "kickstart.py --overhead": (["--overhead", "--steps", "1024", "--repeats", "1"], "kickstarted, 2 experts"),
+    "infeasible_budget.py": (
+        ["--teachers", "random", "--seeds", "0", "--steps", "2048", "--n-envs", "2", "--eval-every", "2048"],
+        "| random |",
+    ),
     "kill_resume.py": (["--trials", "1", "--scenarios", "ppo"], "1 exact"),
     "maze_throughput.py": (["--rollouts", "1", "--n-envs", "2"], "recurrent-ppo"),
     "paired_adversary.py": (
