@@ -7,15 +7,15 @@ Usage: python bench/infeasible_budget.py [--teachers random,alp-gmm] [--seeds 0-
 Runs two comparisons under ``--out`` (``cli.py compare``, so a rerun skips the runs already done): ``infeasible/``
 (``experiments/lunar_lander_infeasible.yaml``) and ``plain/`` (``experiments/lunar_lander.yaml``: ``lunar-lander``,
 which is the infeasible space's working part alone, with the same PPO settings and the same 27 test tasks), with the
-same teachers, seeds and budget. For each infeasible run, ``W`` is its training steps on working engines (its
-steps x (1 - ``infeasible_step_share``)); its plain twin (same teacher and seed) is read at ``W`` steps, linearly
-between its evaluations (its first one below that). Printed per teacher, mean ± std over seeds: the infeasible share of the episodes and of the
-steps, ``W``, the infeasible run's final test mastered % and mean return, the plain twin's at ``W`` and at the whole
-budget, and Welch's p of the infeasible runs' return against their twins' at ``W``. Infeasible runs level with their
-twins at ``W`` say the steps left to the working engines explain the slow learning; runs behind them say the
-failed-engine episodes slow the learning on the working ones. The random teacher's row is the clean test (its
-working-engine tasks are drawn as the plain random teacher's are); a learning-progress teacher's twin follows the
-plain space's curriculum, not the one it played.
+same teachers, seeds and budget. For each infeasible run, ``W`` is its training steps on working engines (its steps
+x (1 - ``infeasible_step_share``)); its plain twin (same teacher and seed) is read at ``W`` steps, linearly between
+its evaluations (its first one below that). Printed per teacher, mean ± std over seeds: the infeasible share of the
+episodes and of the steps, ``W``, the infeasible run's final test mastered % and mean return, the plain twin's at
+``W`` and at the whole budget, and Welch's p of the infeasible runs' return against their twins' at ``W``.
+Infeasible runs level with their twins at ``W`` say the steps left to the working engines explain the slow learning;
+runs behind them say the failed-engine episodes slow the learning on the working ones. The random teacher's row is
+the clean test (its working-engine tasks are drawn as the plain random teacher's are); a learning-progress teacher's
+twin follows the plain space's curriculum, not the one it played.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def curve(folder: Path) -> pd.DataFrame:
     """A run's test-set curve: mastered % and mean return at each evaluation (from its ``eval.csv``)."""
     rows = pd.read_csv(folder / "eval.csv")
     grouped = rows.groupby("timesteps")
-    return pd.DataFrame({"mastered_pct": 100.0 * grouped["success"].mean(), "mean_return": grouped["return"].mean()}).reset_index()
+    shown = {"mastered_pct": 100.0 * grouped["success"].mean(), "mean_return": grouped["return"].mean()}
+    return pd.DataFrame(shown).reset_index()
 
 
 def measure(out: Path, teacher: str, seeds: list[int]) -> dict[str, np.ndarray]:
@@ -118,9 +119,10 @@ def main() -> None:
     for teacher in args.teachers.split(","):
         m = measure(out, teacher, seeds)
         p = welch_p(m["return"], m["twin_return_w"]) if len(seeds) > 1 else float("nan")
-        print(f"| {teacher} | {cell(m['episodes_pct'])} | {cell(m['steps_pct'])} | {cell(m['working'] / 1000)} "
-              f"| {cell(m['mastered'])} | {cell(m['return'], 2)} | {cell(m['twin_mastered_w'])} "
-              f"| {cell(m['twin_return_w'], 2)} | {p:.2g} | {cell(m['twin_mastered'])} | {cell(m['twin_return'], 2)} |")  # fmt: skip
+        cells = [teacher, cell(m["episodes_pct"]), cell(m["steps_pct"]), cell(m["working"] / 1000), cell(m["mastered"]),
+                 cell(m["return"], 2), cell(m["twin_mastered_w"]), cell(m["twin_return_w"], 2), f"{p:.2g}",
+                 cell(m["twin_mastered"]), cell(m["twin_return"], 2)]  # fmt: skip
+        print(f"| {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":
