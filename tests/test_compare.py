@@ -223,6 +223,11 @@ def test_report_statistics_match_hand_computed_values(tmp_path):
     assert shown["alp-gmm"]["mastered %"] == "**75.0 ± 25.0**" and shown["random"]["mastered %"] == "33.3 ± 14.4"
     csv = pd.read_csv(tmp_path / "summary.csv").set_index("teacher")
     assert csv.loc["alp-gmm", "mean_return_mean"] == pytest.approx(25.0)
+    runs = pd.read_csv(tmp_path / "runs.csv")  # a row per run, each seed's own final result
+    assert sorted(zip(runs.teacher, runs.seed, runs.mastered_pct, strict=True)) == sorted(
+        (t, s, finals[t][s]) for t in finals for s in range(3)
+    )
+    assert "returns" not in runs and "target_mastered_pct" not in runs  # no per-task lists, no empty columns
     assert "| alp-gmm | 3 | **75.0 ± 25.0** |" in (tmp_path / "report.md").read_text()
     from PIL import Image
 

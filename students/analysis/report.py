@@ -3,8 +3,8 @@
 For each environment and student, per teacher over its seeds: final test-set mastered % and mean return (mean, std
 with ddof 1, and the half-width of a 95% t confidence interval), the area under the mastered-% curve (as the mean
 mastered % over the evaluated part of training, trapezoidal rule), and Welch's t-test p-value of the final mastered %
-and return against the ``random`` teacher. Written as ``report.md``, ``summary.csv`` and one
-``<env>_<student>_curves.png`` per environment and student.
+and return against the ``random`` teacher. Written as ``report.md``, ``summary.csv``, ``runs.csv`` (one row per
+run: the seeds behind each mean) and one ``<env>_<student>_curves.png`` per environment and student.
 
 Runs are pooled over seeds only when they are comparable: same experiment folder and same settings (steps, sub-
 environments, evaluation period, test set, hyperparameter overrides, environment arguments). Runs that differ in any
@@ -28,6 +28,7 @@ from scipy import integrate, stats
 from students.run import layout
 
 BASELINE = "random"
+PER_TASK = ("returns", "successes", "named")  # a run's per-task lists, kept out of runs.csv
 
 
 class ReportError(ValueError):
@@ -549,7 +550,8 @@ def terminal_tables(summary: pd.DataFrame) -> list[tuple[str, list[dict[str, str
 def write_report(
     out: Path, cvar_alpha: float = 0.1, warn: Callable[[str], None] | None = None
 ) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, str]]:
-    """Write ``report.md``, ``summary.csv`` and the curve PNGs into ``out``; return (summary, display rows, failures).
+    """Write ``report.md``, ``summary.csv``, ``runs.csv`` (each run's own results) and the curve PNGs into ``out``;
+    return (summary, display rows, failures).
 
     :param warn: told of each run left out because a file of it cannot be read
     :raises ReportError: no finished run under ``out``
@@ -567,6 +569,8 @@ def write_report(
         collected.curves = collected.curves.sort_values("teacher", key=rank, kind="stable")
     summary = summarize(collected.runs, cvar_alpha)
     summary.to_csv(out / "summary.csv", index=False, float_format="%.6g")
+    per_run = collected.runs.drop(columns=[c for c in PER_TASK if c in collected.runs]).dropna(axis=1, how="all")
+    per_run.to_csv(out / "runs.csv", index=False, float_format="%.6g")  # a row per run: the seeds behind each mean
     rows = table_rows(summary)
     keys = list(summary[GROUP].drop_duplicates().itertuples(index=False))
     lines = _report_header(out, settings, keys)
