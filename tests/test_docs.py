@@ -30,6 +30,7 @@ COMPARISONS = [
     "point_mass_ppo_500k",
     "point_mass_trained",
     "spdl_point_mass",
+    "spdl_point_mass_paper",
     "demo",
     "maze",
     "maze_named",
@@ -57,6 +58,15 @@ def test_comparison_tables_match_their_summaries(folder):
             line.strip().startswith(f"{prefix}| {row.teacher} |") and mastered in line and returns in line and auc in line
             for line in README.splitlines()
         ), (folder, row.teacher, mastered, returns, auc)
+
+
+def test_the_spdl_paper_protocol_table_matches_its_summary():
+    summary = pd.read_csv(REFERENCE / "spdl_point_mass_paper" / "summary.csv")
+    for row in summary.itertuples():
+        protocol = f"| {row.teacher} | {cell(row.protocol_success_pct_mean, row.protocol_success_pct_std, 1)} | "
+        protocol += f"{cell(row.protocol_return_mean, row.protocol_return_std, 2)} | "
+        protocol += f"{cell(row.target_mastered_pct_mean, row.target_mastered_pct_std, 1)} |"
+        assert any(line.startswith(protocol) for line in README.splitlines()), protocol
 
 
 @pytest.mark.parametrize("folder", ["maze_named", "maze_paired", "maze_clutr"])

@@ -28,7 +28,7 @@ from scipy import integrate, stats
 from students.run import layout
 
 BASELINE = "random"
-PER_TASK = ("returns", "successes", "named")  # a run's per-task lists, kept out of runs.csv
+PER_TASK = ("returns", "successes", "named", "tasks")  # a run's per-task lists, kept out of runs.csv
 
 
 class ReportError(ValueError):

@@ -87,6 +87,7 @@ class Reproduction:
     :param reader: ``summary`` (a comparison's ``summary.csv``), ``simulate`` (``cli.py simulate --json``) or
         ``table`` (a bench table of ``mean ± std (± ci95)`` cells, rows named by its first column)
     :param seeds: whether ``--seeds`` can be given
+    :param options: more options of its command (a comparison's ``--teachers``/``--students``: part of a config)
     """
 
     name: str
@@ -101,6 +102,7 @@ class Reproduction:
     claims: tuple[Claim, ...]
     metric: str = "mastered_pct"
     seeds: bool = True
+    options: tuple[str, ...] = ()
 
     def command(self, out: Path, workers: int, seeds: str | None) -> list[str]:
         """The command line that reruns it into ``out``."""
@@ -108,7 +110,7 @@ class Reproduction:
             raise ReproduceError(f"reproduction '{self.name}' runs its own seeds: leave out --seeds")
         cli = [sys.executable, str(ROOT / "cli.py")]
         if self.kind == "compare":
-            cmd = [*cli, "compare", "--config", str(ROOT / self.config), "--out", str(out)]
+            cmd = [*cli, "compare", "--config", str(ROOT / self.config), *self.options, "--out", str(out)]
         elif self.kind == "simulate":
             cmd = [*cli, "simulate", "--config", str(ROOT / self.config), "--json", str(out / self.results)]
         else:
@@ -212,6 +214,34 @@ REPRODUCTIONS: dict[str, Reproduction] = {
             metric="target_mastered_pct",
         ),
         Reproduction(
+            name="spdl-paper",
+            claim="at the SPDL paper's own point-mass protocol (TRPO, an SPDL step every 2,048-step iteration), "
+            "SPDL's students pass the narrow target gate; training on the target only (Default) does not",
+            source="Klink et al. 2020 (SPDL), point-mass gate, Fig. 3; psclklnk/spdl point_mass_experiment.py",
+            minutes="112",
+            kind="compare",
+            config="experiments/spdl_point_mass_paper.yaml",
+            reference="results/reference/spdl_point_mass_paper",
+            results="summary.csv",
+            reader="summary",
+            claims=(
+                Claim(
+                    "SPDL passes the target gate more often than Default (the paper's 50 target episodes)",
+                    "spdl",
+                    "stages",
+                    metric="protocol_success_pct",
+                ),
+                Claim(
+                    "SPDL's discounted target return beats Default's (the paper's metric)",
+                    "spdl",
+                    "stages",
+                    metric="protocol_return",
+                ),
+            ),
+            metric="protocol_success_pct",
+            options=("--teachers", "spdl,stages", "--students", "trpo"),
+        ),
+        Reproduction(
             name="kickstart",
             claim="a kickstarted student (the expert's policy as an extra loss) masters more test gates than one "
             "trained from scratch at the same budget",
@@ -292,7 +322,14 @@ def _summary_rows(summary: pd.DataFrame) -> Rows:
     for _, row in summary.iterrows():
         label = f"{row['student']} / {row['teacher']}" if several else str(row["teacher"])
         stats = {}
-        for metric in ("mastered_pct", "mean_return", "target_mastered_pct", "infeasible_pct"):
+        for metric in (
+            "mastered_pct",
+            "mean_return",
+            "target_mastered_pct",
+            "protocol_return",
+            "protocol_success_pct",
+            "infeasible_pct",
+        ):
             if f"{metric}_mean" in row and not pd.isna(row[f"{metric}_mean"]):
                 ci = row.get(f"{metric}_ci95", math.nan)
                 p = row.get(f"{metric}_p_vs_random", math.nan)
