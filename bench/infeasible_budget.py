@@ -33,7 +33,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from students.analysis.report import welch_p  # noqa: E402
+from students.analysis.report import eval_curve, welch_p  # noqa: E402
 from students.config import parse_seeds  # noqa: E402
 
 CONFIGS = {"infeasible": "experiments/lunar_lander_infeasible.yaml", "plain": "experiments/lunar_lander.yaml"}
@@ -58,14 +58,6 @@ def at(curve: pd.DataFrame, steps: float, column: str) -> float:
     return float(np.interp(steps, curve["timesteps"].to_numpy(), curve[column].to_numpy()))
 
 
-def curve(folder: Path) -> pd.DataFrame:
-    """A run's test-set curve: mastered % and mean return at each evaluation (from its ``eval.csv``)."""
-    rows = pd.read_csv(folder / "eval.csv")
-    grouped = rows.groupby("timesteps")
-    shown = {"mastered_pct": 100.0 * grouped["success"].mean(), "mean_return": grouped["return"].mean()}
-    return pd.DataFrame(shown).reset_index()
-
-
 def measure(out: Path, teacher: str, seeds: list[int]) -> dict[str, np.ndarray]:
     """Per seed: the infeasible run's shares, working-engine steps and final result, its plain twin's at W and final."""
     values: dict[str, list[float]] = {}
@@ -74,7 +66,7 @@ def measure(out: Path, teacher: str, seeds: list[int]) -> dict[str, np.ndarray]:
         plain = out / "plain" / ENVS["plain"] / teacher / "ppo" / f"seed{seed}"
         metrics = json.loads((infeasible / "metrics.json").read_text())
         working = metrics["timesteps"] * (1.0 - metrics["infeasible_step_share"])
-        own, twin = curve(infeasible), curve(plain)
+        own, twin = eval_curve(infeasible / "eval.csv"), eval_curve(plain / "eval.csv")
         row = {
             "episodes_pct": 100.0 * metrics["infeasible_share"],
             "steps_pct": 100.0 * metrics["infeasible_step_share"],
