@@ -46,7 +46,7 @@ def run_script(folder: Path, script: str, *arguments: str) -> subprocess.Complet
 
 def test_every_bench_script_is_listed():
     scripts = {p.name for p in BENCH.glob("*.py")}
-    listed = {name.split()[0] for name in SMALLEST} | {"distill.py", "kickstart.py"}
+    listed = {name.split()[0] for name in SMALLEST} | {"distill.py", "kickstart.py", "infeasible_interference.py"}
     assert scripts == listed
 
 
@@ -74,3 +74,14 @@ def test_the_kickstart_and_distillation_comparisons_run_at_their_smallest_settin
     done = run_script(tmp_path, "distill.py", "--config", "tiny.yaml", "--workers", "2", "--out", "out")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (tmp_path / "out" / "table.md").read_text().count("\n") >= 4 and (tmp_path / "out" / "curves.png").exists()
+
+
+def test_the_infeasible_interference_replay_runs_on_a_budget_folder(tmp_path):
+    budget = ["--teachers", "alp-gmm", "--seeds", "0", "--steps", "2048", "--n-envs", "2", "--eval-every", "2048"]
+    done = run_script(tmp_path, "infeasible_budget.py", *budget, "--out", "budget")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    done = run_script(tmp_path, "infeasible_interference.py", "--budget", "budget", "--seeds", "0", "--out", "replay")
+    assert done.returncode == 0 and "seed 0: replay" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (tmp_path / "replay" / "replay" / "seed0" / "metrics.json").is_file()
+    missing = run_script(tmp_path, "infeasible_interference.py", "--budget", "nowhere", "--seeds", "0")
+    assert missing.returncode != 0 and "run bench/infeasible_budget.py --out DIR first" in missing.stderr

@@ -1,0 +1,218 @@
+"""Why ALP-GMM's working-engine tasks of ``lunar-lander-infeasible`` learn slowly: the failed-engine episodes played
+beside them, or the curriculum ALP-GMM chose inside the working part.
+
+Usage: python bench/infeasible_interference.py --budget DIR [--teacher alp-gmm] [--seeds 0-4] [--n-envs 0] [--workers 2]
+       [--out DIR]
+
+``--budget DIR`` is the ``--out`` folder of ``bench/infeasible_budget.py`` (its ``infeasible/`` and ``plain/``
+comparisons; run that first). For each seed, the infeasible run's own curriculum is read from its teacher's history
+(ALP-GMM's nearest-neighbour history: every episode's task, in the order the episodes ended), and its working-engine
+tasks, in that order, are replayed on ``lunar-lander`` (the working part alone) by :class:`ReplayTeacher` for ``W``
+steps, the infeasible run's training steps on working engines, with the same PPO settings and seed (``cli.py run``;
+a rerun skips the runs done). The replay is the infeasible run less its failed-engine episodes: the same working
+tasks in the same order for the same steps. So:
+
+- replay level with the infeasible run: the curriculum inside the working part explains the slow learning;
+- replay level with the plain twin at ``W`` (ALP-GMM on ``lunar-lander`` itself): the failed-engine episodes do.
+
+A run trains whole rollouts (16 x 1,024 steps), so the replay ends up to 16,383 steps past ``W``: it is read at
+``W``, as the twin is, linearly between its evaluations (every 50,000 steps and at its end).
+
+Printed, mean ± std over seeds: ``W``; the curriculum (the working tasks' mean wind and turbulence power, beside
+the twin's over its first as many episodes); the infeasible run's final test mastered % and mean return, the
+replay's and the twin's at ``W``; and Welch's p of the replay's return against each of the other two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from curriculum.base import Feedback, Teacher  # noqa: E402
+from curriculum.spaces import BoxTaskSpace  # noqa: E402
+
+INFEASIBLE, PLAIN = "lunar-lander-infeasible", "lunar-lander"
+
+
+class ReplayTeacher(Teacher[BoxTaskSpace]):
+    """Plays a recorded sequence of tasks in order, learning nothing; after the last one, tasks drawn uniformly
+    from the last ``tail`` of them (all of them when fewer) (``overrun`` counts those).
+
+    :param tasks: path of a ``.npy`` array of tasks, one row per episode, in the task space's dimensions
+    :param tail: how many of the last tasks are drawn from once the sequence is used up
+    """
+
+    state_attrs = ("_next", "overrun")
+
+    def __init__(
+        self,
+        task_space: BoxTaskSpace,
+        seed: int = 0,
+        return_bounds: tuple[float, float] | None = None,
+        tasks: str = "",
+        tail: int = 250,
+    ) -> None:
+        super().__init__(task_space, seed, return_bounds)
+        if not tasks or not Path(tasks).is_file():
+            raise ValueError(f"replay needs tasks=PATH of a .npy array of tasks, got '{tasks}'")
+        self._tasks = np.load(tasks)
+        if self._tasks.ndim != 2 or self._tasks.shape[1] != task_space.dim or not len(self._tasks):
+            raise ValueError(f"'{tasks}' must hold tasks of {task_space.dim} values, got shape {self._tasks.shape}")
+        if not ((self._tasks >= task_space.low) & (self._tasks <= task_space.high)).all():
+            raise ValueError(f"'{tasks}' holds tasks outside the task space")
+        self.tail = min(tail, len(self._tasks))
+        self._next = 0
+        self.overrun = 0
+
+    def _sample(self) -> np.ndarray:
+        if self._next < len(self._tasks):
+            task = self._tasks[self._next]
+        else:
+            task = self._tasks[len(self._tasks) - self.tail + int(self.rng.integers(self.tail))]
+            self.overrun += 1
+        self._next += 1
+        return task.copy()
+
+    def _update(self, task: Any, feedback: Feedback) -> None:
+        pass
+
+
+def history(run: Path, space: BoxTaskSpace) -> np.ndarray:
+    """The tasks of a run's ALP-GMM (or Covar-GMM, RIAC: any nearest-neighbour ALP) history, in episode order."""
+    state = pickle.loads((run / "teacher.pkl").read_bytes())
+    alp = state["_alp"]
+    pending = state["_buffer"][: state["n_updates"] - alp._n, : space.dim]  # the window not yet fitted
+    return space.low + np.vstack([alp._points[: alp._n], pending]) * space.span
+
+
+def space_of(env: str) -> BoxTaskSpace:
+    from environments.registry import make_env
+
+    made = make_env(env)
+    try:
+        return made.task_space
+    finally:
+        made.close()
+
+
+def curve_at(run: Path, steps: float) -> tuple[float, float]:
+    """A run's test mastered % and mean return at ``steps``, linearly between its evaluations."""
+    from students.analysis.report import eval_curve
+
+    curve = eval_curve(run / "eval.csv")
+    t = curve["timesteps"].to_numpy()
+    return (float(np.interp(steps, t, curve["mastered_pct"].to_numpy())),
+            float(np.interp(steps, t, curve["mean_return"].to_numpy())))  # fmt: skip
+
+
+def replay(out: Path, tasks_file: Path, steps: int, seed: int, n_envs: int) -> Path:
+    """``cli.py run`` of the replayed curriculum on lunar-lander (skipped when done)."""
+    run = out / f"seed{seed}"
+    if (run / "metrics.json").is_file():
+        return run
+    command = [sys.executable, str(ROOT / "cli.py"), "run", "--env", PLAIN, "--teacher",
+               "bench.infeasible_interference:ReplayTeacher", "--teacher-param", f"tasks={tasks_file}",
+               "--student", "ppo", "--steps", str(steps), "--seed", str(seed), "--n-envs", str(n_envs),
+               "--eval-every", "50000", "--checkpoint-every", "50000", "--device", "cpu", "--out", str(run)]  # fmt: skip
+    if (run / "config.yaml").is_file():
+        command.append("--resume")
+    print(" ".join(command[1:]), flush=True)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"the replay of seed {seed} failed: {(done.stderr or done.stdout).strip().splitlines()[-1]}")
+    return run
+
+
+def cell(values: list[float], digits: int = 1) -> str:
+    v = np.asarray(values)
+    return f"{v.mean():.{digits}f} ± {v.std(ddof=1) if len(v) > 1 else float('nan'):.{digits}f}"
+
+
+def main() -> None:
+    from students.analysis.report import welch_p
+    from students.config import parse_seeds
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=Path, required=True, help="the --out folder of bench/infeasible_budget.py")
+    parser.add_argument("--teacher", default="alp-gmm")
+    parser.add_argument("--seeds", default="0-4")
+    parser.add_argument("--n-envs", type=int, default=0, help="0: lunar-lander's 16 (the budget runs' own)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    seeds = parse_seeds(args.seeds)
+    args.budget = args.budget.resolve()
+    out = (args.out or Path(tempfile.mkdtemp(prefix="infeasible_interference_"))).resolve()
+    infeasible_space, plain_space = space_of(INFEASIBLE), space_of(PLAIN)
+    runs = {}
+    for seed in seeds:
+        own = args.budget / "infeasible" / INFEASIBLE / args.teacher / "ppo" / f"seed{seed}"
+        twin = args.budget / "plain" / PLAIN / args.teacher / "ppo" / f"seed{seed}"
+        if not (own / "metrics.json").is_file() or not (twin / "metrics.json").is_file():
+            raise SystemExit(f"no finished runs of {args.teacher} seed {seed} under {args.budget}: "
+                             "run bench/infeasible_budget.py --out DIR first")  # fmt: skip
+        metrics = json.loads((own / "metrics.json").read_text())
+        working = round(metrics["timesteps"] * (1.0 - metrics["infeasible_step_share"]))
+        tasks = history(own, infeasible_space)
+        kept = tasks[tasks[:, 3] > 0.0, :3]
+        (out / "tasks").mkdir(parents=True, exist_ok=True)
+        np.save(out / "tasks" / f"seed{seed}.npy", kept)
+        runs[seed] = {"own": own, "twin": twin, "W": working, "kept": kept, "twin_tasks": history(twin, plain_space)}
+
+    def one(seed: int) -> Path:
+        return replay(out / "replay", out / "tasks" / f"seed{seed}.npy", runs[seed]["W"], seed, args.n_envs)
+
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+        done = dict(zip(seeds, pool.map(one, seeds), strict=True))
+    rows: dict[str, list[float]] = {}
+    for seed in seeds:
+        r = runs[seed]
+        n = len(r["kept"])
+        teacher = pickle.loads((done[seed] / "teacher.pkl").read_bytes())
+        values = {
+            "W": r["W"] / 1000,
+            "episodes": n,
+            "overrun": 100.0 * teacher["overrun"] / max(1, teacher["_next"]),
+            "wind_own": float(r["kept"][:, 1].mean()),
+            "wind_twin": float(r["twin_tasks"][:n, 1].mean()),
+            "turbulence_own": float(r["kept"][:, 2].mean()),
+            "turbulence_twin": float(r["twin_tasks"][:n, 2].mean()),
+        }
+        for name, run, steps in (("own", r["own"], np.inf), ("replay", done[seed], r["W"]), ("twin", r["twin"], r["W"])):
+            values[f"{name}_mastered"], values[f"{name}_return"] = curve_at(run, steps)
+        for key, value in values.items():
+            rows.setdefault(key, []).append(value)
+    p_own = welch_p(np.array(rows["replay_return"]), np.array(rows["own_return"]))
+    p_twin = welch_p(np.array(rows["replay_return"]), np.array(rows["twin_return"]))
+    print(f"\n{args.teacher}, seeds {args.seeds}; W: the infeasible run's training steps on working engines; replay: "
+          "its working-engine tasks, in order, on lunar-lander for W steps; twin: the teacher itself on lunar-lander; "
+          "both read at W\n")  # fmt: skip
+    print("| W (k steps) | working episodes | replay past its tasks % | mean wind: infeasible run / twin "
+          "| mean turbulence: infeasible run / twin | infeasible run: mastered % / return "
+          "| replay: mastered % / return | twin at W: mastered % / return | p replay vs infeasible run "
+          "| p replay vs twin |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    pairs = [("wind", 2), ("turbulence", 2)]
+    cells = [cell(rows["W"]), cell(rows["episodes"], 0), cell(rows["overrun"])]
+    cells += [f"{cell(rows[f'{k}_own'], d)} / {cell(rows[f'{k}_twin'], d)}" for k, d in pairs]
+    cells += [f"{cell(rows[f'{k}_mastered'])} / {cell(rows[f'{k}_return'], 2)}" for k in ("own", "replay", "twin")]
+    print(f"| {' | '.join(cells)} | {p_own:.2g} | {p_twin:.2g} |")
+    for i, seed in enumerate(seeds):
+        print(f"seed {seed}: " + ", ".join(f"{label} {rows[f'{k}_mastered'][i]:.1f}% / {rows[f'{k}_return'][i]:.2f}"
+              for label, k in (("replay", "replay"), ("infeasible run", "own"), ("twin at W", "twin"))))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
