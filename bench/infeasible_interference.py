@@ -20,7 +20,9 @@ A run trains whole rollouts (16 x 1,024 steps), so the replay ends up to 16,383 
 
 Printed, mean ± std over seeds: ``W``; the curriculum (the working tasks' mean wind and turbulence power, beside
 the twin's over its first as many episodes); the infeasible run's final test mastered % and mean return, the
-replay's and the twin's at ``W``; and Welch's p of the replay's return against each of the other two.
+replay's and the twin's at ``W``; Welch's p of the replay's return against each of the other two; and PPO's
+training diagnostics (value loss, explained variance, clip fraction, policy-gradient loss, entropy) of the three runs,
+each the mean over the updates up to where the run is read.
 """
 
 from __future__ import annotations
@@ -117,6 +119,33 @@ def curve_at(run: Path, steps: float) -> tuple[float, float]:
             float(np.interp(steps, t, curve["mean_return"].to_numpy())))  # fmt: skip
 
 
+#: PPO's training diagnostics (SB3's TensorBoard scalars, one per update) printed for the three runs, with the
+#: decimals they are printed with
+DIAGNOSTICS = {
+    "value loss": ("train/value_loss", 0),
+    "explained variance": ("train/explained_variance", 3),
+    "clip fraction": ("train/clip_fraction", 3),
+    "policy-gradient loss": ("train/policy_gradient_loss", 4),
+    "entropy": ("train/entropy_loss", 3),
+}
+
+
+def diagnostics(run: Path, until: float) -> dict[str, float]:
+    """A run's PPO diagnostics, each the mean over its updates logged at or before ``until`` steps (entropy: minus
+    SB3's entropy loss)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    values: dict[str, dict[int, float]] = {name: {} for name in DIAGNOSTICS}
+    for events_file in sorted((run / "tb").glob("*/events.out.tfevents.*")):  # a resumed run logs to more than one
+        events = EventAccumulator(str(events_file), size_guidance={"scalars": 0})
+        events.Reload()
+        for name, (tag, _) in DIAGNOSTICS.items():
+            if tag in events.Tags()["scalars"]:
+                values[name] |= {e.step: e.value for e in events.Scalars(tag) if e.step <= until}
+    means = {name: float(np.mean(list(by_step.values()))) for name, by_step in values.items()}
+    return means | {"entropy": -means["entropy"]}
+
+
 def replay(out: Path, tasks_file: Path, steps: int, seed: int, n_envs: int) -> Path:
     """``cli.py run`` of the replayed curriculum on lunar-lander (skipped when done)."""
     run = out / f"seed{seed}"
@@ -192,6 +221,7 @@ def main() -> None:
         }
         for name, run, steps in (("own", r["own"], np.inf), ("replay", done[seed], r["W"]), ("twin", r["twin"], r["W"])):
             values[f"{name}_mastered"], values[f"{name}_return"] = curve_at(run, steps)
+            values |= {f"{name}_{key}": value for key, value in diagnostics(run, steps).items()}
         for key, value in values.items():
             rows.setdefault(key, []).append(value)
     p_own = welch_p(np.array(rows["replay_return"]), np.array(rows["own_return"]))
@@ -209,6 +239,12 @@ def main() -> None:
     cells += [f"{cell(rows[f'{k}_own'], d)} / {cell(rows[f'{k}_twin'], d)}" for k, d in pairs]
     cells += [f"{cell(rows[f'{k}_mastered'])} / {cell(rows[f'{k}_return'], 2)}" for k in ("own", "replay", "twin")]
     print(f"| {' | '.join(cells)} | {p_own:.2g} | {p_twin:.2g} |")
+    print("\nPPO's training diagnostics, each the mean over a run's updates (the infeasible run's all; the replay's "
+          "and the twin's up to W)\n")  # fmt: skip
+    print(f"| run | {' | '.join(DIAGNOSTICS)} |")
+    print(f"|---|{'---|' * len(DIAGNOSTICS)}")
+    for label, k in (("infeasible run", "own"), ("replay", "replay"), ("twin", "twin")):
+        print(f"| {label} | {' | '.join(cell(rows[f'{k}_{name}'], d) for name, (_, d) in DIAGNOSTICS.items())} |")
     for i, seed in enumerate(seeds):
         print(f"seed {seed}: " + ", ".join(f"{label} {rows[f'{k}_mastered'][i]:.1f}% / {rows[f'{k}_return'][i]:.2f}"
               for label, k in (("replay", "replay"), ("infeasible run", "own"), ("twin at W", "twin"))))  # fmt: skip
