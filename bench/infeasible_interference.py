@@ -49,8 +49,8 @@ INFEASIBLE, PLAIN = "lunar-lander-infeasible", "lunar-lander"
 
 
 class ReplayTeacher(Teacher[BoxTaskSpace]):
-    """Plays a recorded sequence of tasks in order, learning nothing; after the last one, tasks drawn uniformly
-    from the last ``tail`` of them (all of them when fewer) (``overrun`` counts those).
+    """Plays a recorded sequence of tasks in order, learning nothing; once it is used up, every task is drawn
+    uniformly from its last ``tail`` tasks (all of them when it holds fewer), and ``overrun`` counts those draws.
 
     :param tasks: path of a ``.npy`` array of tasks, one row per episode, in the task space's dimensions
     :param tail: how many of the last tasks are drawn from once the sequence is used up
@@ -92,7 +92,8 @@ class ReplayTeacher(Teacher[BoxTaskSpace]):
 
 
 def history(run: Path, space: BoxTaskSpace) -> np.ndarray:
-    """The tasks of a run's ALP-GMM (or Covar-GMM, RIAC: any nearest-neighbour ALP) history, in episode order."""
+    """The tasks of an ALP-GMM run's history (its nearest-neighbour ALP history, then the window not yet fitted), one
+    row per episode, in the order the episodes ended."""
     state = pickle.loads((run / "teacher.pkl").read_bytes())
     alp = state["_alp"]
     pending = state["_buffer"][: state["n_updates"] - alp._n, : space.dim]  # the window not yet fitted
