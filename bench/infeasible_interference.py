@@ -1,8 +1,8 @@
 """Why ALP-GMM's working-engine tasks of ``lunar-lander-infeasible`` learn slowly: the failed-engine episodes played
 beside them, or the curriculum ALP-GMM chose inside the working part.
 
-Usage: python bench/infeasible_interference.py --budget DIR [--teacher alp-gmm] [--seeds 0-4] [--n-envs 0] [--workers 2]
-       [--out DIR]
+Usage: python bench/infeasible_interference.py --budget DIR [--teacher alp-gmm] [--masked alp-gmm,random]
+       [--seeds 0-4] [--n-envs 0] [--workers 2] [--out DIR]
 
 ``--budget DIR`` is the ``--out`` folder of ``bench/infeasible_budget.py`` (its ``infeasible/`` and ``plain/``
 comparisons; run that first). For each seed, the infeasible run's own curriculum is read from its teacher's history
@@ -23,6 +23,15 @@ the twin's over its first as many episodes); the infeasible run's final test mas
 replay's and the twin's at ``W``; Welch's p of the replay's return against each of the other two; and PPO's
 training diagnostics (value loss, explained variance, clip fraction, policy-gradient loss, entropy) of the three runs,
 each the mean over the updates up to where the run is read.
+
+Then the student that is told which episodes it can do nothing in: each ``--masked`` teacher (ALP-GMM, random)
+runs again on the infeasible space with its budget run's steps and seed, every failed-engine episode played (the
+teacher learns from it as before) but left out of PPO's updates (:class:`MaskedAlpGmm`, :class:`MaskedRandom`; the
+masked PPO of Robust PLR's unscored levels). ``T``, its training steps, are all on working engines. Printed per
+teacher: ``T``, the infeasible share of its episodes, its final test mastered % and return beside the unmasked run's
+and the twin's at ``T``, with Welch's p; and masked ALP-GMM against masked random. An oracle, not a student
+TeachMyAgent's challenge allows: it measures what the failed-engine episodes cost, and what the teachers'
+curricula are worth once they cost nothing.
 """
 
 from __future__ import annotations
@@ -34,18 +43,26 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curriculum.base import Feedback, Teacher  # noqa: E402
+from curriculum.alp_gmm import AlpGmmTeacher  # noqa: E402
+from curriculum.base import Feedback, Level, Teacher  # noqa: E402
+from curriculum.random_teacher import RandomTeacher  # noqa: E402
 from curriculum.spaces import BoxTaskSpace  # noqa: E402
+from environments.lunar_lander import LunarLanderInfeasibleEnv  # noqa: E402
+from students.analysis.report import eval_curve, welch_p  # noqa: E402
+from students.config import parse_seeds  # noqa: E402
 
 INFEASIBLE, PLAIN = "lunar-lander-infeasible", "lunar-lander"
+MODULE = "bench.infeasible_interference"  # how cli.py run finds this file's teachers
 
 
 class ReplayTeacher(Teacher[BoxTaskSpace]):
@@ -91,6 +108,29 @@ class ReplayTeacher(Teacher[BoxTaskSpace]):
         pass
 
 
+class _TrainOnWorkingEngines:
+    """Teacher mixin: every failed-engine episode is played (and the teacher learns from it) but left out of the
+    student's updates (``Level.train``; a masked PPO then takes no part of it in any loss, advantage normalisation
+    included: :mod:`students.loop.masked`). An oracle: the student is told which episodes it can do nothing in."""
+
+    masks_updates = True
+
+    def sample_level(self) -> Level:
+        level = super().sample_level()  # type: ignore[misc]
+        return replace(level, train=bool(LunarLanderInfeasibleEnv.feasible(np.asarray(level.task))[0]))
+
+
+class MaskedAlpGmm(_TrainOnWorkingEngines, AlpGmmTeacher):
+    """ALP-GMM whose student learns from working-engine episodes only."""
+
+
+class MaskedRandom(_TrainOnWorkingEngines, RandomTeacher):
+    """Random whose student learns from working-engine episodes only."""
+
+
+MASKED = {"alp-gmm": "MaskedAlpGmm", "random": "MaskedRandom"}
+
+
 def history(run: Path, space: BoxTaskSpace) -> np.ndarray:
     """The tasks of an ALP-GMM run's history (its nearest-neighbour ALP history, then the window not yet fitted), one
     row per episode, in the order the episodes ended."""
@@ -112,8 +152,6 @@ def space_of(env: str) -> BoxTaskSpace:
 
 def curve_at(run: Path, steps: float) -> tuple[float, float]:
     """A run's test mastered % and mean return at ``steps``, linearly between its evaluations."""
-    from students.analysis.report import eval_curve
-
     curve = eval_curve(run / "eval.csv")
     t = curve["timesteps"].to_numpy()
     return (float(np.interp(steps, t, curve["mastered_pct"].to_numpy())),
@@ -147,21 +185,21 @@ def diagnostics(run: Path, until: float) -> dict[str, float]:
     return means | {"entropy": -means["entropy"]}
 
 
-def replay(out: Path, tasks_file: Path, steps: int, seed: int, n_envs: int) -> Path:
-    """``cli.py run`` of the replayed curriculum on lunar-lander (skipped when done)."""
-    run = out / f"seed{seed}"
+def train(run: Path, env: str, teacher: str, params: list[str], steps: int, seed: int, n_envs: int) -> Path:
+    """``cli.py run`` of one of this script's runs with the budget runs' PPO settings (skipped when done)."""
     if (run / "metrics.json").is_file():
         return run
-    command = [sys.executable, str(ROOT / "cli.py"), "run", "--env", PLAIN, "--teacher",
-               "bench.infeasible_interference:ReplayTeacher", "--teacher-param", f"tasks={tasks_file}",
-               "--student", "ppo", "--steps", str(steps), "--seed", str(seed), "--n-envs", str(n_envs),
-               "--eval-every", "50000", "--checkpoint-every", "50000", "--device", "cpu", "--out", str(run)]  # fmt: skip
+    command = [sys.executable, str(ROOT / "cli.py"), "run", "--env", env, "--teacher", teacher, "--student", "ppo",
+               "--steps", str(steps), "--seed", str(seed), "--n-envs", str(n_envs), "--eval-every", "50000",
+               "--checkpoint-every", "50000", "--device", "cpu", "--out", str(run)]  # fmt: skip
+    for param in params:
+        command += ["--teacher-param", param]
     if (run / "config.yaml").is_file():
         command.append("--resume")
     print(" ".join(command[1:]), flush=True)
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
-        raise SystemExit(f"the replay of seed {seed} failed: {(done.stderr or done.stdout).strip().splitlines()[-1]}")
+        raise SystemExit(f"{run} failed: {(done.stderr or done.stdout).strip().splitlines()[-1]}")
     return run
 
 
@@ -170,42 +208,36 @@ def cell(values: list[float], digits: int = 1) -> str:
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1) if len(v) > 1 else float('nan'):.{digits}f}"
 
 
-def main() -> None:
-    from students.analysis.report import welch_p
-    from students.config import parse_seeds
+def budget_run(args: argparse.Namespace, kind: str, teacher: str, seed: int) -> Path:
+    """A finished run of ``bench/infeasible_budget.py`` (``kind``: infeasible or plain), or exit saying so."""
+    env = INFEASIBLE if kind == "infeasible" else PLAIN
+    run = args.budget / kind / env / teacher / "ppo" / f"seed{seed}"
+    if not (run / "metrics.json").is_file():
+        raise SystemExit(f"no finished {kind} run of {teacher} seed {seed} under {args.budget}: "
+                         f"run bench/infeasible_budget.py --teachers {teacher} --out DIR first")  # fmt: skip
+    return run
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", type=Path, required=True, help="the --out folder of bench/infeasible_budget.py")
-    parser.add_argument("--teacher", default="alp-gmm")
-    parser.add_argument("--seeds", default="0-4")
-    parser.add_argument("--n-envs", type=int, default=0, help="0: lunar-lander's 16 (the budget runs' own)")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=None)
-    args = parser.parse_args()
-    seeds = parse_seeds(args.seeds)
-    args.budget = args.budget.resolve()
-    out = (args.out or Path(tempfile.mkdtemp(prefix="infeasible_interference_"))).resolve()
+
+def replays(args: argparse.Namespace, seeds: list[int], out: Path, pool: ThreadPoolExecutor) -> None:
+    """The replay runs of ``args.teacher``'s curriculum, and their table beside the infeasible runs and the twins."""
     infeasible_space, plain_space = space_of(INFEASIBLE), space_of(PLAIN)
     runs = {}
+    (out / "tasks").mkdir(parents=True, exist_ok=True)
     for seed in seeds:
-        own = args.budget / "infeasible" / INFEASIBLE / args.teacher / "ppo" / f"seed{seed}"
-        twin = args.budget / "plain" / PLAIN / args.teacher / "ppo" / f"seed{seed}"
-        if not (own / "metrics.json").is_file() or not (twin / "metrics.json").is_file():
-            raise SystemExit(f"no finished runs of {args.teacher} seed {seed} under {args.budget}: "
-                             "run bench/infeasible_budget.py --out DIR first")  # fmt: skip
+        own, twin = (budget_run(args, kind, args.teacher, seed) for kind in ("infeasible", "plain"))
         metrics = json.loads((own / "metrics.json").read_text())
-        working = round(metrics["timesteps"] * (1.0 - metrics["infeasible_step_share"]))
         tasks = history(own, infeasible_space)
         kept = tasks[tasks[:, 3] > 0.0, :3]
-        (out / "tasks").mkdir(parents=True, exist_ok=True)
         np.save(out / "tasks" / f"seed{seed}.npy", kept)
+        working = round(metrics["timesteps"] * (1.0 - metrics["infeasible_step_share"]))
         runs[seed] = {"own": own, "twin": twin, "W": working, "kept": kept, "twin_tasks": history(twin, plain_space)}
 
     def one(seed: int) -> Path:
-        return replay(out / "replay", out / "tasks" / f"seed{seed}.npy", runs[seed]["W"], seed, args.n_envs)
+        tasks = [f"tasks={out / 'tasks' / f'seed{seed}.npy'}"]
+        steps = runs[seed]["W"]
+        return train(out / "replay" / f"seed{seed}", PLAIN, f"{MODULE}:ReplayTeacher", tasks, steps, seed, args.n_envs)
 
-    with ThreadPoolExecutor(max_workers=args.workers) as pool:
-        done = dict(zip(seeds, pool.map(one, seeds), strict=True))
+    done = dict(zip(seeds, pool.map(one, seeds), strict=True))
     rows: dict[str, list[float]] = {}
     for seed in seeds:
         r = runs[seed]
@@ -235,9 +267,8 @@ def main() -> None:
           "| replay: mastered % / return | twin at W: mastered % / return | p replay vs infeasible run "
           "| p replay vs twin |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|")
-    pairs = [("wind", 2), ("turbulence", 2)]
     cells = [cell(rows["W"]), cell(rows["episodes"], 0), cell(rows["overrun"])]
-    cells += [f"{cell(rows[f'{k}_own'], d)} / {cell(rows[f'{k}_twin'], d)}" for k, d in pairs]
+    cells += [f"{cell(rows[f'{k}_own'], 2)} / {cell(rows[f'{k}_twin'], 2)}" for k in ("wind", "turbulence")]
     cells += [f"{cell(rows[f'{k}_mastered'])} / {cell(rows[f'{k}_return'], 2)}" for k in ("own", "replay", "twin")]
     print(f"| {' | '.join(cells)} | {p_own:.2g} | {p_twin:.2g} |")
     print("\nPPO's training diagnostics, each the mean over a run's updates (the infeasible run's all; the replay's "
@@ -249,6 +280,80 @@ def main() -> None:
     for i, seed in enumerate(seeds):
         print(f"seed {seed}: " + ", ".join(f"{label} {rows[f'{k}_mastered'][i]:.1f}% / {rows[f'{k}_return'][i]:.2f}"
               for label, k in (("replay", "replay"), ("infeasible run", "own"), ("twin at W", "twin"))))  # fmt: skip
+
+
+def masked_runs(args: argparse.Namespace, seeds: list[int], out: Path, pool: ThreadPoolExecutor) -> None:
+    """The masked runs of ``args.masked``'s teachers, and their table beside the unmasked runs and the twins."""
+    teachers = [t for t in args.masked.split(",") if t]
+    if not teachers:
+        return
+    pairs = [(teacher, seed) for teacher in teachers for seed in seeds]
+    unmasked = {pair: budget_run(args, "infeasible", *pair) for pair in pairs}
+    twins = {pair: budget_run(args, "plain", *pair) for pair in pairs}
+
+    def one(pair: tuple[str, int]) -> Path:
+        steps = yaml.safe_load((unmasked[pair] / "config.yaml").read_text())["steps"]
+        folder = out / "masked" / pair[0] / f"seed{pair[1]}"
+        return train(folder, INFEASIBLE, f"{MODULE}:{MASKED[pair[0]]}", [], steps, pair[1], args.n_envs)
+
+    done = dict(zip(pairs, pool.map(one, pairs), strict=True))
+    print("\nThe student told which episodes it can do nothing in: the same teacher on the infeasible space, every "
+          "failed-engine episode played (and the teacher learning from it) but left out of PPO's updates; T: its "
+          "training steps, all on working engines; the twin read at T\n")  # fmt: skip
+    print("| teacher | T (k steps) | infeasible % of episodes | masked: mastered % / return | unmasked: mastered % / return "
+          "| p masked vs unmasked | twin at T: mastered % / return | p masked vs twin |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    results: dict[str, dict[str, np.ndarray]] = {}
+    for teacher in teachers:
+        m: dict[str, list[float]] = {}
+        for seed in seeds:
+            pair = (teacher, seed)
+            metrics = json.loads((done[pair] / "metrics.json").read_text())
+            trained = float(metrics["trained_steps"])
+            values = {"T": trained / 1000, "share": 100.0 * metrics["infeasible_share"]}
+            for name, run, steps in (
+                ("masked", done[pair], np.inf),
+                ("unmasked", unmasked[pair], np.inf),
+                ("twin", twins[pair], trained),
+            ):
+                values[f"{name}_mastered"], values[f"{name}_return"] = curve_at(run, steps)
+            for key, value in values.items():
+                m.setdefault(key, []).append(value)
+        r = results[teacher] = {key: np.array(v) for key, v in m.items()}
+        cells = [teacher, cell(m["T"]), cell(m["share"])]
+        cells += [f"{cell(m[f'{k}_mastered'])} / {cell(m[f'{k}_return'], 2)}" for k in ("masked", "unmasked")]
+        cells += [f"{welch_p(r['masked_return'], r['unmasked_return']):.2g}"]
+        cells += [f"{cell(m['twin_mastered'])} / {cell(m['twin_return'], 2)}"]
+        cells += [f"{welch_p(r['masked_return'], r['twin_return']):.2g}"]
+        print(f"| {' | '.join(cells)} |")
+    if {"alp-gmm", "random"} <= set(results):
+        a, b = results["alp-gmm"], results["random"]
+        print(f"\nmasked alp-gmm vs masked random, Welch's p: return {welch_p(a['masked_return'], b['masked_return']):.2g}, "
+              f"mastered % {welch_p(a['masked_mastered'], b['masked_mastered']):.2g}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--budget", type=Path, required=True, help="the --out folder of bench/infeasible_budget.py")
+    parser.add_argument("--teacher", default="alp-gmm", help="the teacher whose curriculum is replayed")
+    parser.add_argument("--masked", default="alp-gmm,random", help="teachers of the masked runs ('': none)")
+    parser.add_argument("--seeds", default="0-4")
+    parser.add_argument("--n-envs", type=int, default=0, help="0: lunar-lander's 16 (the budget runs' own)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    seeds = parse_seeds(args.seeds)
+    args.budget = args.budget.resolve()
+    if unknown := sorted(set(t for t in args.masked.split(",") if t) - set(MASKED)):
+        raise SystemExit(f"--masked takes {', '.join(MASKED)}, got {', '.join(unknown)}")
+    for seed in seeds:  # every run this needs is there before any starts
+        for kind in ("infeasible", "plain"):
+            for teacher in dict.fromkeys([args.teacher, *(t for t in args.masked.split(",") if t)]):
+                budget_run(args, kind, teacher, seed)
+    out = (args.out or Path(tempfile.mkdtemp(prefix="infeasible_interference_"))).resolve()
+    with ThreadPoolExecutor(max_workers=args.workers) as pool:
+        replays(args, seeds, out, pool)
+        masked_runs(args, seeds, out, pool)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ folder, so that whatever it writes under its default ``results/`` lands there).
 Deselected from the suite (about 5 minutes on 2 cores): ``make bench-check`` runs them, and so does CI after it.
 """
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -80,8 +81,13 @@ def test_the_infeasible_interference_replay_runs_on_a_budget_folder(tmp_path):
     budget = ["--teachers", "alp-gmm", "--seeds", "0", "--steps", "2048", "--n-envs", "2", "--eval-every", "2048"]
     done = run_script(tmp_path, "infeasible_budget.py", *budget, "--out", "budget")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    done = run_script(tmp_path, "infeasible_interference.py", "--budget", "budget", "--seeds", "0", "--out", "replay")
+    interference = ["--budget", "budget", "--seeds", "0", "--masked", "alp-gmm", "--n-envs", "2", "--out", "replay"]
+    done = run_script(tmp_path, "infeasible_interference.py", *interference)
     assert done.returncode == 0 and "seed 0: replay" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "| alp-gmm |" in done.stdout and (tmp_path / "replay" / "masked" / "alp-gmm" / "seed0" / "metrics.json").is_file()
+    metrics = json.loads((tmp_path / "replay" / "masked" / "alp-gmm" / "seed0" / "metrics.json").read_text())
+    assert 0 < metrics["trained_steps"] < metrics["timesteps"]  # the failed-engine episodes were left out
     assert (tmp_path / "replay" / "replay" / "seed0" / "metrics.json").is_file()
-    missing = run_script(tmp_path, "infeasible_interference.py", "--budget", "nowhere", "--seeds", "0")
-    assert missing.returncode != 0 and "run bench/infeasible_budget.py --out DIR first" in missing.stderr
+    missing = run_script(tmp_path, "infeasible_interference.py", "--budget", "nowhere", "--seeds", "0", "--out", "none")
+    assert missing.returncode != 0 and "run bench/infeasible_budget.py --teachers alp-gmm --out DIR first" in missing.stderr
+    assert not (tmp_path / "none").exists()
