@@ -53,6 +53,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.infeasible_budget import at  # noqa: E402
 from curriculum.alp_gmm import AlpGmmTeacher  # noqa: E402
 from curriculum.base import Feedback, Level, Teacher  # noqa: E402
 from curriculum.random_teacher import RandomTeacher  # noqa: E402
@@ -153,9 +154,7 @@ def space_of(env: str) -> BoxTaskSpace:
 def curve_at(run: Path, steps: float) -> tuple[float, float]:
     """A run's test mastered % and mean return at ``steps``, linearly between its evaluations."""
     curve = eval_curve(run / "eval.csv")
-    t = curve["timesteps"].to_numpy()
-    return (float(np.interp(steps, t, curve["mastered_pct"].to_numpy())),
-            float(np.interp(steps, t, curve["mean_return"].to_numpy())))  # fmt: skip
+    return at(curve, steps, "mastered_pct"), at(curve, steps, "mean_return")
 
 
 #: PPO's training diagnostics (SB3's TensorBoard scalars, one per update) printed for the three runs, with the
