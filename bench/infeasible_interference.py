@@ -53,7 +53,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.infeasible_budget import at  # noqa: E402
+from bench.infeasible_budget import at, cell  # noqa: E402
 from curriculum.alp_gmm import AlpGmmTeacher  # noqa: E402
 from curriculum.base import Feedback, Level, Teacher  # noqa: E402
 from curriculum.random_teacher import RandomTeacher  # noqa: E402
@@ -202,11 +202,6 @@ def train(run: Path, env: str, teacher: str, params: list[str], steps: int, seed
     return run
 
 
-def cell(values: list[float], digits: int = 1) -> str:
-    v = np.asarray(values)
-    return f"{v.mean():.{digits}f} ± {v.std(ddof=1) if len(v) > 1 else float('nan'):.{digits}f}"
-
-
 def budget_run(args: argparse.Namespace, kind: str, teacher: str, seed: int) -> Path:
     """A finished run of ``bench/infeasible_budget.py`` (``kind``: infeasible or plain), or exit saying so."""
     env = INFEASIBLE if kind == "infeasible" else PLAIN
@@ -237,7 +232,7 @@ def replays(args: argparse.Namespace, seeds: list[int], out: Path, pool: ThreadP
         return train(out / "replay" / f"seed{seed}", PLAIN, f"{MODULE}:ReplayTeacher", tasks, steps, seed, args.n_envs)
 
     done = dict(zip(seeds, pool.map(one, seeds), strict=True))
-    rows: dict[str, list[float]] = {}
+    lists: dict[str, list[float]] = {}
     for seed in seeds:
         r = runs[seed]
         n = len(r["kept"])
@@ -255,9 +250,10 @@ def replays(args: argparse.Namespace, seeds: list[int], out: Path, pool: ThreadP
             values[f"{name}_mastered"], values[f"{name}_return"] = curve_at(run, steps)
             values |= {f"{name}_{key}": value for key, value in diagnostics(run, steps).items()}
         for key, value in values.items():
-            rows.setdefault(key, []).append(value)
-    p_own = welch_p(np.array(rows["replay_return"]), np.array(rows["own_return"]))
-    p_twin = welch_p(np.array(rows["replay_return"]), np.array(rows["twin_return"]))
+            lists.setdefault(key, []).append(value)
+    rows = {key: np.array(v) for key, v in lists.items()}
+    p_own = welch_p(rows["replay_return"], rows["own_return"])
+    p_twin = welch_p(rows["replay_return"], rows["twin_return"])
     print(f"\n{args.teacher}, seeds {args.seeds}; W: the infeasible run's training steps on working engines; replay: "
           "its working-engine tasks, in order, on lunar-lander for W steps; twin: the teacher itself on lunar-lander; "
           "both read at W\n")  # fmt: skip
@@ -283,7 +279,7 @@ def replays(args: argparse.Namespace, seeds: list[int], out: Path, pool: ThreadP
 
 def masked_runs(args: argparse.Namespace, seeds: list[int], out: Path, pool: ThreadPoolExecutor) -> None:
     """The masked runs of ``args.masked``'s teachers, and their table beside the unmasked runs and the twins."""
-    teachers = [t for t in args.masked.split(",") if t]
+    teachers = args.masked
     if not teachers:
         return
     pairs = [(teacher, seed) for teacher in teachers for seed in seeds]
@@ -319,10 +315,10 @@ def masked_runs(args: argparse.Namespace, seeds: list[int], out: Path, pool: Thr
             for key, value in values.items():
                 m.setdefault(key, []).append(value)
         r = results[teacher] = {key: np.array(v) for key, v in m.items()}
-        cells = [teacher, cell(m["T"]), cell(m["share"])]
-        cells += [f"{cell(m[f'{k}_mastered'])} / {cell(m[f'{k}_return'], 2)}" for k in ("masked", "unmasked")]
+        cells = [teacher, cell(r["T"]), cell(r["share"])]
+        cells += [f"{cell(r[f'{k}_mastered'])} / {cell(r[f'{k}_return'], 2)}" for k in ("masked", "unmasked")]
         cells += [f"{welch_p(r['masked_return'], r['unmasked_return']):.2g}"]
-        cells += [f"{cell(m['twin_mastered'])} / {cell(m['twin_return'], 2)}"]
+        cells += [f"{cell(r['twin_mastered'])} / {cell(r['twin_return'], 2)}"]
         cells += [f"{welch_p(r['masked_return'], r['twin_return']):.2g}"]
         print(f"| {' | '.join(cells)} |")
     if {"alp-gmm", "random"} <= set(results):
@@ -343,11 +339,12 @@ def main() -> None:
     args = parser.parse_args()
     seeds = parse_seeds(args.seeds)
     args.budget = args.budget.resolve()
-    if unknown := sorted(set(t for t in args.masked.split(",") if t) - set(MASKED)):
+    args.masked = [t for t in args.masked.split(",") if t]
+    if unknown := sorted(set(args.masked) - set(MASKED)):
         raise SystemExit(f"--masked takes {', '.join(MASKED)}, got {', '.join(unknown)}")
     for seed in seeds:  # every run this needs is there before any starts
         for kind in ("infeasible", "plain"):
-            for teacher in dict.fromkeys([args.teacher, *(t for t in args.masked.split(",") if t)]):
+            for teacher in dict.fromkeys([args.teacher, *args.masked]):
                 budget_run(args, kind, teacher, seed)
     out = (args.out or Path(tempfile.mkdtemp(prefix="infeasible_interference_"))).resolve()
     with ThreadPoolExecutor(max_workers=args.workers) as pool:
